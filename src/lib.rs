@@ -1,0 +1,1 @@
+//! sluice: a Kafka-compatible message broker on the actor model.
