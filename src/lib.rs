@@ -1,1 +1,3 @@
 //! sluice: a Kafka-compatible message broker on the actor model.
+
+pub mod protocol;
