@@ -7,7 +7,7 @@ use super::messages::describe_topic_partitions_response::{
     DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
 use super::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use super::messages::metadata::{FeatureLevelRecord, PartitionRecord, TopicRecord};
+use super::messages::metadata::{FeatureLevelRecord, MetadataRecord, PartitionRecord, TopicRecord};
 use super::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use super::messages::*;
 use super::wire::{Bytes, DecodeError, EncodeBuf, Uuid};
@@ -517,4 +517,33 @@ fn api_table_rows() {
     );
     assert_eq!(api_table::request_header_version(ApiKey::ApiVersions, 3), 2);
     assert_eq!(api_table::request_header_version(ApiKey::Metadata, 9), 2);
+}
+
+#[test]
+fn metadata_record_values_dispatch_on_type() {
+    let value = hex("010c00116d657461646174612e76657273696f6e001400");
+    let (record, version) = MetadataRecord::decode_value(&mut value.clone())
+        .expect("decodes")
+        .expect("known type");
+    assert_eq!(version, 0);
+    assert_eq!(record.record_type(), 12);
+    let MetadataRecord::FeatureLevelRecord(ref level) = record else {
+        panic!("not a FeatureLevelRecord: {record:?}");
+    };
+    assert_eq!(level.feature_level, 20);
+    assert_eq!(encode_with(|b| record.encode_value(b, 0)), value);
+
+    // Record type 17 (BrokerRegistrationChangeRecord, not generated) is
+    // skipped, not an error.
+    let mut value = hex("01 11 00 00");
+    assert_eq!(MetadataRecord::decode_value(&mut value), Ok(None));
+    // A known type in an unknown version is an error.
+    let mut value = hex("01 02 07 00");
+    assert_eq!(
+        MetadataRecord::decode_value(&mut value),
+        Err(DecodeError::UnsupportedVersion {
+            api_key: 2,
+            version: 7
+        })
+    );
 }

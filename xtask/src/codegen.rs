@@ -952,3 +952,63 @@ pub fn gen_api_table(apis: &[ApiSchemas]) -> String {
     );
     out
 }
+
+// ---------------------------------------------------------------------------
+// Metadata record dispatch
+// ---------------------------------------------------------------------------
+
+/// `MetadataRecord`: one variant per generated record type, with the
+/// frame/type/version prefix of a `__cluster_metadata` record value.
+pub fn gen_record_enum(records: &[(String, i16)]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "use crate::protocol::wire::{read_uvarint, Bytes, DecodeError, EncodeBuf};\n\n\
+         /// A KRaft metadata record of one of the generated types.\n\
+         #[derive(Debug, Clone, PartialEq)]\npub enum MetadataRecord {\n",
+    );
+    for (name, _) in records {
+        let _ = writeln!(out, "{name}({name}),");
+    }
+    out.push_str(
+        "}\n\nimpl MetadataRecord {\n\
+         /// Decodes a record value as stored in `__cluster_metadata`: unsigned varints for the\n\
+         /// frame version (1), the record type and the record version, then the record body.\n\
+         /// Returns `Ok(None)` for record types that are not generated (callers skip those);\n\
+         /// an unsupported version of a known type is `DecodeError::UnsupportedVersion`.\n\
+         pub fn decode_value(buf: &mut Bytes) -> Result<Option<(MetadataRecord, i16)>, DecodeError> {\n\
+         let _frame_version = read_uvarint(buf)?;\n\
+         let record_type = read_uvarint(buf)?;\n\
+         let version = read_uvarint(buf)?;\n\
+         let Ok(record_type) = i16::try_from(record_type) else {\n\
+         return Ok(None);\n};\n\
+         let version = i16::try_from(version).unwrap_or(i16::MAX);\n\
+         let record = match record_type {\n",
+    );
+    for (name, key) in records {
+        let _ = writeln!(
+            out,
+            "{key} => MetadataRecord::{name}({name}::decode(buf, version)?),"
+        );
+    }
+    out.push_str(
+        "_ => return Ok(None),\n};\nOk(Some((record, version)))\n}\n\n\
+         /// Encodes a record value: frame version 1, record type, `version`, then the body.\n\
+         pub fn encode_value(&self, buf: &mut EncodeBuf, version: i16) {\n\
+         buf.put_uvarint(1);\n\
+         buf.put_uvarint(u32::from(self.record_type().unsigned_abs()));\n\
+         buf.put_uvarint(u32::from(version.unsigned_abs()));\n\
+         match self {\n",
+    );
+    for (name, _) in records {
+        let _ = writeln!(out, "MetadataRecord::{name}(r) => r.encode(buf, version),");
+    }
+    out.push_str(
+        "}\n}\n\n/// The record type (the schema's `apiKey`).\n\
+         pub fn record_type(&self) -> i16 {\nmatch self {\n",
+    );
+    for (name, _) in records {
+        let _ = writeln!(out, "MetadataRecord::{name}(_) => {name}::API_KEY,");
+    }
+    out.push_str("}\n}\n}\n");
+    out
+}

@@ -29,3 +29,99 @@ pub use register_broker_record::RegisterBrokerRecord;
 pub use remove_topic_record::RemoveTopicRecord;
 pub use topic_record::TopicRecord;
 pub use zk_migration_state_record::ZkMigrationStateRecord;
+
+use crate::protocol::wire::{read_uvarint, Bytes, DecodeError, EncodeBuf};
+
+/// A KRaft metadata record of one of the generated types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetadataRecord {
+    FeatureLevelRecord(FeatureLevelRecord),
+    TopicRecord(TopicRecord),
+    PartitionRecord(PartitionRecord),
+    PartitionChangeRecord(PartitionChangeRecord),
+    RemoveTopicRecord(RemoveTopicRecord),
+    ConfigRecord(ConfigRecord),
+    RegisterBrokerRecord(RegisterBrokerRecord),
+    ProducerIdsRecord(ProducerIdsRecord),
+    BeginTransactionRecord(BeginTransactionRecord),
+    EndTransactionRecord(EndTransactionRecord),
+    ZkMigrationStateRecord(ZkMigrationStateRecord),
+    NoOpRecord(NoOpRecord),
+}
+
+impl MetadataRecord {
+    /// Decodes a record value as stored in `__cluster_metadata`: unsigned varints for the
+    /// frame version (1), the record type and the record version, then the record body.
+    /// Returns `Ok(None)` for record types that are not generated (callers skip those);
+    /// an unsupported version of a known type is `DecodeError::UnsupportedVersion`.
+    pub fn decode_value(buf: &mut Bytes) -> Result<Option<(MetadataRecord, i16)>, DecodeError> {
+        let _frame_version = read_uvarint(buf)?;
+        let record_type = read_uvarint(buf)?;
+        let version = read_uvarint(buf)?;
+        let Ok(record_type) = i16::try_from(record_type) else {
+            return Ok(None);
+        };
+        let version = i16::try_from(version).unwrap_or(i16::MAX);
+        let record = match record_type {
+            12 => MetadataRecord::FeatureLevelRecord(FeatureLevelRecord::decode(buf, version)?),
+            2 => MetadataRecord::TopicRecord(TopicRecord::decode(buf, version)?),
+            3 => MetadataRecord::PartitionRecord(PartitionRecord::decode(buf, version)?),
+            5 => {
+                MetadataRecord::PartitionChangeRecord(PartitionChangeRecord::decode(buf, version)?)
+            }
+            9 => MetadataRecord::RemoveTopicRecord(RemoveTopicRecord::decode(buf, version)?),
+            4 => MetadataRecord::ConfigRecord(ConfigRecord::decode(buf, version)?),
+            0 => MetadataRecord::RegisterBrokerRecord(RegisterBrokerRecord::decode(buf, version)?),
+            15 => MetadataRecord::ProducerIdsRecord(ProducerIdsRecord::decode(buf, version)?),
+            23 => MetadataRecord::BeginTransactionRecord(BeginTransactionRecord::decode(
+                buf, version,
+            )?),
+            24 => MetadataRecord::EndTransactionRecord(EndTransactionRecord::decode(buf, version)?),
+            21 => MetadataRecord::ZkMigrationStateRecord(ZkMigrationStateRecord::decode(
+                buf, version,
+            )?),
+            20 => MetadataRecord::NoOpRecord(NoOpRecord::decode(buf, version)?),
+            _ => return Ok(None),
+        };
+        Ok(Some((record, version)))
+    }
+
+    /// Encodes a record value: frame version 1, record type, `version`, then the body.
+    pub fn encode_value(&self, buf: &mut EncodeBuf, version: i16) {
+        buf.put_uvarint(1);
+        buf.put_uvarint(u32::from(self.record_type().unsigned_abs()));
+        buf.put_uvarint(u32::from(version.unsigned_abs()));
+        match self {
+            MetadataRecord::FeatureLevelRecord(r) => r.encode(buf, version),
+            MetadataRecord::TopicRecord(r) => r.encode(buf, version),
+            MetadataRecord::PartitionRecord(r) => r.encode(buf, version),
+            MetadataRecord::PartitionChangeRecord(r) => r.encode(buf, version),
+            MetadataRecord::RemoveTopicRecord(r) => r.encode(buf, version),
+            MetadataRecord::ConfigRecord(r) => r.encode(buf, version),
+            MetadataRecord::RegisterBrokerRecord(r) => r.encode(buf, version),
+            MetadataRecord::ProducerIdsRecord(r) => r.encode(buf, version),
+            MetadataRecord::BeginTransactionRecord(r) => r.encode(buf, version),
+            MetadataRecord::EndTransactionRecord(r) => r.encode(buf, version),
+            MetadataRecord::ZkMigrationStateRecord(r) => r.encode(buf, version),
+            MetadataRecord::NoOpRecord(r) => r.encode(buf, version),
+        }
+    }
+
+    /// The record type (the schema's `apiKey`).
+    pub fn record_type(&self) -> i16 {
+        match self {
+            MetadataRecord::FeatureLevelRecord(_) => FeatureLevelRecord::API_KEY,
+            MetadataRecord::TopicRecord(_) => TopicRecord::API_KEY,
+            MetadataRecord::PartitionRecord(_) => PartitionRecord::API_KEY,
+            MetadataRecord::PartitionChangeRecord(_) => PartitionChangeRecord::API_KEY,
+            MetadataRecord::RemoveTopicRecord(_) => RemoveTopicRecord::API_KEY,
+            MetadataRecord::ConfigRecord(_) => ConfigRecord::API_KEY,
+            MetadataRecord::RegisterBrokerRecord(_) => RegisterBrokerRecord::API_KEY,
+            MetadataRecord::ProducerIdsRecord(_) => ProducerIdsRecord::API_KEY,
+            MetadataRecord::BeginTransactionRecord(_) => BeginTransactionRecord::API_KEY,
+            MetadataRecord::EndTransactionRecord(_) => EndTransactionRecord::API_KEY,
+            MetadataRecord::ZkMigrationStateRecord(_) => ZkMigrationStateRecord::API_KEY,
+            MetadataRecord::NoOpRecord(_) => NoOpRecord::API_KEY,
+        }
+    }
+}
