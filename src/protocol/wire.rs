@@ -21,6 +21,9 @@ pub use uuid::Uuid;
 /// chunks instead of being copied.
 pub const SHARE_THRESHOLD: usize = 1024;
 
+/// Most elements an array decoder reserves room for up front.
+const MAX_PREALLOC: usize = 1024;
+
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -342,7 +345,10 @@ where
     F: FnMut(&mut Bytes) -> Result<T>,
 {
     // `count` was checked against the remaining input by `read_array_len`.
-    let mut out = Vec::with_capacity(count);
+    // The pre-allocation is capped as well: an element takes at least one
+    // byte on the wire but may be much larger in memory, so memory grows
+    // with the elements actually decoded, not with the claimed count.
+    let mut out = Vec::with_capacity(count.min(MAX_PREALLOC));
     for _ in 0..count {
         out.push(elem(buf)?);
     }
@@ -813,6 +819,18 @@ pub(crate) mod testing {
                 "v{version}: a {cut}-byte prefix of {len} decoded"
             );
             cut += if cut + step >= len { 1 } else { step };
+        }
+
+        // Corrupted encodings must decode to something or fail, never
+        // panic: overwrite single bytes with a few interesting values.
+        let mut pos = 0;
+        while pos < len {
+            for byte in [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff] {
+                let mut corrupt = encoded.to_vec();
+                corrupt[pos] = byte;
+                let _ = decode(&mut Bytes::from(corrupt), version);
+            }
+            pos += step.max(3);
         }
     }
 }

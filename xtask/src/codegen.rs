@@ -1012,3 +1012,54 @@ pub fn gen_record_enum(records: &[(String, i16)]) -> String {
     out.push_str("}\n}\n}\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_names() {
+        assert_eq!(snake_case("ThrottleTimeMs"), "throttle_time_ms");
+        assert_eq!(
+            snake_case("DescribeTopicPartitionsResponse"),
+            "describe_topic_partitions_response"
+        );
+        assert_eq!(snake_case("ISRNodes"), "isr_nodes");
+        assert_eq!(snake_case("TopicId"), "topic_id");
+        assert_eq!(snake_case("Uint16Field"), "uint16_field");
+        assert_eq!(field_ident("Type").as_deref(), Ok("r#type"));
+        assert_eq!(field_ident("Match").as_deref(), Ok("r#match"));
+    }
+
+    #[test]
+    fn version_conditions() {
+        let env = Versions { lo: 0, hi: 11 };
+        let parse = |s| Versions::parse(s).expect("spec");
+        assert!(matches!(cond(parse("0+"), env), Cond::Always));
+        assert!(matches!(cond(parse("none"), env), Cond::Never));
+        assert!(matches!(cond(parse("12+"), env), Cond::Never));
+        assert_eq!(cond_bool(&cond(parse("3+"), env)), "version >= 3");
+        assert_eq!(cond_bool(&cond(parse("0-4"), env)), "version <= 4");
+        assert_eq!(cond_bool(&cond(parse("5"), env)), "version == 5");
+        assert_eq!(
+            cond_bool(&cond(parse("2-6"), env)),
+            "(2..=6).contains(&version)"
+        );
+    }
+
+    #[test]
+    fn integer_defaults() {
+        assert_eq!(parse_int("0x7fffffff"), Ok(0x7fff_ffff));
+        assert_eq!(parse_int("-2147483648"), Ok(-2_147_483_648));
+        assert_eq!(int_literal(-2_147_483_648, &Type::Int32), "i32::MIN");
+        assert_eq!(int_literal(0x7fff_ffff, &Type::Int32), "i32::MAX");
+        assert_eq!(int_literal(-1, &Type::Int64), "-1");
+    }
+
+    #[test]
+    fn ident_use_detection() {
+        assert!(uses_ident("if version >= 3 {", "version"));
+        assert!(!uses_ident("this.version = read_i16(buf)?;", "version"));
+        assert!(!uses_ident("this.api_version = 1; min_version", "version"));
+    }
+}

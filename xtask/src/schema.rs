@@ -356,3 +356,54 @@ fn parse_fields(parent: &Value, structs: &mut Vec<StructDef>) -> Result<Vec<Fiel
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_specs() {
+        assert_eq!(
+            Versions::parse("3+"),
+            Ok(Versions {
+                lo: 3,
+                hi: i16::MAX
+            })
+        );
+        assert_eq!(Versions::parse("1-4"), Ok(Versions { lo: 1, hi: 4 }));
+        assert_eq!(Versions::parse("5"), Ok(Versions { lo: 5, hi: 5 }));
+        assert!(Versions::parse("none")
+            .map(Versions::is_empty)
+            .unwrap_or(false));
+        assert!(Versions::parse("x").is_err());
+    }
+
+    #[test]
+    fn comments_are_stripped_outside_strings() {
+        let text = "// header\n{ \"a\": \"http://x\", // trailing\n \"b\": 1 }";
+        let json: Value = serde_json::from_str(&strip_comments(text)).expect("valid json");
+        assert_eq!(json["a"], "http://x");
+        assert_eq!(json["b"], 1);
+    }
+
+    #[test]
+    fn nested_structs_are_collected() {
+        let json: Value = serde_json::from_str(
+            r#"{ "apiKey": 99, "type": "request", "name": "XRequest", "validVersions": "0-2",
+                 "flexibleVersions": "1+", "fields": [
+                   { "name": "Items", "type": "[]Item", "versions": "0+", "fields": [
+                     { "name": "Id", "type": "int32", "versions": "0+" },
+                     { "name": "Note", "type": "string", "versions": "2+", "nullableVersions": "2+",
+                       "default": "null", "taggedVersions": "2+", "tag": "0" }
+                   ]}
+                 ]}"#,
+        )
+        .expect("valid json");
+        let schema = parse_schema(&json).expect("parses");
+        assert_eq!(schema.structs.len(), 2);
+        assert_eq!(schema.structs[1].name, "Item");
+        let note = &schema.structs[1].fields[1];
+        assert_eq!(note.tag, Some(0));
+        assert_eq!(note.inline_versions().map(Versions::is_empty), Ok(true));
+    }
+}
