@@ -1,4 +1,5 @@
 //! sluice: a Kafka-compatible message broker on the actor model.
 
 pub mod error;
+pub mod protocol;
 pub mod record;

@@ -1,0 +1,87 @@
+//! The single allow-list of what the code generator emits.
+//!
+//! To support a new API: add a row to [`APIS`] (its request and response
+//! schemas must exist as `message/<Name>Request.json` and
+//! `message/<Name>Response.json`), rerun `cargo run -p xtask -- codegen`, and
+//! set `advertise` once the broker implements it.
+
+/// One API we generate a codec for.
+pub struct Api {
+    /// The API key.
+    pub key: i16,
+    /// Schema name without the `Request`/`Response` suffix.
+    pub name: &'static str,
+    /// Version range listed in the ApiVersions response.
+    pub advertised_min: i16,
+    pub advertised_max: i16,
+    /// Version range the generated `decode` accepts.
+    pub decode_min: i16,
+    pub decode_max: i16,
+    /// Whether the broker lists this API in its ApiVersions response.
+    pub advertise: bool,
+}
+
+const fn api(
+    key: i16,
+    name: &'static str,
+    advertised: (i16, i16),
+    decode: (i16, i16),
+    advertise: bool,
+) -> Api {
+    Api {
+        key,
+        name,
+        advertised_min: advertised.0,
+        advertised_max: advertised.1,
+        decode_min: decode.0,
+        decode_max: decode.1,
+        advertise,
+    }
+}
+
+/// `(api_key, name, advertised min–max, decode min–max, advertise)`.
+#[rustfmt::skip]
+pub const APIS: &[Api] = &[
+    api(0,  "Produce",                 (0, 11), (3, 11), true),
+    api(1,  "Fetch",                   (0, 16), (4, 16), true),
+    api(2,  "ListOffsets",             (0, 8),  (1, 8),  true),
+    api(3,  "Metadata",                (0, 12), (0, 12), true),
+    api(8,  "OffsetCommit",            (0, 9),  (0, 9),  false),
+    api(9,  "OffsetFetch",             (0, 9),  (0, 9),  false),
+    api(10, "FindCoordinator",         (0, 6),  (0, 6),  false),
+    api(11, "JoinGroup",               (0, 9),  (0, 9),  false),
+    api(12, "Heartbeat",               (0, 4),  (0, 4),  false),
+    api(13, "LeaveGroup",              (0, 5),  (0, 5),  false),
+    api(14, "SyncGroup",               (0, 5),  (0, 5),  false),
+    api(15, "DescribeGroups",          (0, 5),  (0, 5),  false),
+    api(16, "ListGroups",              (0, 5),  (0, 5),  false),
+    api(18, "ApiVersions",             (0, 4),  (0, 4),  true),
+    api(19, "CreateTopics",            (0, 7),  (0, 7),  false),
+    api(20, "DeleteTopics",            (0, 6),  (0, 6),  false),
+    api(21, "DeleteRecords",           (0, 2),  (0, 2),  false),
+    api(22, "InitProducerId",          (0, 5),  (0, 5),  false),
+    api(32, "DescribeConfigs",         (0, 4),  (0, 4),  false),
+    api(33, "AlterConfigs",            (0, 2),  (0, 2),  false),
+    api(37, "CreatePartitions",        (0, 3),  (0, 3),  false),
+    api(42, "DeleteGroups",            (0, 2),  (0, 2),  false),
+    api(44, "IncrementalAlterConfigs", (0, 1),  (0, 1),  false),
+    api(60, "DescribeCluster",         (0, 1),  (0, 1),  false),
+    api(75, "DescribeTopicPartitions", (0, 0),  (0, 0),  true),
+];
+
+/// KRaft metadata record types (schema `name` in `metadata/*.json`) to
+/// generate, with all their valid versions.
+pub const METADATA_RECORDS: &[&str] = &[
+    "FeatureLevelRecord",
+    "TopicRecord",
+    "PartitionRecord",
+    "PartitionChangeRecord",
+    "RemoveTopicRecord",
+    "ConfigRecord",
+    "RegisterBrokerRecord",
+    "ProducerIdsRecord",
+    "BeginTransactionRecord",
+    "EndTransactionRecord",
+    "ZkMigrationStateRecord",
+    "NoOpRecord",
+];
