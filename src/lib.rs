@@ -1,1 +1,4 @@
 //! sluice: a Kafka-compatible message broker on the actor model.
+
+pub mod cli;
+pub mod config;
