@@ -1,0 +1,979 @@
+//! The one list of settings: every key, its default, its help line and its setter.
+//!
+//! Properties files, TOML files, `--set` and the named CLI flags all go through
+//! [`Loader::apply`], which looks the key up in [`SETTINGS`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use super::{Config, ConfigError, FlushOnAck, Ignored, Listener, LogFormat, Origin, TimestampType};
+
+/// A raw setting value, before it is checked against its key.
+///
+/// Properties files and the command line only produce [`Value::Str`]; TOML can also produce typed
+/// values. Every setter accepts the string form of its value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    List(Vec<Value>),
+}
+
+impl fmt::Display for Value {
+    /// Strings are quoted, so an error reads `invalid value "abc" for num.partitions`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+type Setter = fn(&mut Loader, &Value) -> Result<(), String>;
+
+/// One configuration key.
+pub struct Setting {
+    /// The key, as in Kafka where Kafka has it (`log.dirs`, `num.partitions`, ...).
+    pub key: &'static str,
+    /// Other accepted spellings (`broker.id` for `node.id`).
+    pub aliases: &'static [&'static str],
+    /// The default, written as it would be in a file; empty = unset.
+    pub default: &'static str,
+    /// One line of documentation.
+    pub help: &'static str,
+    set: Setter,
+}
+
+impl fmt::Debug for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Setting")
+            .field("key", &self.key)
+            .field("default", &self.default)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Setting {
+    /// Looks a key (or alias) up.
+    pub fn find(key: &str) -> Option<&'static Setting> {
+        SETTINGS
+            .iter()
+            .find(|s| s.key == key || s.aliases.contains(&key))
+    }
+}
+
+const I16_MAX: i128 = i16::MAX as i128;
+const I32_MAX: i128 = i32::MAX as i128;
+const I64_MAX: i128 = i64::MAX as i128;
+
+/// Every setting sluice understands, in `--help` order.
+pub static SETTINGS: &[Setting] = &[
+    // ----- broker identity and network -----
+    Setting {
+        key: "node.id",
+        aliases: &["broker.id"],
+        default: "1",
+        help: "Id of this broker, reported to clients in Metadata (broker.id is accepted too).",
+        set: |l, v| {
+            l.config.node_id = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "listeners",
+        aliases: &[],
+        default: "PLAINTEXT://127.0.0.1:9092",
+        help: "Comma-separated NAME://HOST:PORT to listen on; an empty HOST binds all interfaces, \
+               IPv6 goes in brackets. Clients are served on the first listener not named in \
+               controller.listener.names.",
+        set: |l, v| {
+            let listeners = listener_list(v)?;
+            if listeners.is_empty() {
+                return Err("at least one listener is needed".into());
+            }
+            l.config.listeners = listeners;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "advertised.listeners",
+        aliases: &[],
+        default: "",
+        help:
+            "Comma-separated NAME://HOST:PORT given to clients in Metadata, matched to listeners \
+               by name; empty = the listener's own address (localhost when it binds all \
+               interfaces).",
+        set: |l, v| {
+            l.config.advertised_listeners = listener_list(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "controller.listener.names",
+        aliases: &[],
+        default: "",
+        help: "Comma-separated listener names that belong to a KRaft controller; sluice does not \
+               serve clients on them.",
+        set: |l, v| {
+            l.config.controller_listener_names =
+                list(v)?.iter().map(|n| n.to_ascii_uppercase()).collect();
+            Ok(())
+        },
+    },
+    Setting {
+        key: "broker.rack",
+        aliases: &[],
+        default: "",
+        help: "Rack id reported in Metadata; empty = none.",
+        set: |l, v| {
+            l.config.rack = opt_string(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "socket.request.max.bytes",
+        aliases: &[],
+        default: "104857600",
+        help: "Largest request frame accepted; a bigger size prefix closes the connection.",
+        set: |l, v| {
+            l.config.socket_request_max_bytes = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "connections.max.idle.ms",
+        aliases: &[],
+        default: "600000",
+        help: "Close a connection after it has been idle this long.",
+        set: |l, v| {
+            l.config.connections_max_idle_ms = num(v, 0, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max.connections",
+        aliases: &[],
+        default: "2147483647",
+        help: "Most client connections open at once; further ones are closed on accept.",
+        set: |l, v| {
+            l.config.max_connections = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max.connections.per.ip",
+        aliases: &[],
+        default: "2147483647",
+        help: "Most connections open at once from one IP address.",
+        set: |l, v| {
+            l.config.max_connections_per_ip = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max.inflight.requests.per.connection",
+        aliases: &[],
+        default: "32",
+        help: "(sluice) Requests read from one connection before its earlier answers are written; \
+               bounds per-connection memory.",
+        set: |l, v| {
+            l.config.max_inflight_requests_per_connection = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "num.arbiters",
+        aliases: &[],
+        default: "auto",
+        help: "(sluice) Worker threads (actix arbiters) running connection and partition actors, \
+               like Kafka's num.io.threads; auto or 0 = one per available core.",
+        set: |l, v| {
+            let auto = matches!(v, Value::Str(s) if s.trim().eq_ignore_ascii_case("auto"));
+            let n: usize = if auto { 0 } else { num(v, 0, I32_MAX)? };
+            l.config.num_arbiters = if n == 0 { super::available_cores() } else { n };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "shutdown.timeout.ms",
+        aliases: &[],
+        default: "5000",
+        help: "(sluice) On SIGINT/SIGTERM, wait this long for in-flight requests and flushes \
+               before exiting.",
+        set: |l, v| {
+            l.config.shutdown_timeout_ms = num(v, 0, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "admin.listener",
+        aliases: &[],
+        default: "",
+        help: "(sluice) IP:PORT of the HTTP admin endpoint (state, counters); empty = off.",
+        set: |l, v| {
+            l.config.admin_listener = match opt_string(v)? {
+                None => None,
+                Some(s) if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") => None,
+                Some(s) => Some(socket_addr(&s)?),
+            };
+            Ok(())
+        },
+    },
+    // ----- topics -----
+    Setting {
+        key: "num.partitions",
+        aliases: &[],
+        default: "1",
+        help: "Partitions of an auto-created topic, and of CreateTopics with num_partitions = -1.",
+        set: |l, v| {
+            l.config.num_partitions = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "default.replication.factor",
+        aliases: &[],
+        default: "1",
+        help: "Replication factor recorded for auto-created topics (a single broker keeps one \
+               copy).",
+        set: |l, v| {
+            l.config.default_replication_factor = num(v, 1, I16_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "auto.create.topics.enable",
+        aliases: &[],
+        default: "true",
+        help: "Create a topic when Metadata or Produce names one that does not exist.",
+        set: |l, v| {
+            l.config.auto_create_topics_enable = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "delete.topic.enable",
+        aliases: &[],
+        default: "true",
+        help: "Allow DeleteTopics; when false it answers TOPIC_DELETION_DISABLED.",
+        set: |l, v| {
+            l.config.delete_topic_enable = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "message.max.bytes",
+        aliases: &[],
+        default: "1048588",
+        help: "Largest record batch accepted in a Produce request (MESSAGE_TOO_LARGE beyond).",
+        set: |l, v| {
+            l.config.message_max_bytes = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "fetch.max.bytes",
+        aliases: &[],
+        default: "57671680",
+        help: "Most bytes one Fetch response carries, whatever the request asks for.",
+        set: |l, v| {
+            l.config.fetch_max_bytes = num(v, 1024, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.message.timestamp.type",
+        aliases: &[],
+        default: "CreateTime",
+        help: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the \
+               broker's clock on append.",
+        set: |l, v| {
+            let s = string(v)?;
+            l.config.message_timestamp_type = if s.eq_ignore_ascii_case("CreateTime") {
+                TimestampType::CreateTime
+            } else if s.eq_ignore_ascii_case("LogAppendTime") {
+                TimestampType::LogAppendTime
+            } else {
+                return Err("expected CreateTime or LogAppendTime".into());
+            };
+            Ok(())
+        },
+    },
+    // ----- storage -----
+    Setting {
+        key: "log.dirs",
+        aliases: &[],
+        default: "./sluice-data",
+        help: "Comma-separated data directories (Kafka's layout: meta.properties, \
+               <topic>-<partition>/); wins over log.dir.",
+        set: |l, v| {
+            let dirs = path_list(v)?;
+            l.dirs.set(0, l.layer, dirs);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.dir",
+        aliases: &[],
+        default: "",
+        help: "Data directory used when log.dirs is not set.",
+        set: |l, v| {
+            let dirs = path_list(v)?;
+            l.dirs.set(1, l.layer, dirs);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.segment.bytes",
+        aliases: &[],
+        default: "1073741824",
+        help: "Roll to a new segment file when the active one would grow past this size.",
+        set: |l, v| {
+            l.config.log_segment_bytes = num(v, 14, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.roll.ms",
+        aliases: &[],
+        default: "",
+        help: "Roll to a new segment when the active one is older than this; wins over \
+               log.roll.hours.",
+        set: |l, v| {
+            let ms = num(v, 1, I64_MAX)?;
+            l.roll.set(0, l.layer, ms);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.roll.hours",
+        aliases: &[],
+        default: "168",
+        help: "log.roll.ms in hours, used when log.roll.ms is not set.",
+        set: |l, v| {
+            let hours: i64 = num(v, 1, I32_MAX)?;
+            l.roll.set(1, l.layer, hours * 3_600_000);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.index.interval.bytes",
+        aliases: &[],
+        default: "4096",
+        help: "Add an offset/time index entry after about this many bytes of log.",
+        set: |l, v| {
+            l.config.log_index_interval_bytes = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.index.size.max.bytes",
+        aliases: &[],
+        default: "10485760",
+        help: "Size of a segment's index files; a full index rolls the segment.",
+        set: |l, v| {
+            l.config.log_index_size_max_bytes = num(v, 4, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.retention.ms",
+        aliases: &[],
+        default: "",
+        help: "Delete segments whose newest record is older than this; -1 = keep forever; wins \
+               over log.retention.minutes and log.retention.hours.",
+        set: |l, v| {
+            let ms = retention(v, 1)?;
+            l.retention.set(0, l.layer, ms);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.retention.minutes",
+        aliases: &[],
+        default: "",
+        help: "log.retention.ms in minutes, used when log.retention.ms is not set.",
+        set: |l, v| {
+            let ms = retention(v, 60_000)?;
+            l.retention.set(1, l.layer, ms);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.retention.hours",
+        aliases: &[],
+        default: "168",
+        help: "log.retention.ms in hours, used when neither log.retention.ms nor \
+               log.retention.minutes is set.",
+        set: |l, v| {
+            let ms = retention(v, 3_600_000)?;
+            l.retention.set(2, l.layer, ms);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.retention.bytes",
+        aliases: &[],
+        default: "-1",
+        help: "Delete old segments while a partition is larger than this; -1 = no size limit.",
+        set: |l, v| {
+            let n: i64 = num(v, i128::from(i64::MIN), I64_MAX)?;
+            l.config.log_retention_bytes = n.max(-1);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.retention.check.interval.ms",
+        aliases: &[],
+        default: "300000",
+        help: "How often retention is checked.",
+        set: |l, v| {
+            l.config.log_retention_check_interval_ms = num(v, 1, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.segment.delete.delay.ms",
+        aliases: &[],
+        default: "60000",
+        help: "How long a segment removed by retention stays on disk (renamed .deleted) before \
+               its files are removed.",
+        set: |l, v| {
+            l.config.log_segment_delete_delay_ms = num(v, 0, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.flush.interval.messages",
+        aliases: &[],
+        default: "9223372036854775807",
+        help: "fsync a partition after this many appended records; 9223372036854775807 (Kafka's \
+               Long.MAX_VALUE) = never, leave it to the OS.",
+        set: |l, v| {
+            let n: u64 = num(v, 1, i128::from(u64::MAX))?;
+            l.config.log_flush_interval_messages = if n >= i64::MAX.unsigned_abs() {
+                u64::MAX
+            } else {
+                n
+            };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.flush.interval.ms",
+        aliases: &[],
+        default: "",
+        help: "fsync a partition when its oldest unflushed record is this old; empty = never.",
+        set: |l, v| {
+            l.config.log_flush_interval_ms = if is_empty(v) {
+                None
+            } else {
+                Some(num(v, 0, I64_MAX)?)
+            };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "flush.on.ack",
+        aliases: &[],
+        default: "none",
+        help: "(sluice) fsync before answering a Produce: none = never (Kafka's behaviour), \
+               acks-all = when the request has acks=-1, always = for every acknowledged produce.",
+        set: |l, v| {
+            let s = string(v)?.to_ascii_lowercase().replace('_', "-");
+            l.config.flush_on_ack = match s.as_str() {
+                "none" => FlushOnAck::None,
+                "acks-all" => FlushOnAck::AcksAll,
+                "always" => FlushOnAck::Always,
+                _ => return Err("expected none, acks-all or always".into()),
+            };
+            Ok(())
+        },
+    },
+    // ----- consumer groups -----
+    Setting {
+        key: "group.initial.rebalance.delay.ms",
+        aliases: &[],
+        default: "3000",
+        help: "How long the first rebalance of a new group waits for more members to join.",
+        set: |l, v| {
+            l.config.group_initial_rebalance_delay_ms = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "group.min.session.timeout.ms",
+        aliases: &[],
+        default: "6000",
+        help: "Smallest session timeout a JoinGroup may ask for (INVALID_SESSION_TIMEOUT below).",
+        set: |l, v| {
+            l.config.group_min_session_timeout_ms = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "group.max.session.timeout.ms",
+        aliases: &[],
+        default: "1800000",
+        help: "Largest session timeout a JoinGroup may ask for (INVALID_SESSION_TIMEOUT above).",
+        set: |l, v| {
+            l.config.group_max_session_timeout_ms = num(v, 0, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "offsets.retention.minutes",
+        aliases: &[],
+        default: "10080",
+        help: "Forget a group's committed offsets this long after the group became empty.",
+        set: |l, v| {
+            l.config.offsets_retention_minutes = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    // ----- diagnostics -----
+    Setting {
+        key: "log.filter",
+        aliases: &[],
+        default: "",
+        help: "(sluice) tracing filter, EnvFilter syntax (e.g. info,sluice::net=debug); RUST_LOG \
+               overrides it; empty = info.",
+        set: |l, v| {
+            let filter = opt_string(v)?;
+            if let Some(f) = &filter {
+                tracing_subscriber::EnvFilter::try_new(f)
+                    .map_err(|e| format!("not a valid filter: {e}"))?;
+            }
+            l.config.log_filter = filter;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.format",
+        aliases: &[],
+        default: "text",
+        help: "(sluice) Diagnostic log format: text or json.",
+        set: |l, v| {
+            let s = string(v)?;
+            l.config.log_format = if s.eq_ignore_ascii_case("text") {
+                LogFormat::Text
+            } else if s.eq_ignore_ascii_case("json") {
+                LogFormat::Json
+            } else {
+                return Err("expected text or json".into());
+            };
+            Ok(())
+        },
+    },
+];
+
+/// Kafka broker keys that sluice recognises but does not use (KRaft quorum, security,
+/// replication, thread pools, ...). They are ignored with a debug log line, like unknown keys, but
+/// are accepted by `--set` too.
+const KAFKA_KEYS_NOT_USED: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.quorum.election.timeout.ms",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "security.inter.broker.protocol",
+    "inter.broker.protocol.version",
+    "num.network.threads",
+    "num.io.threads",
+    "num.replica.fetchers",
+    "num.recovery.threads.per.data.dir",
+    "background.threads",
+    "queued.max.requests",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "socket.listen.backlog.size",
+    "max.connections.per.ip.overrides",
+    "metadata.log.dir",
+    "metadata.log.segment.bytes",
+    "metadata.log.max.record.bytes.between.snapshots",
+    "metadata.max.retention.bytes",
+    "metadata.max.retention.ms",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "offsets.topic.segment.bytes",
+    "offsets.commit.timeout.ms",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.num.partitions",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+    "group.coordinator.rebalance.protocols",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+    "auto.leader.rebalance.enable",
+    "replica.fetch.max.bytes",
+    "replica.lag.time.max.ms",
+    "compression.type",
+    "log.cleanup.policy",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.preallocate",
+    "log.flush.scheduler.interval.ms",
+    "log.flush.offset.checkpoint.interval.ms",
+    "log.message.format.version",
+    "log.message.timestamp.difference.max.ms",
+    "log.message.timestamp.before.max.ms",
+    "log.message.timestamp.after.max.ms",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "zookeeper.session.timeout.ms",
+    "broker.id.generation.enable",
+    "reserved.broker.max.id",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
+    "metric.reporters",
+    "confluent.support.metrics.enable",
+];
+
+/// Key prefixes of Kafka settings sluice does not use.
+const KAFKA_PREFIXES_NOT_USED: &[&str] = &[
+    "ssl.",
+    "sasl.",
+    "listener.name.",
+    "controller.",
+    "metadata.",
+    "remote.log.",
+    "log.cleaner.",
+    "transaction.",
+    "replica.",
+    "quota.",
+    "metrics.",
+    "confluent.",
+    "zookeeper.",
+    "delegation.token.",
+    "password.encoder.",
+    "config.providers",
+];
+
+/// True for a Kafka broker key that sluice knowingly ignores.
+pub fn is_unused_kafka_key(key: &str) -> bool {
+    KAFKA_KEYS_NOT_USED.contains(&key) || KAFKA_PREFIXES_NOT_USED.iter().any(|p| key.starts_with(p))
+}
+
+// ----- value helpers -----
+
+fn is_empty(v: &Value) -> bool {
+    matches!(v, Value::Str(s) if s.trim().is_empty())
+}
+
+/// A single scalar as a trimmed string.
+fn string(v: &Value) -> Result<String, String> {
+    match v {
+        Value::Str(s) => Ok(s.trim().to_owned()),
+        Value::Int(n) => Ok(n.to_string()),
+        Value::Float(x) => Ok(x.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::List(_) => Err("expected a single value, not a list".into()),
+    }
+}
+
+/// A string where empty means "unset".
+fn opt_string(v: &Value) -> Result<Option<String>, String> {
+    let s = string(v)?;
+    Ok((!s.is_empty()).then_some(s))
+}
+
+fn int(v: &Value, min: i128, max: i128) -> Result<i128, String> {
+    let n = match v {
+        Value::Int(n) => i128::from(*n),
+        Value::Str(s) => s
+            .trim()
+            .parse::<i128>()
+            .map_err(|_| "expected an integer".to_owned())?,
+        _ => return Err("expected an integer".into()),
+    };
+    if n < min {
+        Err(format!("must be at least {min}"))
+    } else if n > max {
+        Err(format!("must be at most {max}"))
+    } else {
+        Ok(n)
+    }
+}
+
+/// An integer in `min..=max`, converted to the field's type.
+fn num<T: TryFrom<i128>>(v: &Value, min: i128, max: i128) -> Result<T, String> {
+    T::try_from(int(v, min, max)?).map_err(|_| format!("must be at most {max}"))
+}
+
+fn boolean(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Str(s) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
+        Value::Str(s) if s.trim().eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+/// A comma-separated list (or a TOML array, whose strings may hold commas too); blanks dropped.
+fn list(v: &Value) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let items = match v {
+        Value::List(items) => items.as_slice(),
+        scalar => std::slice::from_ref(scalar),
+    };
+    for item in items {
+        if matches!(item, Value::List(_)) {
+            return Err("expected a list of strings, not nested lists".into());
+        }
+        out.extend(
+            string(item)?
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    Ok(out)
+}
+
+fn path_list(v: &Value) -> Result<Vec<PathBuf>, String> {
+    let dirs: Vec<PathBuf> = list(v)?.into_iter().map(PathBuf::from).collect();
+    if dirs.is_empty() {
+        return Err("at least one directory is needed".into());
+    }
+    Ok(dirs)
+}
+
+fn listener_list(v: &Value) -> Result<Vec<Listener>, String> {
+    let mut out: Vec<Listener> = Vec::new();
+    for spec in list(v)? {
+        let listener: Listener = spec.parse().map_err(|e| format!("{spec:?}: {e}"))?;
+        if out.iter().any(|l| l.name == listener.name) {
+            return Err(format!("listener name {} appears twice", listener.name));
+        }
+        out.push(listener);
+    }
+    Ok(out)
+}
+
+/// A retention time in `unit` milliseconds; any negative value means unlimited (-1).
+fn retention(v: &Value, unit: i64) -> Result<i64, String> {
+    let max = if unit == 1 { I64_MAX } else { I32_MAX };
+    let n: i64 = num(v, i128::from(i64::MIN), max)?;
+    Ok(if n < 0 { -1 } else { n * unit })
+}
+
+/// `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or `:PORT` (all interfaces).
+fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    const SHAPE: &str = "expected IP:PORT, e.g. 127.0.0.1:9644";
+    let (host, port) = s.rsplit_once(':').ok_or(SHAPE)?;
+    let port: u16 = port.parse().map_err(|_| SHAPE)?;
+    let ip = match host {
+        "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        h if h.eq_ignore_ascii_case("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        _ => return Err(SHAPE.into()),
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+// ----- the loader -----
+
+/// A family of keys where one wins over the others (`log.retention.ms` > `.minutes` > `.hours`).
+///
+/// Within one layer (a file, or the command line) the slot with the lowest index wins, as in
+/// Kafka; a later layer that sets any key of the family wins over earlier layers.
+struct Group<T, const N: usize> {
+    slots: [Option<(u32, T)>; N],
+}
+
+impl<T: Clone, const N: usize> Group<T, N> {
+    fn new() -> Self {
+        Group {
+            slots: std::array::from_fn(|_| None),
+        }
+    }
+
+    fn set(&mut self, slot: usize, layer: u32, value: T) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Some((layer, value));
+        }
+    }
+
+    fn resolve(&self) -> Option<T> {
+        let top = self.slots.iter().flatten().map(|(layer, _)| *layer).max()?;
+        self.slots
+            .iter()
+            .flatten()
+            .find(|(layer, _)| *layer == top)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// What to do with a key that is not in [`SETTINGS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnknownKeys {
+    /// Log it at debug level and go on (config files, like Kafka).
+    Ignore,
+    /// Fail (the command line, where an unknown key is almost surely a typo).
+    Reject,
+}
+
+/// Applies settings, layer after layer, on top of a starting config.
+pub(crate) struct Loader {
+    pub(crate) config: Config,
+    layer: u32,
+    origins: HashMap<&'static str, Origin>,
+    retention: Group<i64, 3>,
+    roll: Group<i64, 2>,
+    dirs: Group<Vec<PathBuf>, 2>,
+}
+
+impl Loader {
+    pub(crate) fn new(config: Config) -> Loader {
+        Loader {
+            config,
+            layer: 0,
+            origins: HashMap::new(),
+            retention: Group::new(),
+            roll: Group::new(),
+            dirs: Group::new(),
+        }
+    }
+
+    /// Starts a new layer: what follows overrides what came before.
+    pub(crate) fn next_layer(&mut self) {
+        self.layer += 1;
+    }
+
+    /// Sets one key.
+    pub(crate) fn apply(
+        &mut self,
+        key: &str,
+        value: &Value,
+        origin: Origin,
+        unknown: UnknownKeys,
+    ) -> Result<(), ConfigError> {
+        let key = key.trim();
+        let Some(setting) = Setting::find(key) else {
+            let known_kafka_key = is_unused_kafka_key(key);
+            if unknown == UnknownKeys::Reject && !known_kafka_key {
+                return Err(ConfigError::UnknownKey {
+                    origin,
+                    key: key.to_owned(),
+                });
+            }
+            if known_kafka_key {
+                tracing::debug!(%origin, key, "ignoring Kafka setting that sluice does not use");
+            } else {
+                tracing::debug!(%origin, key, "ignoring unknown setting");
+            }
+            self.config.source.ignored.push(Ignored {
+                key: key.to_owned(),
+                origin,
+                known_kafka_key,
+            });
+            return Ok(());
+        };
+        match (setting.set)(self, value) {
+            Ok(()) => {
+                self.origins.insert(setting.key, origin);
+                Ok(())
+            }
+            Err(reason) => Err(ConfigError::InvalidValue {
+                origin,
+                key: key.to_owned(),
+                value: value.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    /// Resolves the key families and checks settings against each other.
+    pub(crate) fn finish(mut self) -> Result<Config, ConfigError> {
+        if let Some(ms) = self.retention.resolve() {
+            self.config.log_retention_ms = ms;
+        }
+        if let Some(ms) = self.roll.resolve() {
+            self.config.log_roll_ms = ms;
+        }
+        if let Some(dirs) = self.dirs.resolve() {
+            self.config.log_dirs = dirs;
+        }
+        let c = &self.config;
+        let inconsistent = |key: &'static str, message: String| ConfigError::Inconsistent {
+            origin: self.origin(key),
+            key: key.to_owned(),
+            message,
+        };
+        if !c
+            .listeners
+            .iter()
+            .any(|l| !c.controller_listener_names.contains(&l.name))
+        {
+            return Err(inconsistent(
+                "listeners",
+                format!(
+                    "no listener left for clients: all of {} are named in \
+                     controller.listener.names",
+                    join(&c.listeners)
+                ),
+            ));
+        }
+        for adv in &c.advertised_listeners {
+            if !c.listeners.iter().any(|l| l.name == adv.name) {
+                return Err(inconsistent(
+                    "advertised.listeners",
+                    format!(
+                        "{adv} names no listener in listeners ({})",
+                        join(&c.listeners)
+                    ),
+                ));
+            }
+        }
+        if c.log_dirs.is_empty() {
+            return Err(inconsistent(
+                "log.dirs",
+                "at least one directory is needed".into(),
+            ));
+        }
+        if c.group_min_session_timeout_ms > c.group_max_session_timeout_ms {
+            return Err(inconsistent(
+                "group.min.session.timeout.ms",
+                format!(
+                    "{} is above group.max.session.timeout.ms ({})",
+                    c.group_min_session_timeout_ms, c.group_max_session_timeout_ms
+                ),
+            ));
+        }
+        Ok(self.config)
+    }
+}
+
+fn join(listeners: &[Listener]) -> String {
+    listeners
+        .iter()
+        .map(Listener::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
