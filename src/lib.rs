@@ -5,3 +5,4 @@ pub mod config;
 pub mod error;
 pub mod protocol;
 pub mod record;
+pub mod storage;

@@ -1,0 +1,69 @@
+//! The storage engine: one topic-partition's log on disk, in Kafka's own formats, as a
+//! synchronous library with no actors. The partition actor owns one [`PartitionLog`]; Kafka's
+//! `kafka-dump-log.sh` reads our files, and a Kafka 4.x partition directory opens as is.
+//!
+//! # Layout
+//!
+//! ```text
+//! <log.dirs>/<topic>-<partition>/
+//!     00000000000000000000.log        record batches, byte for byte as produced (offsets assigned)
+//!     00000000000000000000.index      offset → position, sparse        (index.rs)
+//!     00000000000000000000.timeindex  timestamp → offset, sparse       (index.rs)
+//!     00000000000000004242.log        next segment: base offset 4242 = its first offset
+//!     …                               the last segment is the active one, the only one appended to
+//!     sluice-offset-checkpoint        log start offset + recovery point (checkpoint.rs)
+//!     sluice-clean-shutdown           present only between a clean close and the next open
+//!     partition.metadata, leader-epoch-checkpoint, *.snapshot, …   not ours: left alone
+//! ```
+//!
+//! - [`segment`]: `LogSegment`, one `.log` with its indexes: append, lookups, roll rule, recovery
+//!   of one file.
+//! - [`index`]: `OffsetIndex` and `TimeIndex`, in memory and in their files.
+//! - [`log`]: `PartitionLog`, the segments of a directory (`BTreeMap` by base offset) and the
+//!   partition-wide operations: open/recovery, append, read, ListOffsets, flush, retention,
+//!   DeleteRecords.
+//!
+//! # Reads never wait for appends
+//!
+//! [`PartitionLog::read`] returns a [`FileSlice`]: a byte range of whole batches plus the
+//! segment's shared `Arc<File>`. The connection reads it later with `pread`, outside the actor.
+//! Appends only write past the end of every slice handed out, and a segment deleted by retention
+//! stays readable through the open handle. Finding the slice costs one binary search in the
+//! in-memory offset index and a walk over at most about one `index_interval_bytes` of batch
+//! headers, at each end of the slice, whatever the size of the log.
+//!
+//! # Recovery and the clean-shutdown choice
+//!
+//! [`PartitionLog::close`] fsyncs, writes the checkpoint and creates `sluice-clean-shutdown`;
+//! [`PartitionLog::open`] removes it. With the marker present (or with
+//! [`OpenHints::kafka_clean_shutdown`], which the caller sets when Kafka's
+//! `<log.dirs>/.kafka_cleanshutdown` exists) no batch is re-validated: index files are
+//! sanity-checked and only the headers after each segment's last index entry are walked.
+//! Without it, every segment from the one holding the checkpointed recovery point onward is
+//! validated batch by batch (length, CRC-32C, increasing offsets), truncated at the first bad byte
+//! (with a warning naming file, position and reason), and the segments after a corrupt point are
+//! deleted. Missing or damaged indexes are rebuilt in every case, which is how a CodeCrafters
+//! directory (a bare `00000000000000000000.log`) opens. For a Kafka directory the caller may pass
+//! the partition's lines of Kafka's root `recovery-point-offset-checkpoint` and
+//! `log-start-offset-checkpoint` as [`OpenHints`]; without them an unclean Kafka directory is
+//! validated from offset 0 and its log start is the first segment's base offset.
+//!
+//! The checkpoint is rewritten on open, roll, log-start changes and close, not on every flush:
+//! recovery works on whole segments, and every segment but the active one was fsynced when it
+//! rolled, so a finer on-disk recovery point would not shorten a recovery.
+
+mod checkpoint;
+mod error;
+pub mod index;
+pub mod log;
+pub mod segment;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{AppendError, ReadError, StorageError};
+pub use index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
+pub use log::{
+    AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog, RecoveryStats, RetentionOutcome,
+};
+pub use segment::{LogSegment, ScanStats};
