@@ -1,0 +1,219 @@
+//! Fetch (1): whole batches from each partition's log, served byte for byte.
+//!
+//! Budgets follow KIP-74: each partition gives at most `partition_max_bytes`, the response at
+//! most `max_bytes`, except that the first non-empty partition always returns at least one whole
+//! batch. With fewer than `min_bytes` available the request long-polls: it subscribes to the
+//! log-end-offset `watch` channel of every partition it reads and sleeps until one of them moves
+//! or `max_wait_ms` passes — no polling loop, no thread per waiting request.
+//!
+//! Fetch sessions (KIP-227) are declined the way Kafka declines them when it has no free slot:
+//! the response carries session id 0, so clients keep sending full fetch requests.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::{join_all, select_all};
+
+use crate::api::RequestContext;
+use crate::error::ErrorCode;
+use crate::partition::{Offsets, PartitionHandle, Read};
+use crate::protocol::messages::fetch_request::FetchRequest;
+use crate::protocol::messages::fetch_response::{
+    FetchResponse, FetchableTopicResponse, PartitionData,
+};
+
+/// Fetch versions whose responses can carry magic-2 batches.
+const MIN_SERVED_VERSION: i16 = 4;
+
+/// One partition of the request, resolved.
+struct Target {
+    topic_index: usize,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: usize,
+    handle: Result<PartitionHandle, ErrorCode>,
+}
+
+/// What one read pass produced for one partition.
+struct Outcome {
+    error: ErrorCode,
+    offsets: Option<Offsets>,
+    records: Bytes,
+}
+
+pub async fn handle(ctx: &RequestContext, version: i16, req: FetchRequest) -> FetchResponse {
+    let broker = &ctx.broker;
+    let image = broker.image();
+    let by_id = version >= 13;
+    let mut topics_out: Vec<FetchableTopicResponse> = Vec::new();
+    let mut targets = Vec::new();
+    let unsupported = version < MIN_SERVED_VERSION;
+    for (topic_index, topic) in req.topics.iter().enumerate() {
+        let name = if by_id {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.as_str().into())
+        };
+        let missing = if by_id {
+            ErrorCode::UnknownTopicId
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        };
+        topics_out.push(FetchableTopicResponse {
+            topic: topic.topic.clone(),
+            topic_id: topic.topic_id,
+            partitions: Vec::new(),
+        });
+        for p in &topic.partitions {
+            let handle = match &name {
+                _ if unsupported => Err(ErrorCode::UnsupportedVersion),
+                None => Err(missing),
+                Some(n) => broker
+                    .partitions
+                    .get(n, p.partition)
+                    .ok_or(ErrorCode::UnknownTopicOrPartition),
+            };
+            targets.push(Target {
+                topic_index,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                handle,
+            });
+        }
+    }
+
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let deadline =
+        Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
+    let mut watchers: Vec<_> = targets
+        .iter()
+        .filter_map(|t| t.handle.as_ref().ok().map(|h| h.offsets.clone()))
+        .collect();
+    for w in &mut watchers {
+        w.mark_unchanged();
+    }
+    let outcomes = loop {
+        let outcomes = read_pass(&targets, max_bytes).await;
+        let bytes: usize = outcomes.iter().map(|o| o.records.len()).sum();
+        let errored = outcomes.iter().any(|o| !o.error.is_ok());
+        if bytes >= min_bytes || errored || watchers.is_empty() || Instant::now() >= deadline {
+            break outcomes;
+        }
+        // Sleep until some partition's log end moves, or the deadline.
+        let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        match tokio::time::timeout_at(deadline.into(), changed).await {
+            Ok((Ok(()), _, _)) => {}
+            Ok((Err(_), _, _)) | Err(_) => {
+                // A partition went away, or time is up: answer with what there is now.
+                break read_pass(&targets, max_bytes).await;
+            }
+        }
+        for w in &mut watchers {
+            w.mark_unchanged();
+        }
+    };
+
+    for (target, outcome) in targets.iter().zip(outcomes) {
+        let (hw, lso, log_start) = match outcome.offsets {
+            Some(o) => (o.high_watermark, o.high_watermark, o.log_start_offset),
+            None => (-1, -1, -1),
+        };
+        topics_out[target.topic_index]
+            .partitions
+            .push(PartitionData {
+                partition_index: target.partition,
+                error_code: outcome.error.code(),
+                high_watermark: hw,
+                last_stable_offset: lso,
+                log_start_offset: log_start,
+                aborted_transactions: None,
+                preferred_read_replica: -1,
+                records: Some(outcome.records),
+                ..PartitionData::default()
+            });
+    }
+    let session_error = if req.session_id != 0 {
+        // We never hand out sessions, so any id the client names is unknown to us.
+        ErrorCode::FetchSessionIdNotFound
+    } else {
+        ErrorCode::None
+    };
+    if !session_error.is_ok() {
+        topics_out.clear();
+    }
+    FetchResponse {
+        throttle_time_ms: 0,
+        error_code: session_error.code(),
+        session_id: 0,
+        responses: topics_out,
+        ..FetchResponse::default()
+    }
+}
+
+/// Reads every partition once, concurrently, then applies the response budget in request
+/// order; a partition whose data overflows the remaining budget is read again with that budget.
+async fn read_pass(targets: &[Target], max_bytes: usize) -> Vec<Outcome> {
+    let first = join_all(
+        targets
+            .iter()
+            .map(|t| read_one(t, t.max_bytes.min(max_bytes), true)),
+    )
+    .await;
+    let mut used = 0usize;
+    let mut out = Vec::with_capacity(first.len());
+    for (t, outcome) in targets.iter().zip(first) {
+        let remaining = max_bytes.saturating_sub(used);
+        let outcome = if outcome.records.len() > remaining && used > 0 {
+            read_one(t, remaining.min(t.max_bytes), false).await
+        } else {
+            outcome
+        };
+        used += outcome.records.len();
+        out.push(outcome);
+    }
+    out
+}
+
+async fn read_one(t: &Target, max_bytes: usize, min_one: bool) -> Outcome {
+    let handle = match &t.handle {
+        Ok(h) => h,
+        Err(code) => {
+            return Outcome {
+                error: *code,
+                offsets: None,
+                records: Bytes::new(),
+            }
+        }
+    };
+    let read = Read {
+        offset: t.fetch_offset,
+        max_bytes,
+        min_one: min_one && t.max_bytes > 0,
+    };
+    match handle.addr.send(read).await {
+        Ok(Ok(result)) => match result.slice.read() {
+            Ok(records) => Outcome {
+                error: ErrorCode::None,
+                offsets: Some(result.offsets),
+                records,
+            },
+            Err(_) => Outcome {
+                error: ErrorCode::KafkaStorageError,
+                offsets: Some(result.offsets),
+                records: Bytes::new(),
+            },
+        },
+        Ok(Err((code, offsets))) => Outcome {
+            error: code,
+            offsets: Some(offsets),
+            records: Bytes::new(),
+        },
+        Err(_) => Outcome {
+            error: ErrorCode::UnknownTopicOrPartition,
+            offsets: None,
+            records: Bytes::new(),
+        },
+    }
+}

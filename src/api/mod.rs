@@ -1,0 +1,258 @@
+//! Request handling: one file per Kafka API, reached through one exhaustive match on the API key.
+//!
+//! [`Request::parse`] turns a frame into a header and a typed body (generated codec); a frame that
+//! does not parse is refused with a [`ParseError`] and the connection closes. [`handle`] returns
+//! a future that resolves to the encoded [`Response`], or `None` when the client asked for no
+//! answer (Produce with `acks=0`).
+
+pub mod api_versions;
+pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::broker::Broker;
+use crate::protocol::api_table::{self, ApiKey};
+use crate::protocol::messages::{
+    api_versions_request::ApiVersionsRequest,
+    describe_topic_partitions_request::DescribeTopicPartitionsRequest, fetch_request::FetchRequest,
+    list_offsets_request::ListOffsetsRequest, metadata_request::MetadataRequest,
+    produce_request::ProduceRequest, request_header::RequestHeader,
+    response_header::ResponseHeader,
+};
+use crate::protocol::wire::{DecodeError, EncodeBuf};
+
+/// What a handler knows about the connection its request came on.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub broker: Arc<Broker>,
+    pub local_addr: SocketAddr,
+    pub peer: SocketAddr,
+    pub connection_id: u64,
+}
+
+/// A decoded request body.
+#[derive(Debug)]
+pub enum Body {
+    ApiVersions(ApiVersionsRequest),
+    /// An ApiVersions version we do not know: answered with error 35 and a v0 body (KIP-511).
+    ApiVersionsUnsupported,
+    Produce(ProduceRequest),
+    Fetch(FetchRequest),
+    ListOffsets(ListOffsetsRequest),
+    Metadata(MetadataRequest),
+    DescribeTopicPartitions(DescribeTopicPartitionsRequest),
+}
+
+#[derive(Debug)]
+pub struct Request {
+    pub header: RequestHeader,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub body: Body,
+}
+
+/// A frame that cannot be served; the connection that sent it is closed.
+#[derive(Debug)]
+pub struct ParseError {
+    pub api_key: i16,
+    pub api_version: i16,
+    pub reason: ParseFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseFailure {
+    #[error("frame shorter than a request header")]
+    ShortFrame,
+    #[error("unknown API key")]
+    UnknownApiKey,
+    #[error("API not supported by this broker")]
+    NotSupported,
+    #[error("unsupported version (we decode {min}-{max})")]
+    UnsupportedVersion { min: i16, max: i16 },
+    #[error("bad request header: {0}")]
+    Header(DecodeError),
+    #[error("bad request body: {0}")]
+    Body(DecodeError),
+    #[error("{0} bytes left over after the request body")]
+    TrailingBytes(usize),
+}
+
+impl Request {
+    pub fn parse(frame: Bytes) -> Result<Request, ParseError> {
+        if frame.len() < 8 {
+            return Err(ParseError {
+                api_key: -1,
+                api_version: -1,
+                reason: ParseFailure::ShortFrame,
+            });
+        }
+        let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
+        let fail = |reason| ParseError {
+            api_key,
+            api_version: version,
+            reason,
+        };
+        let key = ApiKey::from_i16(api_key).ok_or_else(|| fail(ParseFailure::UnknownApiKey))?;
+        let support = api_table::support(key);
+        if !support.advertised {
+            return Err(fail(ParseFailure::NotSupported));
+        }
+        let in_range = (support.decode_min..=support.decode_max).contains(&version);
+        let mut buf = frame;
+        let header_version = api_table::request_header_version(key, version);
+        let header = RequestHeader::decode(&mut buf, header_version)
+            .map_err(|e| fail(ParseFailure::Header(e)))?;
+        if !in_range {
+            if key == ApiKey::ApiVersions {
+                return Ok(Request {
+                    header,
+                    api_key: key,
+                    version,
+                    body: Body::ApiVersionsUnsupported,
+                });
+            }
+            return Err(fail(ParseFailure::UnsupportedVersion {
+                min: support.decode_min,
+                max: support.decode_max,
+            }));
+        }
+        let b = &mut buf;
+        let body = match key {
+            ApiKey::ApiVersions => ApiVersionsRequest::decode(b, version).map(Body::ApiVersions),
+            ApiKey::Produce => ProduceRequest::decode(b, version).map(Body::Produce),
+            ApiKey::Fetch => FetchRequest::decode(b, version).map(Body::Fetch),
+            ApiKey::ListOffsets => ListOffsetsRequest::decode(b, version).map(Body::ListOffsets),
+            ApiKey::Metadata => MetadataRequest::decode(b, version).map(Body::Metadata),
+            ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::decode(b, version)
+                .map(Body::DescribeTopicPartitions),
+            _ => return Err(fail(ParseFailure::NotSupported)),
+        }
+        .map_err(|e| fail(ParseFailure::Body(e)))?;
+        if buf.has_remaining() {
+            return Err(fail(ParseFailure::TrailingBytes(buf.remaining())));
+        }
+        Ok(Request {
+            header,
+            api_key: key,
+            version,
+            body,
+        })
+    }
+}
+
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Option<Response>>>>;
+
+/// Routes a request to its API's handler.
+pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
+    let correlation_id = req.header.correlation_id;
+    let key = req.api_key;
+    let version = req.version;
+    let header_version = api_table::response_header_version(key, version);
+    let respond = move |encode: &dyn Fn(&mut EncodeBuf)| {
+        Some(Response::encode(correlation_id, header_version, encode))
+    };
+    match req.body {
+        Body::ApiVersions(_) => {
+            let body = api_versions::handle(version);
+            Box::pin(async move { respond(&|b| body.encode(b, version)) })
+        }
+        Body::ApiVersionsUnsupported => {
+            let body = api_versions::unsupported();
+            Box::pin(async move { respond(&|b| body.encode(b, 0)) })
+        }
+        Body::Metadata(r) => Box::pin(async move {
+            let body = metadata::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DescribeTopicPartitions(r) => Box::pin(async move {
+            let body = describe_topic_partitions::handle(&ctx, r);
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::Produce(r) => Box::pin(async move {
+            let body = produce::handle(&ctx, version, r).await?;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::Fetch(r) => Box::pin(async move {
+            let body = fetch::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::ListOffsets(r) => Box::pin(async move {
+            let body = list_offsets::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+    }
+}
+
+/// An encoded response frame: size prefix, header and body, as chunks so that record bytes
+/// shared from the log are written without being copied.
+#[derive(Debug)]
+pub struct Response {
+    chunks: Vec<Bytes>,
+}
+
+impl Response {
+    pub fn encode(
+        correlation_id: i32,
+        header_version: i16,
+        body: &dyn Fn(&mut EncodeBuf),
+    ) -> Response {
+        let mut buf = EncodeBuf::new();
+        ResponseHeader { correlation_id }.encode(&mut buf, header_version);
+        body(&mut buf);
+        Response {
+            chunks: buf.into_frame_chunks(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// The whole frame in one buffer (tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.chunks.iter().flat_map(|c| c.iter().copied()).collect()
+    }
+
+    /// Writes the frame with vectored writes, resuming after partial writes.
+    pub async fn write_to<W: AsyncWrite + Unpin>(mut self, w: &mut W) -> std::io::Result<()> {
+        let mut first = 0;
+        while first < self.chunks.len() {
+            let slices: Vec<IoSlice<'_>> = self.chunks[first..]
+                .iter()
+                .take(64)
+                .map(|c| IoSlice::new(c))
+                .collect();
+            let mut written = w.write_vectored(&slices).await?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            while written > 0 && first < self.chunks.len() {
+                let len = self.chunks[first].len();
+                if written >= len {
+                    written -= len;
+                    first += 1;
+                } else {
+                    self.chunks[first].advance(written);
+                    written = 0;
+                }
+            }
+        }
+        w.flush().await
+    }
+}

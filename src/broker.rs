@@ -1,0 +1,146 @@
+//! The broker's shared context: configuration, the published cluster image, the partition and
+//! connection registries, and the arbiters actors are spread over. One `Arc<Broker>` is handed to
+//! every connection; everything mutable in it is owned by an actor and only published here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::metadata::image::ClusterImage;
+use crate::metadata::kraft_log::MetadataLog;
+use crate::metadata::properties::MetaProperties;
+use crate::metadata::MetadataActor;
+use crate::net::server::ConnectionRegistry;
+use crate::partition::{self, PartitionRegistry};
+
+/// Who this broker is, as it tells clients.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub directory_id: Uuid,
+    pub rack: Option<String>,
+    /// Host and port from `advertised.listeners`, else from the listener (None host: a wildcard
+    /// listener, answered with the address the client connected to).
+    pub advertised_host: Option<String>,
+    pub advertised_port: u16,
+}
+
+pub struct Broker {
+    pub config: Arc<Config>,
+    pub node: NodeIdentity,
+    pub log_dir: PathBuf,
+    image: RwLock<Arc<ClusterImage>>,
+    pub partitions: PartitionRegistry,
+    pub connections: ConnectionRegistry,
+    /// The connection writer tasks; shutdown waits for them to drain.
+    pub tasks: TaskTracker,
+    pub arbiters: Vec<ArbiterHandle>,
+    metadata: OnceLock<Addr<MetadataActor>>,
+}
+
+impl Broker {
+    /// Loads the data directory and starts the metadata actor (which starts the partition
+    /// actors). Must run inside an actix `System`.
+    pub fn start(config: Config, bound: SocketAddr) -> std::io::Result<Arc<Broker>> {
+        let config = Arc::new(config);
+        let log_dir = config
+            .log_dirs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("./sluice-data"));
+        std::fs::create_dir_all(&log_dir)?;
+        let meta = MetaProperties::load_or_create(&log_dir, config.node_id)?;
+        let mut image = ClusterImage::default();
+        let metadata_log = MetadataLog::load(&log_dir, &mut image)?;
+
+        let listener = config.broker_listener();
+        let advertised = config
+            .advertised_listeners
+            .iter()
+            .find(|l| l.name == listener.name)
+            .or(config.advertised_listeners.first());
+        let (advertised_host, advertised_port) = match advertised {
+            Some(a) => (a.host.clone(), a.port),
+            None => (listener.host.clone(), bound.port()),
+        };
+        let node = NodeIdentity {
+            node_id: config.node_id,
+            cluster_id: meta.cluster_id.clone(),
+            directory_id: meta.directory_id.unwrap_or_else(Uuid::nil),
+            rack: config.rack.clone(),
+            advertised_host: advertised_host.filter(|h| !h.is_empty() && h != "0.0.0.0"),
+            advertised_port,
+        };
+        let threads = config.num_arbiters.max(1);
+        let arbiters = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        let broker = Arc::new(Broker {
+            config,
+            node,
+            log_dir,
+            image: RwLock::new(Arc::new(image.clone())),
+            partitions: PartitionRegistry::default(),
+            connections: ConnectionRegistry::default(),
+            tasks: TaskTracker::new(),
+            arbiters,
+            metadata: OnceLock::new(),
+        });
+        let addr = MetadataActor::new(broker.clone(), image, metadata_log).start();
+        let _ = broker.metadata.set(addr);
+        Ok(broker)
+    }
+
+    /// The current cluster image (cheap: one `Arc` clone under a read lock).
+    pub fn image(&self) -> Arc<ClusterImage> {
+        self.image
+            .read()
+            .map(|i| i.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(crate) fn publish_image(&self, image: Arc<ClusterImage>) {
+        match self.image.write() {
+            Ok(mut slot) => *slot = image,
+            Err(p) => *p.into_inner() = image,
+        }
+    }
+
+    pub fn metadata(&self) -> Option<&Addr<MetadataActor>> {
+        self.metadata.get()
+    }
+
+    /// Picks the arbiter for a partition actor: spread by hash so a topic's partitions land on
+    /// different threads.
+    pub fn arbiter_for(&self, topic: &str, partition: i32) -> &ArbiterHandle {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in topic.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+        }
+        let idx = (h.wrapping_add(partition as u64) % self.arbiters.len() as u64) as usize;
+        &self.arbiters[idx]
+    }
+
+    /// Closes every partition log (flush, checkpoints, clean marker), waiting at most `grace`.
+    pub async fn shutdown_storage(&self, grace: Duration) {
+        let closes: Vec<_> = self
+            .partitions
+            .all()
+            .into_iter()
+            .map(|(_, _, h)| h.addr.send(partition::Close { delete: false }))
+            .collect();
+        let n = closes.len();
+        let all = futures_util::future::join_all(closes);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            warn!(partitions = n, "partition logs did not close in time");
+        } else {
+            info!(partitions = n, "partition logs closed");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `sluice dump-log PATH…`: prints what is inside a data directory's files, checking every CRC,
+//! in the spirit of Kafka's `kafka-dump-log.sh`.
+//!
+//! - `*.log`: one line per batch (offsets, sizes, timestamps, producer fields, CRC check); with
+//!   `--records`, one line per record (offset, timestamp, key, value, headers). Segments of
+//!   `__cluster_metadata` have their record values decoded as KRaft metadata records.
+//! - `*.index`: offset index entries (relative offset → position), as absolute offsets.
+//! - `*.timeindex`: time index entries (timestamp → offset).
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bytes::Bytes;
+
+use crate::protocol::messages::metadata::MetadataRecord;
+use crate::record::{self, BatchIter};
+
+pub fn run(paths: &[PathBuf], records: bool) -> ExitCode {
+    let mut ok = true;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in paths {
+        match dump_file(path, records) {
+            Ok((text, clean)) => {
+                ok &= clean;
+                if out.write_all(text.as_bytes()).is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("sluice dump-log: {}: {e}", path.display());
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Renders one file. Returns the text and whether everything in it was valid.
+pub fn dump_file(path: &Path, records: bool) -> std::io::Result<(String, bool)> {
+    let data = std::fs::read(path)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let base: i64 = name
+        .split('.')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut out = format!("Dumping {}\n", path.display());
+    let clean = if name.ends_with(".index") {
+        dump_entries(&mut out, &data, 8, |e| {
+            let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+            let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
+            format!("offset: {} position: {pos}", base + i64::from(rel))
+        })
+    } else if name.ends_with(".timeindex") {
+        dump_entries(&mut out, &data, 12, |e| {
+            let mut ts = [0u8; 8];
+            ts.copy_from_slice(&e[..8]);
+            let rel = u32::from_be_bytes([e[8], e[9], e[10], e[11]]);
+            format!(
+                "timestamp: {} offset: {}",
+                i64::from_be_bytes(ts),
+                base + i64::from(rel)
+            )
+        })
+    } else {
+        let metadata = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("__cluster_metadata"));
+        dump_log(&mut out, Bytes::from(data), records || metadata, metadata)
+    };
+    Ok((out, clean))
+}
+
+fn dump_entries(
+    out: &mut String,
+    data: &[u8],
+    size: usize,
+    line: impl Fn(&[u8]) -> String,
+) -> bool {
+    for (i, entry) in data.chunks(size).enumerate() {
+        if entry.len() < size {
+            let _ = writeln!(out, "trailing {} bytes: not a whole entry", entry.len());
+            return false;
+        }
+        if i > 0 && entry.iter().all(|b| *b == 0) {
+            // Preallocated, unused space (Kafka sizes its indexes up front).
+            break;
+        }
+        let _ = writeln!(out, "{}", line(entry));
+    }
+    true
+}
+
+fn dump_log(out: &mut String, data: Bytes, records: bool, metadata: bool) -> bool {
+    for found in BatchIter::new(data) {
+        let batch = match found {
+            Ok(b) => b,
+            Err((position, reason)) => {
+                let _ = writeln!(out, "position: {position} INVALID: {reason}");
+                return false;
+            }
+        };
+        let h = batch.header;
+        let _ = writeln!(
+            out,
+            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} position: {} CreateTime: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: true",
+            h.base_offset, h.last_offset(), h.record_count, h.base_sequence, h.last_sequence(),
+            h.producer_id, h.producer_epoch, h.partition_leader_epoch, h.is_transactional(),
+            h.is_control(), batch.position, h.max_timestamp, h.total_len(), h.magic,
+            codec_name(h.compression()), h.crc
+        );
+        if !records || h.is_control() {
+            continue;
+        }
+        match record::decode_records(&batch.bytes) {
+            Ok(recs) => {
+                for r in recs {
+                    let _ = write!(out, "| offset: {} CreateTime: {}", r.offset, r.timestamp);
+                    if metadata {
+                        let payload = r
+                            .value
+                            .clone()
+                            .map(|mut v| MetadataRecord::decode_value(&mut v));
+                        let _ = writeln!(out, " payload: {payload:?}");
+                        continue;
+                    }
+                    let _ = write!(
+                        out,
+                        " keySize: {} valueSize: {} headerKeys: [{}] key: {} payload: {}",
+                        r.key.as_ref().map_or(-1, |k| k.len() as i64),
+                        r.value.as_ref().map_or(-1, |v| v.len() as i64),
+                        r.headers
+                            .iter()
+                            .map(|(k, _)| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        show(r.key.as_ref()),
+                        show(r.value.as_ref())
+                    );
+                    let _ = writeln!(out);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "| records not shown: {e}");
+            }
+        }
+    }
+    true
+}
+
+fn codec_name(codec: i16) -> &'static str {
+    match codec {
+        0 => "none",
+        1 => "gzip",
+        2 => "snappy",
+        3 => "lz4",
+        4 => "zstd",
+        _ => "unknown",
+    }
+}
+
+fn show(data: Option<&Bytes>) -> String {
+    match data {
+        None => "null".to_string(),
+        Some(d) => String::from_utf8_lossy(d).into_owned(),
+    }
+}

@@ -1,0 +1,202 @@
+//! The cluster image: what the metadata log says exists, after applying its records in order.
+//!
+//! The metadata actor is the only writer; everyone else reads an immutable snapshot
+//! (`Arc<ClusterImage>`) so the hot paths never wait for the actor's mailbox.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use tracing::debug;
+
+use crate::protocol::messages::metadata::{
+    ConfigRecord, FeatureLevelRecord, MetadataRecord, PartitionChangeRecord, PartitionRecord,
+    RemoveTopicRecord, TopicRecord,
+};
+
+/// ConfigRecord resource types (Kafka's `ConfigResource.Type`).
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub eligible_leader_replicas: Option<Vec<i32>>,
+    pub last_known_elr: Option<Vec<i32>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: Arc<str>,
+    pub id: Uuid,
+    pub partitions: BTreeMap<i32, PartitionInfo>,
+    /// Per-topic overrides from ConfigRecords (`retention.ms`, `segment.bytes`, …).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicInfo {
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+/// Everything the metadata log describes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterImage {
+    pub topics: BTreeMap<Arc<str>, TopicInfo>,
+    pub topic_ids: HashMap<Uuid, Arc<str>>,
+    pub features: BTreeMap<String, i16>,
+    pub broker_configs: BTreeMap<String, String>,
+    /// Offset of the last record applied; the next record written gets this + 1.
+    pub last_offset: i64,
+}
+
+impl ClusterImage {
+    pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicInfo> {
+        self.topic_ids.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    /// Applies one record. Returns false for types that do not change the image (brokers,
+    /// producer ids, transactions markers, …) and for records naming unknown topics.
+    pub fn apply(&mut self, record: &MetadataRecord) -> bool {
+        let applied = match record {
+            MetadataRecord::FeatureLevelRecord(r) => {
+                self.apply_feature_level(r);
+                true
+            }
+            MetadataRecord::TopicRecord(r) => {
+                self.apply_topic(r);
+                true
+            }
+            MetadataRecord::PartitionRecord(r) => self.apply_partition(r),
+            MetadataRecord::PartitionChangeRecord(r) => self.apply_partition_change(r),
+            MetadataRecord::RemoveTopicRecord(r) => self.apply_remove_topic(r),
+            MetadataRecord::ConfigRecord(r) => {
+                self.apply_config(r);
+                true
+            }
+            other => {
+                debug!(
+                    record_type = other.record_type(),
+                    "metadata record type not applied"
+                );
+                false
+            }
+        };
+        applied
+    }
+
+    pub fn apply_feature_level(&mut self, r: &FeatureLevelRecord) {
+        self.features.insert(r.name.clone(), r.feature_level);
+    }
+
+    pub fn apply_topic(&mut self, r: &TopicRecord) {
+        let name: Arc<str> = Arc::from(r.name.as_str());
+        if let Some(old) = self.topics.get(&name) {
+            // A re-created topic under the same name replaces the old one.
+            self.topic_ids.remove(&old.id);
+        }
+        self.topic_ids.insert(r.topic_id, name.clone());
+        self.topics.insert(
+            name.clone(),
+            TopicInfo {
+                name,
+                id: r.topic_id,
+                partitions: BTreeMap::new(),
+                configs: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Applies a PartitionRecord. Returns false when it names a topic id we do not know.
+    pub fn apply_partition(&mut self, r: &PartitionRecord) -> bool {
+        let Some(topic) = self.topic_mut(&r.topic_id) else {
+            return false;
+        };
+        topic.partitions.insert(
+            r.partition_id,
+            PartitionInfo {
+                leader: r.leader,
+                leader_epoch: r.leader_epoch,
+                partition_epoch: r.partition_epoch,
+                replicas: r.replicas.clone(),
+                isr: r.isr.clone(),
+                eligible_leader_replicas: r.eligible_leader_replicas.clone(),
+                last_known_elr: r.last_known_elr.clone(),
+            },
+        );
+        true
+    }
+
+    /// Applies a PartitionChangeRecord: only the fields it carries change; a leader change
+    /// bumps the leader epoch, every change bumps the partition epoch (as the controller does).
+    pub fn apply_partition_change(&mut self, r: &PartitionChangeRecord) -> bool {
+        let Some(p) = self
+            .topic_mut(&r.topic_id)
+            .and_then(|t| t.partitions.get_mut(&r.partition_id))
+        else {
+            return false;
+        };
+        if let Some(isr) = &r.isr {
+            p.isr = isr.clone();
+        }
+        if let Some(replicas) = &r.replicas {
+            p.replicas = replicas.clone();
+        }
+        if r.leader != -2 && r.leader != p.leader {
+            p.leader = r.leader;
+            p.leader_epoch += 1;
+        }
+        if r.eligible_leader_replicas.is_some() {
+            p.eligible_leader_replicas = r.eligible_leader_replicas.clone();
+        }
+        if r.last_known_elr.is_some() {
+            p.last_known_elr = r.last_known_elr.clone();
+        }
+        p.partition_epoch += 1;
+        true
+    }
+
+    pub fn apply_remove_topic(&mut self, r: &RemoveTopicRecord) -> bool {
+        match self.topic_ids.remove(&r.topic_id) {
+            Some(name) => {
+                self.topics.remove(&name);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn apply_config(&mut self, r: &ConfigRecord) {
+        let target = match r.resource_type {
+            RESOURCE_TOPIC => match self.topics.get_mut(r.resource_name.as_str()) {
+                Some(t) => &mut t.configs,
+                None => return,
+            },
+            RESOURCE_BROKER => &mut self.broker_configs,
+            _ => return,
+        };
+        match &r.value {
+            Some(v) => {
+                target.insert(r.name.clone(), v.clone());
+            }
+            None => {
+                target.remove(&r.name);
+            }
+        }
+    }
+
+    fn topic_mut(&mut self, id: &Uuid) -> Option<&mut TopicInfo> {
+        let name = self.topic_ids.get(id)?;
+        self.topics.get_mut(name)
+    }
+}

@@ -1,0 +1,104 @@
+//! Framing: Kafka's 4-byte big-endian size prefix, then that many bytes of request.
+//!
+//! The decoder yields each request as a zero-copy [`Bytes`] (header + body). The maximum request
+//! size (`socket.request.max.bytes`) is enforced on the prefix alone, before any buffer is
+//! reserved, so a client cannot make the broker allocate by announcing a huge frame. A partial
+//! frame is not an error: the decoder reserves what the frame still needs and waits.
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio_util::codec::Decoder;
+
+/// Why a connection's byte stream cannot be framed. Any of these closes that connection.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame size {size} is over the limit of {max} bytes")]
+    TooLarge { size: i64, max: usize },
+    #[error("negative frame size {0}")]
+    Negative(i32),
+    #[error("empty frame")]
+    Empty,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Decoder for the request side of a Kafka connection.
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    max_frame: usize,
+}
+
+impl FrameDecoder {
+    pub fn new(max_frame: usize) -> FrameDecoder {
+        FrameDecoder { max_frame }
+    }
+}
+
+impl Decoder for FrameDecoder {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let size = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+        if size < 0 {
+            return Err(FrameError::Negative(size));
+        }
+        if size == 0 {
+            return Err(FrameError::Empty);
+        }
+        let size = size as usize;
+        if size > self.max_frame {
+            return Err(FrameError::TooLarge {
+                size: size as i64,
+                max: self.max_frame,
+            });
+        }
+        if src.len() < 4 + size {
+            // Only now, with the size known to be acceptable, make room for the rest.
+            src.reserve(4 + size - src.len());
+            return Ok(None);
+        }
+        src.advance(4);
+        Ok(Some(src.split_to(size).freeze()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_then_whole() {
+        let mut d = FrameDecoder::new(100);
+        let mut buf = BytesMut::from(&[0u8, 0, 0, 3, 1][..]);
+        assert!(d.decode(&mut buf).expect("ok").is_none());
+        buf.extend_from_slice(&[2, 3, 0, 0]);
+        let frame = d.decode(&mut buf).expect("ok").expect("frame");
+        assert_eq!(&frame[..], &[1, 2, 3]);
+        assert_eq!(&buf[..], &[0, 0]);
+        assert!(d.decode(&mut buf).expect("ok").is_none());
+    }
+
+    #[test]
+    fn refuses_bad_sizes_before_reserving() {
+        let mut d = FrameDecoder::new(100);
+        let mut buf = BytesMut::from(&101i32.to_be_bytes()[..]);
+        let cap = buf.capacity();
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert_eq!(buf.capacity(), cap);
+        let mut buf = BytesMut::from(&(-5i32).to_be_bytes()[..]);
+        assert!(matches!(d.decode(&mut buf), Err(FrameError::Negative(-5))));
+        let mut buf = BytesMut::from(&0i32.to_be_bytes()[..]);
+        assert!(matches!(d.decode(&mut buf), Err(FrameError::Empty)));
+        let mut buf = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+}

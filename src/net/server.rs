@@ -1,0 +1,133 @@
+//! The listener: accepts sockets and spreads their connection actors over the arbiters, and the
+//! designed shutdown (stop accepting, let connections finish what they started, close the logs).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::broker::Broker;
+use crate::net::connection::{Close, ConnectionActor};
+
+/// Live connection actors, so shutdown (and inspection) can reach every one of them.
+#[derive(Default)]
+pub struct ConnectionRegistry {
+    live: Mutex<HashMap<u64, Addr<ConnectionActor>>>,
+    next_id: AtomicU64,
+}
+
+impl ConnectionRegistry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn register(&self, id: u64, addr: Addr<ConnectionActor>) {
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(id, addr);
+        }
+    }
+
+    pub fn deregister(&self, id: u64) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&id);
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    fn close_all(&self) {
+        if let Ok(live) = self.live.lock() {
+            for addr in live.values() {
+                addr.do_send(Close);
+            }
+        }
+    }
+}
+
+/// Binds the broker's listener. Returns the bound address (useful with port 0).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Accepts connections until `shutdown` resolves, then shuts the broker down in order.
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let arbiters = broker.arbiters.clone();
+    let mut next = 0usize;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let id = broker.connections.next_id();
+                    let Ok(std_stream) = stream.into_std() else { continue };
+                    let b = broker.clone();
+                    let arbiter = &arbiters[next % arbiters.len()];
+                    next = next.wrapping_add(1);
+                    arbiter.spawn_fn(move || {
+                        match tokio::net::TcpStream::from_std(std_stream) {
+                            Ok(stream) => ConnectionActor::start_for(stream, id, b),
+                            Err(e) => warn!(error = %e, "could not adopt accepted socket"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    info!("shutting down: listener closed");
+    broker.connections.close_all();
+    broker.tasks.close();
+    let grace = Duration::from_millis(broker.config.shutdown_timeout_ms);
+    if tokio::time::timeout(grace, broker.tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            remaining = broker.connections.count(),
+            "connections did not finish in time"
+        );
+    }
+    broker.shutdown_storage(grace).await;
+    info!("shutdown complete");
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => info!("SIGTERM received"),
+                    _ = int.recv() => info!("SIGINT received"),
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,315 @@
+//! Partition actors: one per topic-partition, the only owner of `<log.dirs>/<topic>-<p>/`.
+//!
+//! The actor serializes appends and answers reads with a [`FileSlice`] — a byte range of a
+//! segment file — that the connection reads itself, so serving a Fetch never waits behind an
+//! append. Each partition also publishes its log end offset on a `watch` channel: a long-polling
+//! Fetch subscribes to it and wakes on the next append, with no polling loop and no thread.
+
+pub mod registry;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::BytesMut;
+use tokio::sync::watch;
+use tracing::{debug, error, info, Span};
+
+use crate::error::ErrorCode;
+use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
+
+pub use registry::{PartitionHandle, PartitionRegistry};
+
+/// Offsets a partition publishes after every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offsets {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+}
+
+pub struct PartitionActor {
+    topic: Arc<str>,
+    partition: i32,
+    dir: PathBuf,
+    log: Option<PartitionLog>,
+    offsets: watch::Sender<Offsets>,
+    span: Span,
+    retention_check: Duration,
+}
+
+impl PartitionActor {
+    /// Opens (recovering if needed) the partition's log; called on the arbiter the actor will run
+    /// on, so recoveries of different partitions proceed in parallel. A log that cannot be opened
+    /// leaves an actor that answers KAFKA_STORAGE_ERROR.
+    pub fn build(
+        topic: Arc<str>,
+        partition: i32,
+        dir: PathBuf,
+        config: LogConfig,
+        hints: OpenHints,
+        retention_check: Duration,
+        offsets: watch::Sender<Offsets>,
+    ) -> PartitionActor {
+        let span = tracing::info_span!("partition", topic = %topic, partition);
+        let log = span.in_scope(
+            || match PartitionLog::open_with_hints(&dir, config, hints) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    error!(dir = %dir.display(), error = %e, "cannot open partition log");
+                    None
+                }
+            },
+        );
+        let mut actor = PartitionActor {
+            topic,
+            partition,
+            dir,
+            log,
+            offsets,
+            span,
+            retention_check,
+        };
+        actor.publish();
+        actor
+    }
+
+    fn publish(&mut self) {
+        if let Some(log) = &self.log {
+            let next = Offsets {
+                log_start_offset: log.log_start_offset(),
+                high_watermark: log.high_watermark(),
+                log_end_offset: log.log_end_offset(),
+            };
+            self.offsets.send_if_modified(|o| {
+                let changed = *o != next;
+                *o = next;
+                changed
+            });
+        }
+    }
+
+    fn log_mut(&mut self) -> Result<&mut PartitionLog, ErrorCode> {
+        self.log.as_mut().ok_or(ErrorCode::KafkaStorageError)
+    }
+}
+
+impl Actor for PartitionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let _e = self.span.clone().entered();
+        if let Some(log) = &self.log {
+            debug!(
+                log_start = log.log_start_offset(),
+                log_end = log.log_end_offset(),
+                segments = log.segment_count(),
+                "partition open"
+            );
+        }
+        if !self.retention_check.is_zero() {
+            ctx.run_interval(self.retention_check, |act, _ctx| act.housekeeping());
+        }
+    }
+}
+
+impl PartitionActor {
+    /// Periodic work: retention and the time-based flush policy.
+    fn housekeeping(&mut self) {
+        let _e = self.span.clone().entered();
+        let now = now_ms();
+        let Some(log) = self.log.as_mut() else { return };
+        match log.apply_retention(now) {
+            Ok(outcome) => {
+                if outcome.segments_deleted > 0 {
+                    info!(
+                        segments_deleted = outcome.segments_deleted,
+                        log_start = log.log_start_offset(),
+                        "retention deleted segments"
+                    );
+                }
+            }
+            Err(e) => error!(error = %e, "retention failed"),
+        }
+        if let Err(e) = log.maybe_flush(now) {
+            error!(error = %e, "flush failed");
+        }
+        self.publish();
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Appends one Produce partition's batches. `sync` asks for an fsync before the answer.
+#[derive(Message)]
+#[rtype(result = "Result<AppendInfo, ErrorCode>")]
+pub struct Append {
+    pub records: BytesMut,
+    pub sync: bool,
+}
+
+impl Handler<Append> for PartitionActor {
+    type Result = Result<AppendInfo, ErrorCode>;
+
+    fn handle(&mut self, msg: Append, _ctx: &mut Self::Context) -> Self::Result {
+        let _e = self.span.clone().entered();
+        let now = now_ms();
+        let log = self.log_mut()?;
+        let info = log.append(msg.records, now).map_err(|e| {
+            debug!(error = %e, "append refused");
+            e.error_code()
+        })?;
+        let flushed = if msg.sync {
+            log.flush().map(|_| true)
+        } else {
+            log.maybe_flush(now)
+        };
+        if let Err(e) = flushed {
+            error!(error = %e, "flush failed");
+            return Err(ErrorCode::KafkaStorageError);
+        }
+        self.publish();
+        Ok(info)
+    }
+}
+
+/// What a Fetch gets from one partition.
+#[derive(Debug)]
+pub struct ReadResult {
+    pub slice: FileSlice,
+    pub offsets: Offsets,
+}
+
+/// Reads whole batches from `offset`, at most `max_bytes` (but one batch at least if `min_one`).
+#[derive(Message)]
+#[rtype(result = "Result<ReadResult, (ErrorCode, Offsets)>")]
+pub struct Read {
+    pub offset: i64,
+    pub max_bytes: usize,
+    pub min_one: bool,
+}
+
+impl Handler<Read> for PartitionActor {
+    type Result = Result<ReadResult, (ErrorCode, Offsets)>;
+
+    fn handle(&mut self, msg: Read, _ctx: &mut Self::Context) -> Self::Result {
+        let offsets = *self.offsets.borrow();
+        let Some(log) = self.log.as_ref() else {
+            return Err((ErrorCode::KafkaStorageError, offsets));
+        };
+        match log.read(msg.offset, msg.max_bytes, msg.min_one) {
+            Ok(slice) => Ok(ReadResult { slice, offsets }),
+            Err(e) => Err((e.error_code(), offsets)),
+        }
+    }
+}
+
+/// ListOffsets for one partition: -2 earliest, -1 latest, -3 max timestamp, else by timestamp.
+#[derive(Message)]
+#[rtype(result = "Result<(i64, i64), ErrorCode>")]
+pub struct ListOffset {
+    pub timestamp: i64,
+}
+
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const MAX_TIMESTAMP: i64 = -3;
+
+impl Handler<ListOffset> for PartitionActor {
+    type Result = Result<(i64, i64), ErrorCode>;
+
+    fn handle(&mut self, msg: ListOffset, _ctx: &mut Self::Context) -> Self::Result {
+        let log = self.log.as_ref().ok_or(ErrorCode::KafkaStorageError)?;
+        match msg.timestamp {
+            EARLIEST_TIMESTAMP => Ok((log.log_start_offset(), -1)),
+            LATEST_TIMESTAMP => Ok((log.high_watermark(), -1)),
+            MAX_TIMESTAMP => Ok(log.max_timestamp_offset().unwrap_or((-1, -1))),
+            ts => match log.offset_for_timestamp(ts) {
+                Ok(Some((offset, timestamp))) => Ok((offset, timestamp)),
+                Ok(None) => Ok((-1, -1)),
+                Err(e) => Err(e.error_code()),
+            },
+        }
+    }
+}
+
+/// DeleteRecords: moves the log start offset up to `offset` (-1 = the high watermark).
+#[derive(Message)]
+#[rtype(result = "Result<i64, ErrorCode>")]
+pub struct DeleteRecordsBefore {
+    pub offset: i64,
+}
+
+impl Handler<DeleteRecordsBefore> for PartitionActor {
+    type Result = Result<i64, ErrorCode>;
+
+    fn handle(&mut self, msg: DeleteRecordsBefore, _ctx: &mut Self::Context) -> Self::Result {
+        let _e = self.span.clone().entered();
+        let log = self.log_mut()?;
+        let start = log
+            .delete_records_before(msg.offset)
+            .map_err(|e| e.error_code())?;
+        self.publish();
+        Ok(start)
+    }
+}
+
+/// New settings for this partition (a topic config changed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconfigure(pub LogConfig);
+
+impl Handler<Reconfigure> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconfigure, _ctx: &mut Self::Context) {
+        if let Some(log) = self.log.as_mut() {
+            log.set_config(msg.0);
+        }
+    }
+}
+
+/// Flushes and closes the log (clean shutdown), then stops the actor. With `delete`, the
+/// partition directory is removed afterwards (DeleteTopics).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Close {
+    pub delete: bool,
+}
+
+impl Handler<Close> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
+        let _e = self.span.clone().entered();
+        if let Some(log) = self.log.take() {
+            if let Err(e) = log.close() {
+                error!(error = %e, "closing the log failed");
+            }
+        }
+        if msg.delete {
+            if let Err(e) = remove_partition_dir(&self.dir) {
+                error!(dir = %self.dir.display(), error = %e, "could not delete partition directory");
+            }
+        }
+        debug!(topic = %self.topic, partition = self.partition, "partition closed");
+        ctx.stop();
+    }
+}
+
+/// As Kafka does: rename to `<dir>.<uuid>-delete` first (so a crash never leaves a half-deleted
+/// directory that looks live), then remove it.
+fn remove_partition_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let renamed = dir.with_file_name(format!("{name}.{}-delete", uuid::Uuid::new_v4().simple()));
+    std::fs::rename(dir, &renamed)?;
+    std::fs::remove_dir_all(&renamed)
+}
