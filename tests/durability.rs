@@ -142,6 +142,9 @@ fn segment_files(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf>
     files
 }
 
+/// An acknowledged batch: partition, base offset, keys.
+type Acked = (i32, i64, Vec<String>);
+
 /// Issue 5 fault test (a), quick version: SIGKILL in the middle of a sustained produce with
 /// fsync on acknowledgment; after a restart every acknowledged record is read back and only
 /// whole batches are served. `scripts/soak-sigkill.sh` repeats this test.
@@ -156,7 +159,7 @@ fn sigkill_during_synced_produce_loses_no_acknowledged_record() {
     let mut admin = broker.connect();
     create_topic(&mut admin, "durable");
 
-    let acked: Arc<Mutex<Vec<(i32, i64, Vec<String>)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut producers = Vec::new();
     for worker in 0..4 {
