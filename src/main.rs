@@ -66,6 +66,10 @@ async fn run(config: Config) -> std::io::Result<()> {
         .map(|d| d.display().to_string())
         .unwrap_or_default();
     let broker = sluice::broker::Broker::start(config, bound)?;
+    if let Some(metadata) = broker.metadata() {
+        // Partitions registered before the first request is read.
+        let _ = metadata.send(sluice::metadata::Started).await;
+    }
     info!(config = %source, data_dir = %data_dir, "listening on {bound}");
     sluice::net::server::serve(listener, broker, sluice::net::server::termination_signal()).await;
     Ok(())

@@ -244,6 +244,19 @@ impl Actor for MetadataActor {
     }
 }
 
+/// Answered once the actor has started, i.e. once the partitions of the loaded log are
+/// registered: the server awaits it before it announces that it listens, so that no request
+/// sees topics in the image whose partitions are not reachable yet.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Started;
+
+impl Handler<Started> for MetadataActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Started, _ctx: &mut Self::Context) {}
+}
+
 /// Creates a topic (CreateTopics, or auto-creation by a Metadata request).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<Uuid, (ErrorCode, String)>")]
