@@ -834,6 +834,18 @@ fn delete_topics_by_id_and_error_paths() {
     // "by-name" survived the refused entry.
     assert_eq!(metadata_topic(&mut c, "by-name").error_code, NONE);
 
+    // The same topic twice: refused, not deleted.
+    for version in [0i16, 4, 6] {
+        let r = delete_by_names(&mut c, version, &["by-name", "by-name"]);
+        assert_eq!(r.responses.len(), 1, "v{version}");
+        assert_eq!(
+            (r.responses[0].name.as_deref(), r.responses[0].error_code),
+            (Some("by-name"), INVALID_REQUEST),
+            "v{version}"
+        );
+    }
+    assert_eq!(metadata_topic(&mut c, "by-name").error_code, NONE);
+
     // Unknown names in the old versions.
     for version in 0..=5i16 {
         let r = delete_by_names(&mut c, version, &["never-was"]);
@@ -1182,7 +1194,8 @@ fn alter_configs_replaces_the_dynamic_configs() {
             (TOPIC, "altered", vec![("no.such.key", Some("1"))]),
             (TOPIC, "absent", vec![("retention.ms", Some("1"))]),
             (BROKER, "1", vec![("num.partitions", Some("3"))]),
-            (BROKER, "1", vec![("log.retention.ms", Some("3"))]),
+            (BROKER, "", vec![("log.retention.ms", Some("3"))]),
+            (BROKER, "7", vec![]),
             (TOPIC, "bad name", vec![]),
             (77, "x", vec![]),
         ],
@@ -1196,10 +1209,22 @@ fn alter_configs_replaces_the_dynamic_configs() {
             UNKNOWN_TOPIC_OR_PARTITION,
             INVALID_REQUEST,
             INVALID_REQUEST,
+            INVALID_REQUEST,
             INVALID_TOPIC_EXCEPTION,
             INVALID_REQUEST
         ]
     );
+    assert!(r.responses[2]
+        .error_message
+        .as_deref()
+        .is_some_and(|m| m.contains("Cannot update these configs dynamically")));
+    let r = alter_configs(
+        &mut c,
+        1,
+        vec![(BROKER, "1", vec![("no.such.broker.key", Some("1"))])],
+        false,
+    );
+    assert_eq!(r.responses[0].error_code, INVALID_CONFIG);
     assert!(r.responses.iter().all(|r| r.error_message.is_some()));
     let r = alter_configs(
         &mut c,

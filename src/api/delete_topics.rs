@@ -57,6 +57,25 @@ pub async fn handle(
                 // Named twice: the first entry already answered for it.
                 continue;
             }
+            Ok(topic)
+                if targets
+                    .iter()
+                    .filter(|t| t.as_ref().ok() == Some(topic))
+                    .count()
+                    > 1 =>
+            {
+                // As Kafka: a topic named twice is refused, not deleted.
+                let (name, topic_id, message) = match topic {
+                    TopicRef::Name(n) => (Some(n.clone()), Uuid::nil(), "Duplicate topic name."),
+                    TopicRef::Id(id) => (None, *id, "Duplicate topic id."),
+                };
+                DeletableTopicResult {
+                    name,
+                    topic_id,
+                    error_code: ErrorCode::InvalidRequest.code(),
+                    error_message: Some(message.into()),
+                }
+            }
             Ok(topic) => match ask(
                 &ctx.broker,
                 DeleteTopic {
