@@ -41,8 +41,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) ->
                         name: name.clone(),
                         num_partitions: -1,
                         replication_factor: -1,
-                        configs: Default::default(),
-                        validate_only: false,
+                        ..CreateTopic::default()
                     })
                     .await;
                 created |= matches!(r, Ok(Ok(_)));
