@@ -97,7 +97,9 @@ impl MetaProperties {
     pub fn load_or_create(dir: &Path, node_id: i32) -> io::Result<MetaProperties> {
         if let Some(mut meta) = MetaProperties::read(dir)? {
             if meta.directory_id.is_none() {
+                // Older files have no directory id; give this directory one, once.
                 meta.directory_id = Some(Uuid::new_v4());
+                meta.write(dir)?;
             }
             return Ok(meta);
         }
@@ -167,6 +169,21 @@ mod tests {
             meta.directory_id,
             Uuid::parse_str("10000000-0000-4000-8000-000000000001").ok()
         );
+    }
+
+    #[test]
+    fn a_missing_directory_id_is_created_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(META_PROPERTIES),
+            "cluster.id=IAAAAAAAQACAAAAAAAAAAQ\nnode.id=1\nversion=0\n",
+        )
+        .expect("write");
+        let a = MetaProperties::load_or_create(dir.path(), 1).expect("load");
+        let b = MetaProperties::load_or_create(dir.path(), 1).expect("reload");
+        assert!(a.directory_id.is_some());
+        assert_eq!(a.directory_id, b.directory_id);
+        assert_eq!(b.cluster_id, "IAAAAAAAQACAAAAAAAAAAQ");
     }
 
     #[test]
