@@ -246,6 +246,72 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix::prelude::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    /// Holds every message until the test opens the gate.
+    struct Gated {
+        gate: Arc<Semaphore>,
+        received: Arc<AtomicUsize>,
+    }
+
+    impl Actor for Gated {
+        type Context = Context<Self>;
+    }
+
+    #[derive(actix::Message)]
+    #[rtype(result = "()")]
+    struct Hold;
+
+    impl Handler<Hold> for Gated {
+        type Result = ResponseFuture<()>;
+
+        fn handle(&mut self, _: Hold, _: &mut Context<Self>) -> Self::Result {
+            self.received.fetch_add(1, Ordering::SeqCst);
+            let gate = self.gate.clone();
+            Box::pin(async move {
+                if let Ok(p) = gate.acquire().await {
+                    p.forget();
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn send_bounds_outstanding_messages_and_counts_them() {
+        actix::System::new().block_on(async {
+            let gate = Arc::new(Semaphore::new(0));
+            let received = Arc::new(AtomicUsize::new(0));
+            let addr = Gated {
+                gate: gate.clone(),
+                received: received.clone(),
+            }
+            .start();
+            let registry = ActorRegistry::default();
+            let stats = registry.register(Identity::Metadata, 3);
+            let sends: Vec<_> = (0..10)
+                .map(|_| actix::spawn(stats.send(&addr, Hold)))
+                .collect();
+            for _ in 0..1000 {
+                if received.load(Ordering::SeqCst) >= 3 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(received.load(Ordering::SeqCst), 3, "only capacity gets in");
+            assert_eq!(stats.depth(), 3);
+            assert_eq!(stats.handled(), 0);
+            gate.add_permits(10);
+            for s in sends {
+                assert!(matches!(s.await, Ok(Ok(()))));
+            }
+            assert_eq!(received.load(Ordering::SeqCst), 10);
+            assert_eq!(stats.depth(), 0);
+            assert_eq!(stats.handled(), 10);
+        });
+    }
 
     #[test]
     fn registry_forgets_dropped_actors_and_sweeps_churn() {
