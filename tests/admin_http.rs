@@ -236,3 +236,33 @@ fn json_log_format_writes_one_object_per_line() {
         .expect("topic created line");
     assert_eq!(created["span"]["name"], "metadata");
 }
+
+#[test]
+fn a_client_id_filter_follows_one_client_from_its_first_request() {
+    use sluice::protocol::api_table::ApiKey;
+    use sluice::protocol::messages::api_versions_request::ApiVersionsRequest;
+    use sluice::protocol::messages::api_versions_response::ApiVersionsResponse;
+    let broker = TestBroker::start_with_env(
+        &[],
+        &[("RUST_LOG", "info,sluice[connection{client_id=alice}]=debug")],
+    );
+    for name in ["bob", "alice"] {
+        let mut client = broker.connect();
+        client.client_id = Some(name.into());
+        let resp = client.request(
+            ApiKey::ApiVersions,
+            3,
+            |b| ApiVersionsRequest::default().encode(b, 3),
+            ApiVersionsResponse::decode,
+        );
+        assert_eq!(resp.error_code, 0);
+    }
+    assert!(broker.wait_for_log("request api=\"ApiVersions\"", WAIT));
+    let debug = debug_lines(&broker);
+    assert!(debug
+        .iter()
+        .any(|l| l.contains("client_id=\"alice\"") && l.contains("correlation_id=1")));
+    for line in &debug {
+        assert!(line.contains("client_id=\"alice\""), "{line}");
+    }
+}

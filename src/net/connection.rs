@@ -181,16 +181,19 @@ impl ConnectionActor {
     fn process(&mut self, frame: Bytes, permit: OwnedSemaphorePermit, ctx: &mut Context<Self>) {
         let read_at = Instant::now();
         let span = self.span();
-        let _enter = span.clone().entered();
         let request = match api::Request::parse(frame) {
             Ok(request) => request,
             Err(e) => {
+                let _enter = span.enter();
                 warn!(peer = %self.peer, api_key = e.api_key, api_version = e.api_version,
                       reason = %e.reason, "closing connection: undecodable request");
                 ctx.stop();
                 return;
             }
         };
+        // Recorded before the span is entered: a filter decides whether a span matches its
+        // directives when the span is entered, so `connection{client_id=...}` directives then
+        // apply from this first request on.
         if !self.client_id_recorded {
             if let Some(client_id) = request.header.client_id.as_deref() {
                 span.record("client_id", client_id);
@@ -204,7 +207,14 @@ impl ConnectionActor {
             }
             self.client_id_recorded = true;
         }
+        let _enter = span.enter();
         let (api_key, version) = (request.api_key, request.version);
+        debug!(
+            api = api_key.name(),
+            version,
+            correlation_id = request.header.correlation_id,
+            "request"
+        );
         let inflight = InFlight::new(permit, &self.broker.metrics, &self.stats);
         let Some(queue) = &self.queue else {
             return;
