@@ -201,6 +201,9 @@ pub struct ConfigSource {
     pub overrides: Vec<String>,
     /// Keys that were ignored (unknown, or Kafka keys sluice does not use).
     pub ignored: Vec<Ignored>,
+    /// Every known key given in a file or on the command line (canonical name → the value as
+    /// given, the last one winning). DescribeConfigs reports these as STATIC_BROKER_CONFIG.
+    pub explicit: std::collections::BTreeMap<String, String>,
 }
 
 impl ConfigSource {

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     InvalidRecord = 87,
     UnstableOffsetCommit = 88,
     UnknownTopicId = 100,
+    MismatchedEndpointType = 114,
+    UnsupportedEndpointType = 115,
     FetchSessionTopicIdError = 106,
     InconsistentTopicId = 103,
 }

@@ -89,3 +89,14 @@ impl ActorSpan {
         &self.span
     }
 }
+
+/// Lets actor code written against a plain `Span` field (`self.span.clone().entered()`) keep
+/// compiling; such a site enters the span as it is and misses the rebuild after a filter
+/// change, so actors should enter through [`ActorSpan::get`] (their `span()` helper).
+impl std::ops::Deref for ActorSpan {
+    type Target = Span;
+
+    fn deref(&self) -> &Span {
+        &self.span
+    }
+}

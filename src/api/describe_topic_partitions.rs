@@ -102,8 +102,12 @@ fn describe(topic: &TopicInfo, indexes: &[i32]) -> DescribeTopicPartitionsRespon
                 leader_epoch: p.leader_epoch,
                 replica_nodes: p.replicas.clone(),
                 isr_nodes: p.isr.clone(),
-                eligible_leader_replicas: p.eligible_leader_replicas.clone(),
-                last_known_elr: p.last_known_elr.clone(),
+                // Always arrays, as Kafka sends them (empty when the log has none): the Java
+                // admin client iterates over both without a null check.
+                eligible_leader_replicas: Some(
+                    p.eligible_leader_replicas.clone().unwrap_or_default(),
+                ),
+                last_known_elr: Some(p.last_known_elr.clone().unwrap_or_default()),
                 offline_replicas: Vec::new(),
             })
             .collect(),

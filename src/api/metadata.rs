@@ -15,8 +15,9 @@ use crate::protocol::messages::metadata_response::{
 /// Kafka's bitfield for "every topic operation allowed" (no authorizer): READ, WRITE, CREATE,
 /// DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
 pub const TOPIC_ALL_OPERATIONS: i32 = 0x0df8;
-/// Cluster operations with no authorizer.
-pub const CLUSTER_ALL_OPERATIONS: i32 = 0x1fbc;
+/// Cluster operations with no authorizer (Kafka's supported set for CLUSTER): CREATE, ALTER,
+/// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+pub const CLUSTER_ALL_OPERATIONS: i32 = 0x1fa0;
 
 pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) -> MetadataResponse {
     let broker = &ctx.broker;
@@ -40,8 +41,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) ->
                         name: name.clone(),
                         num_partitions: -1,
                         replication_factor: -1,
-                        configs: Default::default(),
-                        validate_only: false,
+                        ..CreateTopic::default()
                     })
                     .await;
                 created |= matches!(r, Ok(Ok(_)));
@@ -118,6 +118,8 @@ fn lookup(
         }
         (None, None) => MetadataResponseTopic {
             error_code: ErrorCode::UnknownTopicId.code(),
+            // As Kafka answers an unknown id: no name (null), not an empty one.
+            name: None,
             topic_id: id,
             topic_authorized_operations: topic_ops,
             ..MetadataResponseTopic::default()

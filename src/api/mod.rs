@@ -5,9 +5,17 @@
 //! a future that resolves to the encoded [`Response`], or `None` when the client asked for no
 //! answer (Produce with `acks=0`).
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -24,8 +32,13 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::broker::Broker;
 use crate::protocol::api_table::{self, ApiKey};
 use crate::protocol::messages::{
-    api_versions_request::ApiVersionsRequest,
+    alter_configs_request::AlterConfigsRequest, api_versions_request::ApiVersionsRequest,
+    create_partitions_request::CreatePartitionsRequest, create_topics_request::CreateTopicsRequest,
+    delete_records_request::DeleteRecordsRequest, delete_topics_request::DeleteTopicsRequest,
+    describe_cluster_request::DescribeClusterRequest,
+    describe_configs_request::DescribeConfigsRequest,
     describe_topic_partitions_request::DescribeTopicPartitionsRequest, fetch_request::FetchRequest,
+    incremental_alter_configs_request::IncrementalAlterConfigsRequest,
     list_offsets_request::ListOffsetsRequest, metadata_request::MetadataRequest,
     produce_request::ProduceRequest, request_header::RequestHeader,
     response_header::ResponseHeader,
@@ -52,6 +65,14 @@ pub enum Body {
     ListOffsets(ListOffsetsRequest),
     Metadata(MetadataRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
+    CreateTopics(CreateTopicsRequest),
+    DeleteTopics(DeleteTopicsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    DescribeConfigs(DescribeConfigsRequest),
+    AlterConfigs(AlterConfigsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    DescribeCluster(DescribeClusterRequest),
+    DeleteRecords(DeleteRecordsRequest),
 }
 
 #[derive(Debug)]
@@ -137,6 +158,23 @@ impl Request {
             ApiKey::Metadata => MetadataRequest::decode(b, version).map(Body::Metadata),
             ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::decode(b, version)
                 .map(Body::DescribeTopicPartitions),
+            ApiKey::CreateTopics => CreateTopicsRequest::decode(b, version).map(Body::CreateTopics),
+            ApiKey::DeleteTopics => DeleteTopicsRequest::decode(b, version).map(Body::DeleteTopics),
+            ApiKey::CreatePartitions => {
+                CreatePartitionsRequest::decode(b, version).map(Body::CreatePartitions)
+            }
+            ApiKey::DescribeConfigs => {
+                DescribeConfigsRequest::decode(b, version).map(Body::DescribeConfigs)
+            }
+            ApiKey::AlterConfigs => AlterConfigsRequest::decode(b, version).map(Body::AlterConfigs),
+            ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::decode(b, version)
+                .map(Body::IncrementalAlterConfigs),
+            ApiKey::DescribeCluster => {
+                DescribeClusterRequest::decode(b, version).map(Body::DescribeCluster)
+            }
+            ApiKey::DeleteRecords => {
+                DeleteRecordsRequest::decode(b, version).map(Body::DeleteRecords)
+            }
             _ => return Err(fail(ParseFailure::NotSupported)),
         }
         .map_err(|e| fail(ParseFailure::Body(e)))?;
@@ -190,6 +228,38 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
         }),
         Body::ListOffsets(r) => Box::pin(async move {
             let body = list_offsets::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::CreateTopics(r) => Box::pin(async move {
+            let body = create_topics::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DeleteTopics(r) => Box::pin(async move {
+            let body = delete_topics::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::CreatePartitions(r) => Box::pin(async move {
+            let body = create_partitions::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DescribeConfigs(r) => Box::pin(async move {
+            let body = describe_configs::handle(&ctx, version, r);
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::AlterConfigs(r) => Box::pin(async move {
+            let body = alter_configs::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::IncrementalAlterConfigs(r) => Box::pin(async move {
+            let body = incremental_alter_configs::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DescribeCluster(r) => Box::pin(async move {
+            let body = describe_cluster::handle(&ctx, r);
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DeleteRecords(r) => Box::pin(async move {
+            let body = delete_records::handle(&ctx, r).await;
             respond(&|b| body.encode(b, version))
         }),
     }

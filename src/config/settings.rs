@@ -23,6 +23,19 @@ pub enum Value {
     List(Vec<Value>),
 }
 
+impl Value {
+    /// The value as it would be written in a properties file (lists comma-separated).
+    pub fn plain(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Int(n) => n.to_string(),
+            Value::Float(x) => x.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::List(items) => items.iter().map(Value::plain).collect::<Vec<_>>().join(","),
+        }
+    }
+}
+
 impl fmt::Display for Value {
     /// Strings are quoted, so an error reads `invalid value "abc" for num.partitions`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -893,6 +906,10 @@ impl Loader {
         };
         match (setting.set)(self, value) {
             Ok(()) => {
+                self.config
+                    .source
+                    .explicit
+                    .insert(setting.key.to_owned(), value.plain());
                 self.origins.insert(setting.key, origin);
                 Ok(())
             }

@@ -104,7 +104,18 @@ fn documented_defaults_are_the_defaults() {
         }
         let mut c = Config::default();
         ok(c.set(s.key, s.default));
-        assert_eq!(c, Config::default(), "{} = {}", s.key, s.default);
+        // `source.explicit` now records the key as given; the values must not change.
+        assert_eq!(
+            c.source.explicit.get(s.key).map(String::as_str),
+            Some(s.default)
+        );
+        assert_eq!(
+            without_source(c),
+            Config::default(),
+            "{} = {}",
+            s.key,
+            s.default
+        );
     }
 }
 

@@ -3,14 +3,17 @@
 //! It loads the KRaft metadata log at startup, starts a partition actor for every partition the
 //! log describes, and is the only writer of topic changes: each change is appended to the log as
 //! KRaft records (synced) before it is applied and published as a new immutable
-//! [`ClusterImage`] snapshot.
+//! [`ClusterImage`] snapshot. Topic creation lives here; deletion, new partitions and config
+//! changes in [`admin`].
 
+pub mod admin;
 pub mod image;
 pub mod kraft_log;
 pub mod properties;
 pub mod topic_config;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +55,11 @@ impl MetadataActor {
         }
     }
 
+    /// The actor's span, rebuilt if the log filter changed since it was made.
+    fn span(&mut self) -> tracing::Span {
+        self.span.get(|| tracing::info_span!("metadata"))
+    }
+
     fn publish(&self) {
         self.broker.publish_image(Arc::new(self.image.clone()));
     }
@@ -66,6 +74,13 @@ impl MetadataActor {
                 .broker
                 .log_dir
                 .join(format!("{}-{}", topic.name, index));
+            match properties::read_partition_metadata(&dir) {
+                // Left by an earlier topic of the same name whose deletion did not finish (a
+                // crash between its RemoveTopicRecord and the directory's removal): its records
+                // must not reappear in the new topic.
+                Some(old) if old != topic.id => set_aside(&dir, "stray"),
+                _ => {}
+            }
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 error!(dir = %dir.display(), error = %e, "cannot create partition directory");
             }
@@ -116,7 +131,7 @@ impl MetadataActor {
         }
     }
 
-    fn create_topic(&mut self, req: CreateTopic) -> Result<Uuid, (ErrorCode, String)> {
+    fn create_topic(&mut self, req: CreateTopic) -> Result<CreatedTopic, (ErrorCode, String)> {
         validate_topic_name(&req.name)?;
         if self.image.topic(&req.name).is_some() {
             return Err((
@@ -124,32 +139,66 @@ impl MetadataActor {
                 format!("Topic '{}' already exists.", req.name),
             ));
         }
-        let partitions = if req.num_partitions == -1 {
-            self.broker.config.num_partitions
+        let partitions = if req.assignments.is_empty() {
+            let partitions = match req.num_partitions {
+                -1 => self.broker.config.num_partitions,
+                n => n,
+            };
+            if partitions < 1 {
+                return Err((
+                    ErrorCode::InvalidPartitions,
+                    "Number of partitions was set to an invalid non-positive value.".into(),
+                ));
+            }
+            // -1 asks for the default: on a single broker, one replica whatever
+            // `default.replication.factor` says.
+            if req.replication_factor != -1 {
+                self.check_replication_factor(req.replication_factor)?;
+            }
+            partitions
         } else {
-            req.num_partitions
+            if req.num_partitions != -1 || req.replication_factor != -1 {
+                return Err((
+                    ErrorCode::InvalidRequest,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. \
+                     Both cannot be used at the same time."
+                        .into(),
+                ));
+            }
+            self.check_assignments(&req.assignments)?
         };
-        if partitions < 1 {
-            return Err((
-                ErrorCode::InvalidPartitions,
-                "Number of partitions must be larger than 0.".into(),
-            ));
-        }
-        if req.replication_factor != -1 && req.replication_factor != 1 {
-            return Err((
-                ErrorCode::InvalidReplicationFactor,
-                format!(
-                    "Replication factor {} is larger than the 1 available broker.",
-                    req.replication_factor
-                ),
-            ));
-        }
+        check_partition_limit(partitions)?;
+        let mut configs = BTreeMap::new();
         for (key, value) in &req.configs {
-            topic_config::validate(key, value.as_deref())
+            let Some(value) = value else {
+                return Err((
+                    ErrorCode::InvalidConfig,
+                    format!("Null value not supported for topic configs: {key}"),
+                ));
+            };
+            topic_config::validate(key, Some(value))
                 .map_err(|msg| (ErrorCode::InvalidConfig, msg))?;
+            if configs.insert(key.clone(), value.clone()).is_some() {
+                return Err((
+                    ErrorCode::InvalidRequest,
+                    format!("Duplicate config name: {key}"),
+                ));
+            }
         }
+        if let Some(other) = self.colliding_topic(&req.name) {
+            return Err((
+                ErrorCode::InvalidTopicException,
+                format!("Topic '{}' collides with existing topic: {other}", req.name),
+            ));
+        }
+        let created = |id| CreatedTopic {
+            id,
+            num_partitions: partitions,
+            replication_factor: 1,
+            configs: configs.clone(),
+        };
         if req.validate_only {
-            return Ok(Uuid::nil());
+            return Ok(created(Uuid::nil()));
         }
         let id = Uuid::new_v4();
         let node = self.broker.node.node_id;
@@ -157,12 +206,12 @@ impl MetadataActor {
             name: req.name.clone(),
             topic_id: id,
         })];
-        for (key, value) in &req.configs {
+        for (key, value) in &configs {
             records.push(MetadataRecord::ConfigRecord(ConfigRecord {
                 resource_type: RESOURCE_TOPIC,
                 resource_name: req.name.clone(),
                 name: key.clone(),
-                value: value.clone(),
+                value: Some(value.clone()),
             }));
         }
         for p in 0..partitions {
@@ -173,18 +222,166 @@ impl MetadataActor {
                 self.broker.node.directory_id,
             )));
         }
-        self.log
-            .append(&records, &mut self.image, partition::now_ms())
-            .map_err(|e| {
-                error!(error = %e, "metadata log append failed");
-                (ErrorCode::KafkaStorageError, e.to_string())
-            })?;
+        self.append(&records)?;
         info!(topic = %req.name, partitions, %id, "topic created");
         if let Some(topic) = self.image.topic(&req.name).cloned() {
             self.start_partitions(&topic);
         }
         self.publish();
-        Ok(id)
+        Ok(created(id))
+    }
+
+    /// Appends records to the metadata log (synced), then applies them to the image.
+    fn append(&mut self, records: &[MetadataRecord]) -> Result<(), (ErrorCode, String)> {
+        self.log
+            .append(records, &mut self.image, partition::now_ms())
+            .map_err(|e| {
+                error!(error = %e, "metadata log append failed");
+                (ErrorCode::KafkaStorageError, e.to_string())
+            })
+    }
+
+    /// On a single broker every partition has exactly one replica.
+    fn check_replication_factor(&self, replication: i16) -> Result<(), (ErrorCode, String)> {
+        match replication {
+            1 => Ok(()),
+            n if n < 1 => Err((
+                ErrorCode::InvalidReplicationFactor,
+                "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+            )),
+            n => Err((
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {n} time(s): The target replication \
+                     factor of {n} cannot be reached because only 1 broker(s) are registered."
+                ),
+            )),
+        }
+    }
+
+    /// A manual assignment: partitions 0..n, each on exactly this broker. Returns n.
+    fn check_assignments(
+        &self,
+        assignments: &[(i32, Vec<i32>)],
+    ) -> Result<i32, (ErrorCode, String)> {
+        let bad = |msg: String| Err((ErrorCode::InvalidReplicaAssignment, msg));
+        let mut indexes: Vec<i32> = assignments.iter().map(|(p, _)| *p).collect();
+        indexes.sort_unstable();
+        if indexes
+            .iter()
+            .enumerate()
+            .any(|(i, &p)| i64::from(p) != i as i64)
+        {
+            return bad("Partitions should be a consecutive 0-based integer sequence.".into());
+        }
+        for (p, brokers) in assignments {
+            self.check_replicas(*p, brokers)?;
+        }
+        i32::try_from(assignments.len()).map_err(|_| {
+            (
+                ErrorCode::InvalidReplicaAssignment,
+                "Too many partitions.".into(),
+            )
+        })
+    }
+
+    /// One partition's replica list: exactly `[this broker]`.
+    fn check_replicas(&self, partition: i32, brokers: &[i32]) -> Result<(), (ErrorCode, String)> {
+        let node = self.broker.node.node_id;
+        let msg = match brokers {
+            [] => format!("The manual partition assignment for partition {partition} is empty."),
+            [b] if *b == node => return Ok(()),
+            [b] => format!(
+                "The manual partition assignment includes broker {b}, but no such broker is \
+                 registered (this cluster has only broker {node})."
+            ),
+            _ => format!(
+                "The manual partition assignment for partition {partition} has {} replicas; \
+                 this cluster has only broker {node}.",
+                brokers.len()
+            ),
+        };
+        Err((ErrorCode::InvalidReplicaAssignment, msg))
+    }
+
+    /// Kafka refuses names that differ from an existing one only by '.' versus '_' (they map to
+    /// the same metric names).
+    fn colliding_topic(&self, name: &str) -> Option<String> {
+        if !name.contains(['.', '_']) {
+            return None;
+        }
+        let canonical = name.replace('.', "_");
+        self.image
+            .topics
+            .keys()
+            .find(|t| t.as_ref() != name && t.replace('.', "_") == canonical)
+            .map(|t| t.to_string())
+    }
+}
+
+/// Most partitions one topic may have: each is an actor and a directory, and one request must
+/// not be able to create an unbounded number of them (Kafka bounds a controller operation to
+/// 10000 records likewise).
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
+
+fn check_partition_limit(partitions: i32) -> Result<(), (ErrorCode, String)> {
+    if partitions > MAX_PARTITIONS_PER_TOPIC {
+        return Err((
+            ErrorCode::InvalidPartitions,
+            format!(
+                "{partitions} partitions exceed the limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Renames a partition directory that no topic owns to `<dir>.<uuid>-<suffix>`, as Kafka does
+/// with stray logs: out of the way, but not deleted.
+fn set_aside(dir: &Path, suffix: &str) {
+    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let to = dir.with_file_name(format!("{name}.{}-{suffix}", Uuid::new_v4().simple()));
+    match std::fs::rename(dir, &to) {
+        Ok(()) => warn!(dir = %dir.display(), to = %to.display(),
+                        "partition directory of an unknown topic id set aside"),
+        Err(e) => error!(dir = %dir.display(), error = %e, "cannot set a stray directory aside"),
+    }
+}
+
+/// At startup: finishes deletions a crash interrupted (`*-delete` directories) and sets aside
+/// partition directories whose `partition.metadata` names a topic id the metadata log does not
+/// know (a topic deleted just before a crash).
+fn clean_log_dir(log_dir: &Path, image: &ClusterImage) {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name == kraft_log::METADATA_DIR {
+            continue;
+        }
+        if name.ends_with("-delete") {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => info!(dir = %path.display(), "finished an interrupted topic deletion"),
+                Err(e) => {
+                    warn!(dir = %path.display(), error = %e, "cannot remove deleted partition")
+                }
+            }
+            continue;
+        }
+        if let Some(id) = properties::read_partition_metadata(&path) {
+            if !image.topic_ids.contains_key(&id) {
+                set_aside(&path, "stray");
+            }
+        }
     }
 }
 
@@ -237,7 +434,8 @@ impl Actor for MetadataActor {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Self::Context) {
-        let _e = self.span.get(|| tracing::info_span!("metadata")).entered();
+        let _e = self.span().entered();
+        clean_log_dir(&self.broker.log_dir, &self.image);
         let topics: Vec<TopicInfo> = self.image.topics.values().cloned().collect();
         for topic in &topics {
             self.start_partitions(topic);
@@ -260,23 +458,50 @@ impl Actor for MetadataActor {
     }
 }
 
+/// Answered once the actor has started, i.e. once the partitions of the loaded log are
+/// registered: the server awaits it before it announces that it listens, so that no request
+/// sees topics in the image whose partitions are not reachable yet.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Started;
+
+impl Handler<Started> for MetadataActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Started, _ctx: &mut Self::Context) {}
+}
+
 /// Creates a topic (CreateTopics, or auto-creation by a Metadata request).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<Uuid, (ErrorCode, String)>")]
+#[derive(Message, Debug, Clone, Default)]
+#[rtype(result = "Result<CreatedTopic, (ErrorCode, String)>")]
 pub struct CreateTopic {
     pub name: String,
-    /// -1 for the broker's `num.partitions`.
+    /// -1 for the broker's `num.partitions` (and with a manual assignment).
     pub num_partitions: i32,
+    /// -1 for `default.replication.factor` (and with a manual assignment).
     pub replication_factor: i16,
-    pub configs: BTreeMap<String, Option<String>>,
+    /// Manual assignment: partition index → replica broker ids; empty = automatic.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    /// In request order; a null value or a repeated name is refused.
+    pub configs: Vec<(String, Option<String>)>,
     pub validate_only: bool,
 }
 
+/// What was (or, with `validate_only`, would be) created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    /// Nil when only validated.
+    pub id: Uuid,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+}
+
 impl Handler<CreateTopic> for MetadataActor {
-    type Result = Result<Uuid, (ErrorCode, String)>;
+    type Result = Result<CreatedTopic, (ErrorCode, String)>;
 
     fn handle(&mut self, msg: CreateTopic, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span.get(|| tracing::info_span!("metadata")).entered();
+        let _e = self.span().entered();
         self.create_topic(msg)
     }
 }

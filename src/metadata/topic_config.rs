@@ -12,14 +12,54 @@ pub struct TopicConfigKey {
     pub name: &'static str,
     pub broker_key: &'static str,
     kind: Kind,
+    /// One line for DescribeConfigs' `documentation`.
+    pub doc: &'static str,
 }
 
 #[derive(Clone, Copy)]
 enum Kind {
-    /// A number ≥ the bound.
+    /// A 64-bit number ≥ the bound (Kafka's LONG).
     Long(i64),
-    /// One of the listed words.
+    /// A 32-bit number ≥ the bound (Kafka's INT).
+    Int(i64),
+    /// One of the listed words (Kafka's STRING).
     Choice(&'static [&'static str]),
+    /// A non-empty comma-separated list of the listed words (Kafka's LIST).
+    List(&'static [&'static str]),
+}
+
+impl TopicConfigKey {
+    /// Kafka's `ConfigEntry.ConfigType` for this key.
+    pub fn config_type(&self) -> i8 {
+        match self.kind {
+            Kind::Long(_) => config_type::LONG,
+            Kind::Int(_) => config_type::INT,
+            Kind::Choice(_) => config_type::STRING,
+            Kind::List(_) => config_type::LIST,
+        }
+    }
+
+    /// True for LIST keys, the only ones IncrementalAlterConfigs may APPEND to or SUBTRACT from.
+    pub fn is_list(&self) -> bool {
+        matches!(self.kind, Kind::List(_))
+    }
+}
+
+/// Kafka's `ConfigEntry.ConfigSource` values (DescribeConfigs v1+, CreateTopics v5+).
+pub mod source {
+    pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    pub const STATIC_BROKER_CONFIG: i8 = 4;
+    pub const DEFAULT_CONFIG: i8 = 5;
+}
+
+/// Kafka's `ConfigEntry.ConfigType` values (DescribeConfigs v3+).
+pub mod config_type {
+    pub const UNKNOWN: i8 = 0;
+    pub const BOOLEAN: i8 = 1;
+    pub const STRING: i8 = 2;
+    pub const INT: i8 = 3;
+    pub const LONG: i8 = 5;
+    pub const LIST: i8 = 7;
 }
 
 /// The topic configs sluice honours (the rest of Kafka's topic configs are refused with
@@ -29,56 +69,67 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         name: "retention.ms",
         broker_key: "log.retention.ms",
         kind: Kind::Long(-1),
+        doc: "How long a closed segment is kept before it is deleted (ms); -1 = no time limit.",
     },
     TopicConfigKey {
         name: "retention.bytes",
         broker_key: "log.retention.bytes",
         kind: Kind::Long(-1),
+        doc: "Largest size a partition may grow to before its oldest segments are deleted; -1 = no size limit.",
     },
     TopicConfigKey {
         name: "segment.bytes",
         broker_key: "log.segment.bytes",
-        kind: Kind::Long(14),
+        kind: Kind::Int(14),
+        doc: "Size at which a segment file is rolled.",
     },
     TopicConfigKey {
         name: "segment.ms",
         broker_key: "log.roll.ms",
         kind: Kind::Long(1),
+        doc: "Age at which the active segment is rolled even if it is not full (ms).",
     },
     TopicConfigKey {
         name: "segment.index.bytes",
         broker_key: "log.index.size.max.bytes",
-        kind: Kind::Long(4),
+        kind: Kind::Int(4),
+        doc: "Largest size of a segment's offset and time index files.",
     },
     TopicConfigKey {
         name: "index.interval.bytes",
         broker_key: "log.index.interval.bytes",
-        kind: Kind::Long(0),
+        kind: Kind::Int(0),
+        doc: "Bytes of records between two offset index entries.",
     },
     TopicConfigKey {
         name: "max.message.bytes",
         broker_key: "message.max.bytes",
-        kind: Kind::Long(0),
+        kind: Kind::Int(0),
+        doc: "Largest record batch the topic accepts.",
     },
     TopicConfigKey {
         name: "flush.messages",
         broker_key: "log.flush.interval.messages",
         kind: Kind::Long(1),
+        doc: "Records appended between two forced fsyncs of the log.",
     },
     TopicConfigKey {
         name: "flush.ms",
         broker_key: "log.flush.interval.ms",
         kind: Kind::Long(0),
+        doc: "Longest time a record stays in the log before it is fsynced (ms).",
     },
     TopicConfigKey {
         name: "message.timestamp.type",
         broker_key: "log.message.timestamp.type",
         kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
+        doc: "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime).",
     },
     TopicConfigKey {
         name: "cleanup.policy",
         broker_key: "log.cleanup.policy",
-        kind: Kind::Choice(&["delete", "compact", "compact,delete", "delete,compact"]),
+        kind: Kind::List(&["delete", "compact"]),
+        doc: "delete: old segments are removed by retention; compact: kept (sluice does not compact).",
     },
 ];
 
@@ -90,16 +141,21 @@ pub fn find(name: &str) -> Option<&'static TopicConfigKey> {
 pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     let key = find(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let Some(value) = value else { return Ok(()) };
+    let number = |min: i64, max: i64| match value.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(()),
+        Ok(v) if v < min => Err(format!(
+            "Invalid value {v} for configuration {name}: must be at least {min}"
+        )),
+        Ok(v) => Err(format!(
+            "Invalid value {v} for configuration {name}: must be at most {max}"
+        )),
+        Err(_) => Err(format!(
+            "Invalid value {value} for configuration {name}: not a number"
+        )),
+    };
     match key.kind {
-        Kind::Long(min) => match value.trim().parse::<i64>() {
-            Ok(v) if v >= min => Ok(()),
-            Ok(v) => Err(format!(
-                "Invalid value {v} for configuration {name}: must be at least {min}"
-            )),
-            Err(_) => Err(format!(
-                "Invalid value {value} for configuration {name}: not a number"
-            )),
-        },
+        Kind::Long(min) => number(min, i64::MAX),
+        Kind::Int(min) => number(min, i64::from(i32::MAX)),
         Kind::Choice(options) => {
             if options.contains(&value.trim()) {
                 Ok(())
@@ -110,7 +166,138 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
                 ))
             }
         }
+        Kind::List(options) => {
+            let items = split_list(value);
+            if items.is_empty() {
+                return Err(format!(
+                    "Invalid value {value} for configuration {name}: empty list"
+                ));
+            }
+            match items.iter().find(|i| !options.contains(i)) {
+                None => Ok(()),
+                Some(bad) => Err(format!(
+                    "Invalid value {bad} for configuration {name}: String must be one of: {}",
+                    options.join(", ")
+                )),
+            }
+        }
     }
+}
+
+/// The items of a LIST value, trimmed, empty ones dropped.
+pub fn split_list(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .collect()
+}
+
+/// Broker keys that are one setting in Kafka's eyes: the topic key's broker default comes from
+/// whichever of them is set.
+fn broker_key_family(key: &'static TopicConfigKey) -> &'static [&'static str] {
+    match key.broker_key {
+        "log.retention.ms" => &[
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.retention.hours",
+        ],
+        "log.roll.ms" => &["log.roll.ms", "log.roll.hours"],
+        _ => std::slice::from_ref(&key.broker_key),
+    }
+}
+
+/// One config as DescribeConfigs (and CreateTopics v5+) reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedConfig {
+    pub name: String,
+    pub value: Option<String>,
+    /// A [`source`] value.
+    pub source: i8,
+    pub read_only: bool,
+    /// Where the value could come from, most specific first (Kafka's synonyms).
+    pub synonyms: Vec<Synonym>,
+    /// A [`config_type`] value.
+    pub config_type: i8,
+    pub documentation: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: i8,
+}
+
+/// Every topic config with the value it has for a topic with these `overrides`: the override
+/// (DYNAMIC_TOPIC_CONFIG), else the broker's setting (STATIC_BROKER_CONFIG when given in the
+/// config file or on the command line, DEFAULT_CONFIG otherwise). Overrides sluice does not know
+/// (left in a Kafka data directory) are listed too, so nothing stored is hidden.
+pub fn describe_topic(
+    config: &Config,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<DescribedConfig> {
+    let builtin = Config::default();
+    let mut out = Vec::with_capacity(TOPIC_CONFIGS.len());
+    for key in TOPIC_CONFIGS {
+        let broker_value = broker_default(config, key.name);
+        let broker_set = broker_key_family(key)
+            .iter()
+            .any(|k| config.source.explicit.contains_key(*k));
+        let mut synonyms = Vec::new();
+        let overridden = overrides.get(key.name);
+        if let Some(v) = overridden {
+            synonyms.push(Synonym {
+                name: key.name.to_string(),
+                value: Some(v.clone()),
+                source: source::DYNAMIC_TOPIC_CONFIG,
+            });
+        }
+        if broker_set {
+            synonyms.push(Synonym {
+                name: key.broker_key.to_string(),
+                value: broker_value.clone(),
+                source: source::STATIC_BROKER_CONFIG,
+            });
+        }
+        synonyms.push(Synonym {
+            name: key.broker_key.to_string(),
+            value: broker_default(&builtin, key.name),
+            source: source::DEFAULT_CONFIG,
+        });
+        let (value, source) = match overridden {
+            Some(v) => (Some(v.clone()), source::DYNAMIC_TOPIC_CONFIG),
+            None if broker_set => (broker_value, source::STATIC_BROKER_CONFIG),
+            None => (broker_value, source::DEFAULT_CONFIG),
+        };
+        out.push(DescribedConfig {
+            name: key.name.to_string(),
+            value,
+            source,
+            read_only: false,
+            synonyms,
+            config_type: key.config_type(),
+            documentation: Some(key.doc),
+        });
+    }
+    for (name, value) in overrides {
+        if find(name).is_none() {
+            out.push(DescribedConfig {
+                name: name.clone(),
+                value: Some(value.clone()),
+                source: source::DYNAMIC_TOPIC_CONFIG,
+                read_only: false,
+                synonyms: vec![Synonym {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                    source: source::DYNAMIC_TOPIC_CONFIG,
+                }],
+                config_type: config_type::UNKNOWN,
+                documentation: Some("Not used by sluice (kept from the metadata log)."),
+            });
+        }
+    }
+    out
 }
 
 /// The broker's default for a topic config, as Kafka's DescribeConfigs shows it.
@@ -182,13 +369,17 @@ pub fn log_config(config: &Config, overrides: &BTreeMap<String, String>) -> LogC
             ("message.timestamp.type", _) => {
                 log.timestamp_type_log_append = value.trim() == "LogAppendTime"
             }
-            // A compact-only topic keeps its data: nothing is deleted by age or size. (Sluice
-            // does not compact; such topics simply keep every record.)
-            ("cleanup.policy", _) if value.trim() == "compact" => {
-                log.retention_ms = -1;
-                log.retention_bytes = -1;
-            }
             _ => {}
+        }
+    }
+    // A compact-only topic keeps its data: nothing is deleted by age or size, whatever the
+    // retention settings say. (Sluice does not compact; such topics simply keep every record.)
+    if let Some(policy) = overrides.get("cleanup.policy") {
+        if validate("cleanup.policy", Some(policy)).is_ok()
+            && !split_list(policy).contains(&"delete")
+        {
+            log.retention_ms = -1;
+            log.retention_bytes = -1;
         }
     }
     log
@@ -223,7 +414,52 @@ mod tests {
         assert!(validate("segment.bytes", Some("1")).is_err());
         assert!(validate("cleanup.policy", Some("compact")).is_ok());
         assert!(validate("cleanup.policy", Some("nope")).is_err());
+        assert!(validate("cleanup.policy", Some("delete, compact")).is_ok());
+        assert!(validate("cleanup.policy", Some("")).is_err());
+        assert!(validate("segment.bytes", Some("2147483647")).is_ok());
+        assert!(validate("segment.bytes", Some("2147483648")).is_err());
+        assert!(validate("retention.bytes", Some("2147483648")).is_ok());
         assert!(validate("no.such.config", Some("1")).is_err());
         assert!(validate("retention.ms", None).is_ok());
+    }
+
+    #[test]
+    fn describe_reports_sources() {
+        let mut config = Config::default();
+        config.set("log.retention.hours", "1").expect("set");
+        let mut o = BTreeMap::new();
+        o.insert("segment.bytes".to_string(), "2048".to_string());
+        o.insert("compression.type".to_string(), "lz4".to_string());
+        let d = describe_topic(&config, &o);
+        let get = |n: &str| d.iter().find(|c| c.name == n).expect(n);
+        let seg = get("segment.bytes");
+        assert_eq!(seg.value.as_deref(), Some("2048"));
+        assert_eq!(seg.source, source::DYNAMIC_TOPIC_CONFIG);
+        assert_eq!(seg.synonyms[0].source, source::DYNAMIC_TOPIC_CONFIG);
+        assert_eq!(
+            seg.synonyms.last().map(|s| s.source),
+            Some(source::DEFAULT_CONFIG)
+        );
+        let ret = get("retention.ms");
+        assert_eq!(ret.value.as_deref(), Some("3600000"));
+        assert_eq!(ret.source, source::STATIC_BROKER_CONFIG);
+        assert_eq!(ret.synonyms[1].value.as_deref(), Some("604800000"));
+        let bytes = get("retention.bytes");
+        assert_eq!(bytes.source, source::DEFAULT_CONFIG);
+        assert_eq!(bytes.config_type, config_type::LONG);
+        assert_eq!(get("cleanup.policy").config_type, config_type::LIST);
+        assert_eq!(get("compression.type").value.as_deref(), Some("lz4"));
+        assert_eq!(d.len(), TOPIC_CONFIGS.len() + 1);
+    }
+
+    #[test]
+    fn compact_only_keeps_everything() {
+        let config = Config::default();
+        let mut o = BTreeMap::new();
+        o.insert("cleanup.policy".to_string(), "compact".to_string());
+        o.insert("retention.ms".to_string(), "10".to_string());
+        assert_eq!(log_config(&config, &o).retention_ms, -1);
+        o.insert("cleanup.policy".to_string(), "compact,delete".to_string());
+        assert_eq!(log_config(&config, &o).retention_ms, 10);
     }
 }

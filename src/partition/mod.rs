@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::BytesMut;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, Span};
 
 use crate::admin::actors::ActorStats;
@@ -39,6 +39,8 @@ pub struct PartitionActor {
     offsets: watch::Sender<Offsets>,
     span: ActorSpan,
     retention_check: Duration,
+    /// Appends written but waiting for the shared fsync before they are acknowledged.
+    awaiting_sync: Vec<(oneshot::Sender<Result<AppendInfo, ErrorCode>>, AppendInfo)>,
     /// Inspection counters shared with the handle; the log gauges are refreshed on publish.
     stats: Option<Arc<ActorStats>>,
 }
@@ -80,6 +82,7 @@ impl PartitionActor {
             span: ActorSpan::new(span),
             retention_check,
             stats: None,
+            awaiting_sync: Vec::new(),
         };
         actor.publish();
         actor
@@ -178,6 +181,10 @@ pub fn now_ms() -> i64 {
 }
 
 /// Appends one Produce partition's batches. `sync` asks for an fsync before the answer.
+///
+/// Group commit: a sync append is written at once, but its answer waits for a flush that is
+/// queued behind the messages already in the mailbox, so every append that arrived meanwhile
+/// shares that one fsync.
 #[derive(Message)]
 #[rtype(result = "Result<AppendInfo, ErrorCode>")]
 pub struct Append {
@@ -186,33 +193,71 @@ pub struct Append {
 }
 
 impl Handler<Append> for PartitionActor {
-    type Result = Result<AppendInfo, ErrorCode>;
+    type Result = ResponseFuture<Result<AppendInfo, ErrorCode>>;
 
-    fn handle(&mut self, msg: Append, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Append, ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span().entered();
         let now = now_ms();
-        let log = self.log_mut()?;
-        let info = log.append(msg.records, now).map_err(|e| {
-            debug!(error = %e, "append refused");
-            e.error_code()
-        })?;
-        let flushed = if msg.sync {
-            log.flush().map(|_| true)
-        } else {
-            log.maybe_flush(now)
+        let log = match self.log_mut() {
+            Ok(log) => log,
+            Err(code) => return Box::pin(std::future::ready(Err(code))),
         };
-        if let Err(e) = flushed {
-            error!(error = %e, "flush failed");
-            return Err(ErrorCode::KafkaStorageError);
-        }
+        let info = match log.append(msg.records, now) {
+            Ok(info) => info,
+            Err(e) => {
+                debug!(error = %e, "append refused");
+                return Box::pin(std::future::ready(Err(e.error_code())));
+            }
+        };
         debug!(
             base_offset = info.base_offset,
             last_offset = info.last_offset,
             bytes = info.bytes,
             "appended"
         );
+        if msg.sync {
+            let (tx, rx) = oneshot::channel();
+            if self.awaiting_sync.is_empty() {
+                ctx.notify(SyncPending);
+            }
+            self.awaiting_sync.push((tx, info));
+            self.publish();
+            return Box::pin(async move { rx.await.unwrap_or(Err(ErrorCode::KafkaStorageError)) });
+        }
+        let flushed = log.maybe_flush(now);
         self.publish();
-        Ok(info)
+        Box::pin(std::future::ready(match flushed {
+            Ok(_) => Ok(info),
+            Err(e) => {
+                error!(error = %e, "flush failed");
+                Err(ErrorCode::KafkaStorageError)
+            }
+        }))
+    }
+}
+
+/// Flushes once for every append waiting on an fsync, then answers them.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SyncPending;
+
+impl Handler<SyncPending> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: SyncPending, _ctx: &mut Self::Context) {
+        let _e = self.span().entered();
+        let waiting = std::mem::take(&mut self.awaiting_sync);
+        let outcome = match self.log.as_mut() {
+            Some(log) => log.flush().map_err(|e| {
+                error!(error = %e, "fsync failed");
+                ErrorCode::KafkaStorageError
+            }),
+            None => Err(ErrorCode::KafkaStorageError),
+        };
+        debug!(appends = waiting.len(), "group commit");
+        for (tx, info) in waiting {
+            let _ = tx.send(outcome.map(|()| info));
+        }
     }
 }
 
@@ -325,9 +370,18 @@ impl Handler<Close> for PartitionActor {
 
     fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
         let _e = self.span().entered();
+        // Appends still waiting for their fsync get it from the close, which flushes.
+        let waiting = std::mem::take(&mut self.awaiting_sync);
         if let Some(log) = self.log.take() {
-            if let Err(e) = log.close() {
+            let closed = log.close();
+            if let Err(e) = &closed {
                 error!(error = %e, "closing the log failed");
+            }
+            for (tx, info) in waiting {
+                let _ = tx.send(match &closed {
+                    Ok(()) => Ok(info),
+                    Err(_) => Err(ErrorCode::KafkaStorageError),
+                });
             }
         }
         if msg.delete {

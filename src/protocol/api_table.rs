@@ -269,7 +269,7 @@ const CREATE_TOPICS: ApiSupport = ApiSupport {
     advertised_max: 7,
     decode_min: 0,
     decode_max: 7,
-    advertised: false,
+    advertised: true,
 };
 const DELETE_TOPICS: ApiSupport = ApiSupport {
     key: ApiKey::DeleteTopics,
@@ -277,7 +277,7 @@ const DELETE_TOPICS: ApiSupport = ApiSupport {
     advertised_max: 6,
     decode_min: 0,
     decode_max: 6,
-    advertised: false,
+    advertised: true,
 };
 const DELETE_RECORDS: ApiSupport = ApiSupport {
     key: ApiKey::DeleteRecords,
@@ -285,7 +285,7 @@ const DELETE_RECORDS: ApiSupport = ApiSupport {
     advertised_max: 2,
     decode_min: 0,
     decode_max: 2,
-    advertised: false,
+    advertised: true,
 };
 const INIT_PRODUCER_ID: ApiSupport = ApiSupport {
     key: ApiKey::InitProducerId,
@@ -301,7 +301,7 @@ const DESCRIBE_CONFIGS: ApiSupport = ApiSupport {
     advertised_max: 4,
     decode_min: 0,
     decode_max: 4,
-    advertised: false,
+    advertised: true,
 };
 const ALTER_CONFIGS: ApiSupport = ApiSupport {
     key: ApiKey::AlterConfigs,
@@ -309,7 +309,7 @@ const ALTER_CONFIGS: ApiSupport = ApiSupport {
     advertised_max: 2,
     decode_min: 0,
     decode_max: 2,
-    advertised: false,
+    advertised: true,
 };
 const CREATE_PARTITIONS: ApiSupport = ApiSupport {
     key: ApiKey::CreatePartitions,
@@ -317,7 +317,7 @@ const CREATE_PARTITIONS: ApiSupport = ApiSupport {
     advertised_max: 3,
     decode_min: 0,
     decode_max: 3,
-    advertised: false,
+    advertised: true,
 };
 const DELETE_GROUPS: ApiSupport = ApiSupport {
     key: ApiKey::DeleteGroups,
@@ -333,7 +333,7 @@ const INCREMENTAL_ALTER_CONFIGS: ApiSupport = ApiSupport {
     advertised_max: 1,
     decode_min: 0,
     decode_max: 1,
-    advertised: false,
+    advertised: true,
 };
 const DESCRIBE_CLUSTER: ApiSupport = ApiSupport {
     key: ApiKey::DescribeCluster,
@@ -341,7 +341,7 @@ const DESCRIBE_CLUSTER: ApiSupport = ApiSupport {
     advertised_max: 1,
     decode_min: 0,
     decode_max: 1,
-    advertised: false,
+    advertised: true,
 };
 const DESCRIBE_TOPIC_PARTITIONS: ApiSupport = ApiSupport {
     key: ApiKey::DescribeTopicPartitions,

@@ -2,6 +2,9 @@
 //! data directory, and a minimal Kafka wire client built on the generated codec.
 #![allow(dead_code)]
 
+pub mod fixtures;
+pub mod requests;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -66,6 +69,13 @@ impl TestBroker {
         b
     }
 
+    /// A broker on `data_dir`, somewhere inside `temp`; the temp dir lives as long as the broker.
+    pub fn start_owning(temp: tempfile::TempDir, data_dir: &Path, args: &[&str]) -> TestBroker {
+        let mut b = Self::spawn(data_dir, args, 0);
+        b._temp = Some(temp);
+        b
+    }
+
     /// A broker on an existing data directory (not deleted afterwards).
     pub fn start_in(dir: &Path, args: &[&str]) -> TestBroker {
         Self::spawn(dir, args, 0)
@@ -102,20 +112,26 @@ impl TestBroker {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = address_after(&line, "admin listening on ") {
-                    if let (Ok(addr), Ok(mut slot)) = (addr.parse(), admin_sink.lock()) {
-                        *slot = Some(addr);
-                    }
-                } else if let Some(addr) = address_after(&line, "listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
-                    }
-                }
                 if std::env::var("SLUICE_TEST_ECHO").is_ok() {
                     eprintln!("[sluice] {line}");
                 }
+                // Recorded before the start is announced, so that `log_lines()` right after
+                // `start` holds every line up to and including the listening line.
+                let listening = if let Some(addr) = address_after(&line, "admin listening on ") {
+                    if let (Ok(addr), Ok(mut slot)) = (addr.parse(), admin_sink.lock()) {
+                        *slot = Some(addr);
+                    }
+                    None
+                } else {
+                    address_after(&line, "listening on ")
+                };
                 if let Ok(mut l) = sink.lock() {
                     l.push(line);
+                }
+                if let Some(addr) = listening {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
                 }
             }
         });
@@ -324,6 +340,41 @@ impl WireClient {
         let mut payload = vec![0u8; usize::try_from(size).unwrap_or(0)];
         self.stream.read_exact(&mut payload)?;
         Ok(Bytes::from(payload))
+    }
+
+    /// Receives one response the way the CodeCrafters tester does (STAGES.md §1): one blocking
+    /// read of up to 4 bytes, then everything that arrives before an absolute deadline 100 ms
+    /// later (or EOF / reset). Returns every byte received, size prefix included, so that the
+    /// caller can check the size field against what actually arrived.
+    pub fn receive_like_tester(&mut self) -> Vec<u8> {
+        let mut first = [0u8; 4];
+        let n = self.stream.read(&mut first).expect("first read");
+        let mut got = first[..n].to_vec();
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let _ = self.stream.set_read_timeout(Some(deadline - now));
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(30)));
+        got
     }
 
     /// Sends a typed request and returns (correlation id, body bytes after the response header).

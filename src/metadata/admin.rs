@@ -1,0 +1,524 @@
+//! Topic administration beyond creation: deleting topics, adding partitions and changing topic
+//! configs. Each follows `create_topic`'s shape: validate against the image, build the KRaft
+//! records, append them (synced, then applied to the image), bring the partition actors in line,
+//! publish the new image.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+use super::image::{TopicInfo, RESOURCE_TOPIC};
+use super::{check_partition_limit, new_partition_record, topic_config, MetadataActor};
+use crate::broker::Broker;
+use crate::error::ErrorCode;
+use crate::partition::{self, PartitionHandle};
+use crate::protocol::messages::metadata::{ConfigRecord, MetadataRecord, RemoveTopicRecord};
+
+/// How long a deletion waits for its partition actors to close and remove their directories.
+/// They normally take milliseconds; past this the deletion is answered anyway (the records are
+/// already durable) and a warning is logged.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+type AdminResult<T> = Result<T, (ErrorCode, String)>;
+
+/// A topic named by name or by id (DeleteTopics v6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicRef {
+    Name(String),
+    Id(Uuid),
+}
+
+/// Deletes a topic: a RemoveTopicRecord is appended, the partition actors are closed and their
+/// directories removed before the answer (so a topic re-created under the same name right
+/// after never meets the old files).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<DeletedTopic, (ErrorCode, String)>")]
+pub struct DeleteTopic {
+    pub topic: TopicRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedTopic {
+    pub name: String,
+    pub id: Uuid,
+}
+
+/// Grows a topic to `count` partitions (CreatePartitions).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<(), (ErrorCode, String)>")]
+pub struct CreatePartitions {
+    pub topic: String,
+    pub count: i32,
+    /// Replica lists of the new partitions, in order; None = automatic.
+    pub assignments: Option<Vec<Vec<i32>>>,
+    pub validate_only: bool,
+}
+
+/// IncrementalAlterConfigs operation codes.
+pub const OP_SET: i8 = 0;
+pub const OP_DELETE: i8 = 1;
+pub const OP_APPEND: i8 = 2;
+pub const OP_SUBTRACT: i8 = 3;
+
+/// How a topic's dynamic configs change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// AlterConfigs: these become the topic's only overrides.
+    Replace(Vec<(String, Option<String>)>),
+    /// IncrementalAlterConfigs: `(name, operation, value)`.
+    Incremental(Vec<(String, i8, Option<String>)>),
+}
+
+/// Changes a topic's configs: ConfigRecords for what differs (a null value removes an
+/// override), then the running partitions are reconfigured.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<(), (ErrorCode, String)>")]
+pub struct AlterTopicConfigs {
+    pub topic: String,
+    pub change: ConfigChange,
+    pub validate_only: bool,
+}
+
+impl MetadataActor {
+    fn find_topic(&self, topic: &TopicRef) -> AdminResult<TopicInfo> {
+        match topic {
+            TopicRef::Name(name) => self.image.topic(name).cloned().ok_or_else(|| {
+                (
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("Topic '{name}' does not exist."),
+                )
+            }),
+            TopicRef::Id(id) => self.image.topic_by_id(id).cloned().ok_or_else(|| {
+                (
+                    ErrorCode::UnknownTopicId,
+                    format!("Topic id {id} does not exist."),
+                )
+            }),
+        }
+    }
+
+    /// Records the deletion and detaches the partitions; returns them to be closed.
+    fn delete_topic(
+        &mut self,
+        req: &DeleteTopic,
+    ) -> AdminResult<(DeletedTopic, Vec<PartitionHandle>)> {
+        let topic = self.find_topic(&req.topic)?;
+        if !self.broker.config.delete_topic_enable {
+            return Err((
+                ErrorCode::TopicDeletionDisabled,
+                "Topic deletion is disabled (delete.topic.enable=false).".into(),
+            ));
+        }
+        self.append(&[MetadataRecord::RemoveTopicRecord(RemoveTopicRecord {
+            topic_id: topic.id,
+        })])?;
+        let handles = self.broker.partitions.remove_topic(&topic.name);
+        info!(topic = %topic.name, id = %topic.id, partitions = handles.len(), "topic deleted");
+        self.publish();
+        self.on_topic_deleted(&topic.name, topic.id);
+        Ok((
+            DeletedTopic {
+                name: topic.name.to_string(),
+                id: topic.id,
+            },
+            handles,
+        ))
+    }
+
+    /// Called once a topic's removal is durable and published, before its directories are gone.
+    ///
+    /// GROUP-OFFSET CLEANUP HOOK: this is the single place where the consumer-group module is to
+    /// be told that a topic went away, so that committed offsets of `name` are dropped (issue 6,
+    /// item 2: "offsets of a deleted topic are dropped"). The lead connects it, e.g.
+    /// `self.broker.groups().topic_deleted(name)`.
+    pub(crate) fn on_topic_deleted(&self, name: &str, id: Uuid) {
+        debug!(topic = name, %id, "topic deletion hook");
+    }
+
+    fn create_partitions(&mut self, req: &CreatePartitions) -> AdminResult<()> {
+        let topic = self.find_topic(&TopicRef::Name(req.topic.clone()))?;
+        let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        if req.count < current {
+            return Err((
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "Topic currently has {current} partitions, which is higher than the \
+                     requested {}.",
+                    req.count
+                ),
+            ));
+        }
+        if req.count == current {
+            return Err((
+                ErrorCode::InvalidPartitions,
+                format!("Topic already has {current} partitions."),
+            ));
+        }
+        check_partition_limit(req.count)?;
+        let added = req.count - current;
+        if let Some(assignments) = &req.assignments {
+            if i64::try_from(assignments.len()).ok() != Some(i64::from(added)) {
+                return Err((
+                    ErrorCode::InvalidReplicaAssignment,
+                    format!(
+                        "Increasing the number of partitions by {added} but {} assignments \
+                         provided.",
+                        assignments.len()
+                    ),
+                ));
+            }
+            for (i, brokers) in assignments.iter().enumerate() {
+                let index = current.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
+                self.check_replicas(index, brokers)?;
+            }
+        }
+        if req.validate_only {
+            return Ok(());
+        }
+        // New partitions take the indexes after the highest existing one.
+        let first = topic
+            .partitions
+            .keys()
+            .next_back()
+            .map_or(0, |last| last + 1);
+        let node = self.broker.node.node_id;
+        let records: Vec<MetadataRecord> = (first..first + added)
+            .map(|p| {
+                MetadataRecord::PartitionRecord(new_partition_record(
+                    topic.id,
+                    p,
+                    node,
+                    self.broker.node.directory_id,
+                ))
+            })
+            .collect();
+        self.append(&records)?;
+        info!(topic = %topic.name, from = current, to = req.count, "partitions added");
+        if let Some(topic) = self.image.topic(&topic.name).cloned() {
+            self.start_partitions(&topic);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn alter_topic_configs(&mut self, req: &AlterTopicConfigs) -> AdminResult<()> {
+        let topic = self.find_topic(&TopicRef::Name(req.topic.clone()))?;
+        let wanted = apply_change(&topic.configs, &req.change)?;
+        if req.validate_only {
+            return Ok(());
+        }
+        let records = config_records(&topic.name, &topic.configs, &wanted);
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.append(&records)?;
+        info!(topic = %topic.name, changes = records.len(), "topic configs altered");
+        if let Some(topic) = self.image.topic(&topic.name) {
+            let config = super::log_config(&self.broker, topic);
+            for (_, handle) in self.broker.partitions.topic_partitions(&topic.name) {
+                handle.addr.do_send(partition::Reconfigure(config.clone()));
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+}
+
+/// The overrides a topic has after `change`, validated.
+pub fn apply_change(
+    current: &BTreeMap<String, String>,
+    change: &ConfigChange,
+) -> AdminResult<BTreeMap<String, String>> {
+    let invalid_request = |msg: String| Err((ErrorCode::InvalidRequest, msg));
+    let invalid_config = |msg: String| (ErrorCode::InvalidConfig, msg);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut next = match change {
+        ConfigChange::Replace(_) => BTreeMap::new(),
+        ConfigChange::Incremental(_) => current.clone(),
+    };
+    let names: Vec<&str> = match change {
+        ConfigChange::Replace(entries) => entries.iter().map(|(n, _)| n.as_str()).collect(),
+        ConfigChange::Incremental(ops) => ops.iter().map(|(n, _, _)| n.as_str()).collect(),
+    };
+    for name in names {
+        if !seen.insert(name) {
+            return invalid_request(format!("Error due to duplicate config keys: {name}"));
+        }
+    }
+    match change {
+        ConfigChange::Replace(entries) => {
+            for (name, value) in entries {
+                let Some(value) = value else {
+                    return invalid_request(format!("Null value not supported for : {name}"));
+                };
+                topic_config::validate(name, Some(value)).map_err(invalid_config)?;
+                next.insert(name.clone(), value.clone());
+            }
+        }
+        ConfigChange::Incremental(ops) => {
+            for (name, op, value) in ops {
+                let key = topic_config::find(name);
+                if key.is_none() && !(*op == OP_DELETE && current.contains_key(name)) {
+                    return Err(invalid_config(format!("Unknown topic config name: {name}")));
+                }
+                match (*op, key) {
+                    (OP_SET, _) => {
+                        let Some(value) = value else {
+                            return invalid_request(format!(
+                                "Null value not supported for : {name}"
+                            ));
+                        };
+                        next.insert(name.clone(), value.clone());
+                    }
+                    (OP_DELETE, _) => {
+                        next.remove(name);
+                    }
+                    (OP_APPEND | OP_SUBTRACT, Some(key)) if key.is_list() => {
+                        let Some(value) = value else {
+                            return invalid_request(format!(
+                                "Null value not supported for : {name}"
+                            ));
+                        };
+                        let base = next
+                            .get(name)
+                            .cloned()
+                            .or_else(|| topic_default(name))
+                            .unwrap_or_default();
+                        let mut items: Vec<String> = topic_config::split_list(&base)
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect();
+                        for item in topic_config::split_list(value) {
+                            if *op == OP_APPEND {
+                                if !items.iter().any(|i| i == item) {
+                                    items.push(item.to_string());
+                                }
+                            } else {
+                                items.retain(|i| i != item);
+                            }
+                        }
+                        next.insert(name.clone(), items.join(","));
+                    }
+                    (OP_APPEND, _) => {
+                        return invalid_request(format!(
+                            "Config value append is not allowed for config key: {name}"
+                        ))
+                    }
+                    (OP_SUBTRACT, _) => {
+                        return invalid_request(format!(
+                            "Config value subtract is not allowed for config key: {name}"
+                        ))
+                    }
+                    (other, _) => {
+                        return invalid_request(format!(
+                            "Unknown alter config operation type {other} for {name}"
+                        ))
+                    }
+                }
+            }
+            for (name, value) in &next {
+                if current.get(name) != Some(value) {
+                    topic_config::validate(name, Some(value)).map_err(invalid_config)?;
+                }
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// The built-in default of a list key (the base APPEND/SUBTRACT work on when no override).
+fn topic_default(name: &str) -> Option<String> {
+    topic_config::broker_default(&crate::config::Config::default(), name)
+}
+
+/// ConfigRecords turning `old` into `new`: one per key whose value differs, null for removals.
+fn config_records(
+    topic: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Vec<MetadataRecord> {
+    let record = |name: &str, value: Option<&String>| {
+        MetadataRecord::ConfigRecord(ConfigRecord {
+            resource_type: RESOURCE_TOPIC,
+            resource_name: topic.to_string(),
+            name: name.to_string(),
+            value: value.cloned(),
+        })
+    };
+    let mut records: Vec<MetadataRecord> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| record(k, Some(v)))
+        .collect();
+    records.extend(
+        old.keys()
+            .filter(|k| !new.contains_key(*k))
+            .map(|k| record(k, None)),
+    );
+    records
+}
+
+/// Sends an admin request to the metadata actor; a broker without one (shutting down) answers
+/// as Kafka does when the controller is gone.
+pub async fn ask<M, T>(broker: &Broker, msg: M) -> AdminResult<T>
+where
+    M: Message<Result = AdminResult<T>> + Send + 'static,
+    T: Send + 'static,
+    MetadataActor: Handler<M>,
+{
+    let unavailable = || {
+        (
+            ErrorCode::NotController,
+            "The metadata actor is not running (broker shutting down).".to_string(),
+        )
+    };
+    // Counted in the metadata actor's mailbox depth and messages handled.
+    broker.send_metadata(msg).await.map_err(|_| unavailable())?
+}
+
+impl Handler<DeleteTopic> for MetadataActor {
+    /// Atomic: no other metadata change runs until the partitions are closed and their
+    /// directories are gone.
+    type Result = AtomicResponse<Self, Result<DeletedTopic, (ErrorCode, String)>>;
+
+    fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Self::Context) -> Self::Result {
+        let _e = self.span().entered();
+        let (deleted, handles) = match self.delete_topic(&msg) {
+            Ok(d) => d,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let name = deleted.name.clone();
+        let closes = join_all(
+            handles
+                .into_iter()
+                .map(|h| h.addr.send(partition::Close { delete: true })),
+        );
+        let wait = async move {
+            if tokio::time::timeout(CLOSE_TIMEOUT, closes).await.is_err() {
+                warn!(topic = %name, "partitions of a deleted topic did not close in time");
+            }
+        };
+        AtomicResponse::new(Box::pin(
+            wait.into_actor(self).map(move |(), _, _| Ok(deleted)),
+        ))
+    }
+}
+
+impl Handler<CreatePartitions> for MetadataActor {
+    type Result = Result<(), (ErrorCode, String)>;
+
+    fn handle(&mut self, msg: CreatePartitions, _ctx: &mut Self::Context) -> Self::Result {
+        let _e = self.span().entered();
+        self.create_partitions(&msg)
+    }
+}
+
+impl Handler<AlterTopicConfigs> for MetadataActor {
+    type Result = Result<(), (ErrorCode, String)>;
+
+    fn handle(&mut self, msg: AlterTopicConfigs, _ctx: &mut Self::Context) -> Self::Result {
+        let _e = self.span().entered();
+        self.alter_topic_configs(&msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn op(name: &str, op: i8, value: Option<&str>) -> (String, i8, Option<String>) {
+        (name.to_string(), op, value.map(str::to_string))
+    }
+
+    #[test]
+    fn replace_drops_what_is_not_listed() {
+        let current = map(&[("retention.ms", "10"), ("segment.bytes", "1024")]);
+        let change = ConfigChange::Replace(vec![("retention.ms".into(), Some("20".into()))]);
+        let next = apply_change(&current, &change).expect("valid");
+        assert_eq!(next, map(&[("retention.ms", "20")]));
+        let records = config_records("t", &current, &next);
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().any(|r| matches!(r,
+            MetadataRecord::ConfigRecord(c) if c.name == "segment.bytes" && c.value.is_none())));
+    }
+
+    #[test]
+    fn incremental_operations() {
+        let current = map(&[("retention.ms", "10"), ("compression.type", "lz4")]);
+        let change = ConfigChange::Incremental(vec![
+            op("retention.ms", OP_DELETE, None),
+            op("segment.bytes", OP_SET, Some("4096")),
+            op("cleanup.policy", OP_APPEND, Some("compact")),
+            op("compression.type", OP_DELETE, None),
+        ]);
+        let next = apply_change(&current, &change).expect("valid");
+        assert_eq!(
+            next,
+            map(&[
+                ("cleanup.policy", "delete,compact"),
+                ("segment.bytes", "4096")
+            ])
+        );
+        let subtract =
+            ConfigChange::Incremental(vec![op("cleanup.policy", OP_SUBTRACT, Some("delete"))]);
+        let next = apply_change(&next, &subtract).expect("valid");
+        assert_eq!(
+            next.get("cleanup.policy").map(String::as_str),
+            Some("compact")
+        );
+    }
+
+    #[test]
+    fn incremental_errors() {
+        let current = BTreeMap::new();
+        let code = |ops| {
+            apply_change(&current, &ConfigChange::Incremental(ops))
+                .map_err(|(c, _)| c)
+                .err()
+        };
+        assert_eq!(
+            code(vec![op("retention.ms", OP_APPEND, Some("1"))]),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(vec![op("retention.ms", OP_SUBTRACT, Some("1"))]),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(vec![op("retention.ms", 9, Some("1"))]),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(vec![
+                op("retention.ms", OP_SET, Some("1")),
+                op("retention.ms", OP_DELETE, None)
+            ]),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            code(vec![op("no.such.key", OP_SET, Some("1"))]),
+            Some(ErrorCode::InvalidConfig)
+        );
+        assert_eq!(
+            code(vec![op("retention.ms", OP_SET, Some("soon"))]),
+            Some(ErrorCode::InvalidConfig)
+        );
+        assert_eq!(
+            code(vec![op("cleanup.policy", OP_SUBTRACT, Some("delete"))]),
+            Some(ErrorCode::InvalidConfig),
+            "an empty cleanup.policy is refused"
+        );
+        assert_eq!(code(vec![op("retention.ms", OP_SET, Some("1"))]), None);
+    }
+}
