@@ -12,6 +12,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::admin::actors::{ActorRegistry, ActorStats, Identity, METADATA_MAILBOX_CAPACITY};
+use crate::admin::metrics::Metrics;
 use crate::config::Config;
 use crate::metadata::image::ClusterImage;
 use crate::metadata::kraft_log::MetadataLog;
@@ -44,6 +46,11 @@ pub struct Broker {
     pub tasks: TaskTracker,
     pub arbiters: Vec<ArbiterHandle>,
     metadata: OnceLock<Addr<MetadataActor>>,
+    /// Counters for `/metrics` (atomics only; see [`crate::admin::metrics`]).
+    pub metrics: Arc<Metrics>,
+    /// Every live actor's stats, for `/actors` and `/metrics`.
+    pub actors: Arc<ActorRegistry>,
+    metadata_stats: Arc<ActorStats>,
 }
 
 impl Broker {
@@ -81,6 +88,8 @@ impl Broker {
         };
         let threads = config.num_arbiters.max(1);
         let arbiters = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        let actors = Arc::new(ActorRegistry::default());
+        let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
         let broker = Arc::new(Broker {
             config,
             node,
@@ -91,6 +100,9 @@ impl Broker {
             tasks: TaskTracker::new(),
             arbiters,
             metadata: OnceLock::new(),
+            metrics: Arc::new(Metrics::new()),
+            actors,
+            metadata_stats,
         });
         let addr = MetadataActor::new(broker.clone(), image, metadata_log).start();
         let _ = broker.metadata.set(addr);
@@ -114,6 +126,29 @@ impl Broker {
 
     pub fn metadata(&self) -> Option<&Addr<MetadataActor>> {
         self.metadata.get()
+    }
+
+    /// Sends a message to the metadata actor and waits for the answer, counted in its mailbox
+    /// depth and messages handled (prefer this to `metadata()?.send`).
+    pub fn send_metadata<M>(
+        &self,
+        msg: M,
+    ) -> impl std::future::Future<Output = Result<M::Result, MailboxError>> + 'static
+    where
+        MetadataActor: Handler<M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        let sent = self
+            .metadata
+            .get()
+            .map(|addr| self.metadata_stats.send(addr, msg));
+        async move {
+            match sent {
+                Some(fut) => fut.await,
+                None => Err(MailboxError::Closed),
+            }
+        }
     }
 
     /// Picks the arbiter for a partition actor: spread by hash so a topic's partitions land on

@@ -18,6 +18,7 @@
 //! | [`storage`] | segments, offset and time indexes, recovery, retention (synchronous, actor-free) |
 //! | [`record`] | the 61-byte record batch header view; records stay opaque bytes |
 //! | [`error`] | Kafka error codes |
+//! | [`admin`] | the admin HTTP endpoint (`/metrics`, `/actors`, `/health`, `/log-filter`), actor stats, counters |
 //!
 //! # How a request flows
 //!
@@ -33,6 +34,7 @@
 //! Actors are spread over one arbiter per core: connections round-robin, partitions by hash.
 //! Responses leave in request order even though requests are handled concurrently.
 
+pub mod admin;
 pub mod api;
 pub mod broker;
 pub mod cli;

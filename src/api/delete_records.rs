@@ -19,7 +19,6 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
                 let outcome = match handle {
                     None => Err(ErrorCode::UnknownTopicOrPartition),
                     Some(h) => h
-                        .addr
                         .send(DeleteRecordsBefore { offset: p.offset })
                         .await
                         .unwrap_or(Err(ErrorCode::UnknownTopicOrPartition)),

@@ -192,7 +192,7 @@ async fn read_one(t: &Target, max_bytes: usize, min_one: bool) -> Outcome {
         max_bytes,
         min_one: min_one && t.max_bytes > 0,
     };
-    match handle.addr.send(read).await {
+    match handle.send(read).await {
         Ok(Ok(result)) => match result.slice.read() {
             Ok(records) => Outcome {
                 error: ErrorCode::None,

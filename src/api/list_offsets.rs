@@ -23,7 +23,6 @@ pub async fn handle(
                 let outcome = match handle {
                     None => Err(ErrorCode::UnknownTopicOrPartition),
                     Some(h) => h
-                        .addr
                         .send(ListOffset {
                             timestamp: p.timestamp,
                         })

@@ -31,13 +31,13 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) ->
         Some(t) if t.is_empty() && version == 0 => None,
         Some(t) => Some(t.iter().map(|t| (t.name.clone(), t.topic_id)).collect()),
     };
-    if let (Some(list), true, Some(md)) = (&requested, auto_create, broker.metadata()) {
+    if let (Some(list), true) = (&requested, auto_create) {
         let mut created = false;
         for (name, _) in list {
             let Some(name) = name else { continue };
             if image.topic(name).is_none() && crate::metadata::validate_topic_name(name).is_ok() {
-                let r = md
-                    .send(CreateTopic {
+                let r = broker
+                    .send_metadata(CreateTopic {
                         name: name.clone(),
                         num_partitions: -1,
                         replication_factor: -1,

@@ -44,7 +44,7 @@ pub async fn handle(
                 (Some(code), _, _) => Err(code),
                 (None, None, _) => Err(ErrorCode::UnknownTopicOrPartition),
                 (None, Some(_), None) => Err(ErrorCode::CorruptMessage),
-                (None, Some(h), Some(records)) => Ok(h.addr.send(Append {
+                (None, Some(h), Some(records)) => Ok(h.send(Append {
                     records: BytesMut::from(records),
                     sync,
                 })),

@@ -376,8 +376,8 @@ where
             "The metadata actor is not running (broker shutting down).".to_string(),
         )
     };
-    let addr = broker.metadata().ok_or_else(unavailable)?;
-    addr.send(msg).await.map_err(|_| unavailable())?
+    // Counted in the metadata actor's mailbox depth and messages handled.
+    broker.send_metadata(msg).await.map_err(|_| unavailable())?
 }
 
 impl Handler<DeleteTopic> for MetadataActor {
@@ -386,7 +386,7 @@ impl Handler<DeleteTopic> for MetadataActor {
     type Result = AtomicResponse<Self, Result<DeletedTopic, (ErrorCode, String)>>;
 
     fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         let (deleted, handles) = match self.delete_topic(&msg) {
             Ok(d) => d,
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
@@ -412,7 +412,7 @@ impl Handler<CreatePartitions> for MetadataActor {
     type Result = Result<(), (ErrorCode, String)>;
 
     fn handle(&mut self, msg: CreatePartitions, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         self.create_partitions(&msg)
     }
 }
@@ -421,7 +421,7 @@ impl Handler<AlterTopicConfigs> for MetadataActor {
     type Result = Result<(), (ErrorCode, String)>;
 
     fn handle(&mut self, msg: AlterTopicConfigs, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         self.alter_topic_configs(&msg)
     }
 }

@@ -19,9 +19,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::watch;
-use tracing::{error, info, warn, Span};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::admin::actors::{Identity, PARTITION_MAILBOX_CAPACITY};
+use crate::admin::log::ActorSpan;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::partition::{self, Offsets, PartitionActor, PartitionHandle};
@@ -36,7 +38,7 @@ pub struct MetadataActor {
     broker: Arc<Broker>,
     image: ClusterImage,
     log: MetadataLog,
-    span: Span,
+    span: ActorSpan,
     /// Kafka's root-level state, used for the partitions opened at startup, then dropped.
     kafka_state: Option<properties::KafkaRootState>,
 }
@@ -48,9 +50,14 @@ impl MetadataActor {
             broker,
             image,
             log,
-            span: tracing::info_span!("metadata"),
+            span: ActorSpan::new(tracing::info_span!("metadata")),
             kafka_state,
         }
+    }
+
+    /// The actor's span, rebuilt if the log filter changed since it was made.
+    fn span(&mut self) -> tracing::Span {
+        self.span.get(|| tracing::info_span!("metadata"))
     }
 
     fn publish(&self) {
@@ -96,16 +103,30 @@ impl MetadataActor {
                 Duration::from_millis(self.broker.config.log_retention_check_interval_ms);
             let (tx, rx) = watch::channel(Offsets::default());
             let name = topic.name.clone();
+            let stats = self.broker.actors.register(
+                Identity::Partition {
+                    topic: topic.name.clone(),
+                    partition: index,
+                    log: Default::default(),
+                },
+                PARTITION_MAILBOX_CAPACITY,
+            );
+            let actor_stats = stats.clone();
             let addr = PartitionActor::start_in_arbiter(
                 self.broker.arbiter_for(&topic.name, index),
                 move |_ctx| {
                     PartitionActor::build(name, index, dir, config, hints, retention_check, tx)
+                        .with_stats(actor_stats)
                 },
             );
             self.broker.partitions.insert(
                 topic.name.clone(),
                 index,
-                PartitionHandle { addr, offsets: rx },
+                PartitionHandle {
+                    addr,
+                    offsets: rx,
+                    stats,
+                },
             );
         }
     }
@@ -413,7 +434,7 @@ impl Actor for MetadataActor {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Self::Context) {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         clean_log_dir(&self.broker.log_dir, &self.image);
         let topics: Vec<TopicInfo> = self.image.topics.values().cloned().collect();
         for topic in &topics {
@@ -480,7 +501,7 @@ impl Handler<CreateTopic> for MetadataActor {
     type Result = Result<CreatedTopic, (ErrorCode, String)>;
 
     fn handle(&mut self, msg: CreateTopic, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         self.create_topic(msg)
     }
 }

@@ -33,6 +33,9 @@ impl FrameDecoder {
     }
 }
 
+/// Smallest read-ahead reservation for a partial frame (see `decode`).
+const RESERVE_STEP: usize = 64 * 1024;
+
 impl Decoder for FrameDecoder {
     type Item = Bytes;
     type Error = FrameError;
@@ -56,8 +59,12 @@ impl Decoder for FrameDecoder {
             });
         }
         if src.len() < 4 + size {
-            // Only now, with the size known to be acceptable, make room for the rest.
-            src.reserve(4 + size - src.len());
+            // Only now, with the size known to be acceptable, make room for more — but in step
+            // with what has arrived (at most doubling it, at least 64 KiB), so that a client
+            // announcing a large frame and sending a few bytes holds a few bytes of memory, not
+            // the announced size.
+            let missing = 4 + size - src.len();
+            src.reserve(missing.min(src.len().max(RESERVE_STEP)));
             return Ok(None);
         }
         src.advance(4);
@@ -68,6 +75,27 @@ impl Decoder for FrameDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_announced_size_is_not_reserved_up_front() {
+        let mut d = FrameDecoder::new(100 * 1024 * 1024);
+        let mut buf = BytesMut::from(&(50i32 * 1024 * 1024).to_be_bytes()[..]);
+        assert!(d.decode(&mut buf).expect("ok").is_none());
+        assert!(buf.capacity() <= 2 * RESERVE_STEP, "{}", buf.capacity());
+        // Growing with the data still ends in one whole frame.
+        let mut d = FrameDecoder::new(1024 * 1024);
+        let mut buf = BytesMut::from(&(300_000i32).to_be_bytes()[..]);
+        let mut sent = 0;
+        let frame = loop {
+            if let Some(f) = d.decode(&mut buf).expect("ok") {
+                break f;
+            }
+            let n = (300_000 - sent).min(10_000);
+            buf.extend_from_slice(&vec![7u8; n]);
+            sent += n;
+        };
+        assert_eq!(frame.len(), 300_000);
+    }
 
     #[test]
     fn partial_then_whole() {

@@ -2,7 +2,7 @@
 //! designed shutdown (stop accepting, let connections finish what they started, close the logs).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,14 +11,73 @@ use actix::prelude::*;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::admin::metrics::Refusal;
 use crate::broker::Broker;
 use crate::net::connection::{Close, ConnectionActor};
 
-/// Live connection actors, so shutdown (and inspection) can reach every one of them.
+/// Live connection actors, so shutdown (and inspection) can reach every one of them, and the
+/// admission counts behind `max.connections` / `max.connections.per.ip`.
 #[derive(Default)]
 pub struct ConnectionRegistry {
     live: Mutex<HashMap<u64, Addr<ConnectionActor>>>,
     next_id: AtomicU64,
+    admitted: Mutex<Admitted>,
+}
+
+/// Sockets accepted and not yet closed: counted at accept time, before any actor exists, so a
+/// burst of connections cannot slip past the limits while actors start.
+#[derive(Default)]
+struct Admitted {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One admitted socket; dropping it (when the connection actor goes away) frees its place.
+pub struct Admission {
+    broker: Arc<Broker>,
+    ip: IpAddr,
+}
+
+impl Admission {
+    /// Admits a socket from `ip`, or says which limit refuses it.
+    pub fn try_new(broker: &Arc<Broker>, ip: IpAddr) -> Result<Admission, Refusal> {
+        let max_total = broker.config.max_connections;
+        let max_per_ip = broker.config.max_connections_per_ip;
+        let Ok(mut admitted) = broker.connections.admitted.lock() else {
+            return Err(Refusal::MaxConnections);
+        };
+        if admitted.total >= max_total {
+            return Err(Refusal::MaxConnections);
+        }
+        let from_ip = admitted.per_ip.entry(ip).or_insert(0);
+        if *from_ip >= max_per_ip {
+            if *from_ip == 0 {
+                admitted.per_ip.remove(&ip);
+            }
+            return Err(Refusal::MaxConnectionsPerIp);
+        }
+        *from_ip += 1;
+        admitted.total += 1;
+        Ok(Admission {
+            broker: broker.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let Ok(mut admitted) = self.broker.connections.admitted.lock() else {
+            return;
+        };
+        admitted.total = admitted.total.saturating_sub(1);
+        if let Some(n) = admitted.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                admitted.per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl ConnectionRegistry {
@@ -40,6 +99,11 @@ impl ConnectionRegistry {
 
     pub fn count(&self) -> usize {
         self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// Sockets admitted and not yet closed (what the connection limits count).
+    pub fn admitted(&self) -> usize {
+        self.admitted.lock().map(|a| a.total).unwrap_or(0)
     }
 
     fn close_all(&self) {
@@ -68,7 +132,21 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
+                    let admission = match Admission::try_new(&broker, peer.ip()) {
+                        Ok(a) => a,
+                        Err(why) => {
+                            let limit = match why {
+                                Refusal::MaxConnections => "max.connections",
+                                Refusal::MaxConnectionsPerIp => "max.connections.per.ip",
+                            };
+                            warn!(%peer, limit, "refusing connection: limit reached");
+                            broker.metrics.refused(why);
+                            drop(stream);
+                            continue;
+                        }
+                    };
+                    broker.metrics.connections_accepted.fetch_add(1, Ordering::Relaxed);
                     let id = broker.connections.next_id();
                     let Ok(std_stream) = stream.into_std() else { continue };
                     let b = broker.clone();
@@ -76,7 +154,7 @@ pub async fn serve(
                     next = next.wrapping_add(1);
                     arbiter.spawn_fn(move || {
                         match tokio::net::TcpStream::from_std(std_stream) {
-                            Ok(stream) => ConnectionActor::start_for(stream, id, b),
+                            Ok(stream) => ConnectionActor::start_for(stream, id, b, admission),
                             Err(e) => warn!(error = %e, "could not adopt accepted socket"),
                         }
                     });

@@ -16,6 +16,8 @@ use bytes::BytesMut;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, Span};
 
+use crate::admin::actors::ActorStats;
+use crate::admin::log::ActorSpan;
 use crate::error::ErrorCode;
 use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
 
@@ -35,10 +37,17 @@ pub struct PartitionActor {
     dir: PathBuf,
     log: Option<PartitionLog>,
     offsets: watch::Sender<Offsets>,
-    span: Span,
+    span: ActorSpan,
     retention_check: Duration,
     /// Appends written but waiting for the shared fsync before they are acknowledged.
     awaiting_sync: Vec<(oneshot::Sender<Result<AppendInfo, ErrorCode>>, AppendInfo)>,
+    /// Inspection counters shared with the handle; the log gauges are refreshed on publish.
+    stats: Option<Arc<ActorStats>>,
+}
+
+/// The span every line of a partition actor's life is logged in.
+fn partition_span(topic: &str, partition: i32) -> Span {
+    tracing::info_span!("partition", topic = %topic, partition)
 }
 
 impl PartitionActor {
@@ -54,7 +63,7 @@ impl PartitionActor {
         retention_check: Duration,
         offsets: watch::Sender<Offsets>,
     ) -> PartitionActor {
-        let span = tracing::info_span!("partition", topic = %topic, partition);
+        let span = partition_span(&topic, partition);
         let log = span.in_scope(
             || match PartitionLog::open_with_hints(&dir, config, hints) {
                 Ok(log) => Some(log),
@@ -70,12 +79,26 @@ impl PartitionActor {
             dir,
             log,
             offsets,
-            span,
+            span: ActorSpan::new(span),
             retention_check,
+            stats: None,
             awaiting_sync: Vec::new(),
         };
         actor.publish();
         actor
+    }
+
+    /// Attaches the inspection counters (see [`crate::admin::actors`]).
+    pub fn with_stats(mut self, stats: Arc<ActorStats>) -> PartitionActor {
+        self.stats = Some(stats);
+        self.publish();
+        self
+    }
+
+    /// The actor's span, rebuilt if the log filter changed since it was made.
+    fn span(&mut self) -> Span {
+        let (topic, partition) = (&self.topic, self.partition);
+        self.span.get(|| partition_span(topic, partition))
     }
 
     fn publish(&mut self) {
@@ -90,6 +113,14 @@ impl PartitionActor {
                 *o = next;
                 changed
             });
+            if let Some(g) = self.stats.as_ref().and_then(|s| s.partition_gauges()) {
+                use std::sync::atomic::Ordering::Relaxed;
+                g.log_start_offset.store(next.log_start_offset, Relaxed);
+                g.high_watermark.store(next.high_watermark, Relaxed);
+                g.log_end_offset.store(next.log_end_offset, Relaxed);
+                g.size_bytes.store(log.size_bytes(), Relaxed);
+                g.segments.store(log.segment_count() as u64, Relaxed);
+            }
         }
     }
 
@@ -102,7 +133,7 @@ impl Actor for PartitionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         if let Some(log) = &self.log {
             debug!(
                 log_start = log.log_start_offset(),
@@ -120,7 +151,7 @@ impl Actor for PartitionActor {
 impl PartitionActor {
     /// Periodic work: retention and the time-based flush policy.
     fn housekeeping(&mut self) {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         let now = now_ms();
         let Some(log) = self.log.as_mut() else { return };
         match log.apply_retention(now) {
@@ -165,7 +196,7 @@ impl Handler<Append> for PartitionActor {
     type Result = ResponseFuture<Result<AppendInfo, ErrorCode>>;
 
     fn handle(&mut self, msg: Append, ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         let now = now_ms();
         let log = match self.log_mut() {
             Ok(log) => log,
@@ -178,6 +209,12 @@ impl Handler<Append> for PartitionActor {
                 return Box::pin(std::future::ready(Err(e.error_code())));
             }
         };
+        debug!(
+            base_offset = info.base_offset,
+            last_offset = info.last_offset,
+            bytes = info.bytes,
+            "appended"
+        );
         if msg.sync {
             let (tx, rx) = oneshot::channel();
             if self.awaiting_sync.is_empty() {
@@ -208,7 +245,7 @@ impl Handler<SyncPending> for PartitionActor {
     type Result = ();
 
     fn handle(&mut self, _: SyncPending, _ctx: &mut Self::Context) {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         let waiting = std::mem::take(&mut self.awaiting_sync);
         let outcome = match self.log.as_mut() {
             Some(log) => log.flush().map_err(|e| {
@@ -295,7 +332,7 @@ impl Handler<DeleteRecordsBefore> for PartitionActor {
     type Result = Result<i64, ErrorCode>;
 
     fn handle(&mut self, msg: DeleteRecordsBefore, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         let log = self.log_mut()?;
         let start = log
             .delete_records_before(msg.offset)
@@ -332,7 +369,7 @@ impl Handler<Close> for PartitionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
-        let _e = self.span.clone().entered();
+        let _e = self.span().entered();
         // Appends still waiting for their fsync get it from the close, which flushes.
         let waiting = std::mem::take(&mut self.awaiting_sync);
         if let Some(log) = self.log.take() {

@@ -4,18 +4,37 @@
 //! on the produce and fetch paths, so it is a read-mostly lock held for a lookup at a time.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 
-use actix::Addr;
+use actix::dev::ToEnvelope;
+use actix::{Addr, Handler, MailboxError, Message};
 use tokio::sync::watch;
 
 use super::{Offsets, PartitionActor};
+use crate::admin::actors::ActorStats;
 
 /// A partition's mailbox and its published offsets.
 #[derive(Clone)]
 pub struct PartitionHandle {
     pub addr: Addr<PartitionActor>,
     pub offsets: watch::Receiver<Offsets>,
+    /// The actor's inspection counters (mailbox depth, messages handled, log gauges).
+    pub stats: Arc<ActorStats>,
+}
+
+impl PartitionHandle {
+    /// Sends a message and waits for the answer, bounded by the actor's mailbox capacity and
+    /// counted in its stats. Prefer this to `addr.send`.
+    pub fn send<M>(&self, msg: M) -> impl Future<Output = Result<M::Result, MailboxError>> + 'static
+    where
+        PartitionActor: Handler<M>,
+        <PartitionActor as actix::Actor>::Context: ToEnvelope<PartitionActor, M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        self.stats.send(&self.addr, msg)
+    }
 }
 
 #[derive(Default)]

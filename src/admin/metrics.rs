@@ -1,0 +1,416 @@
+//! Broker-wide counters, and their rendering in the Prometheus (OpenMetrics) text format.
+//!
+//! The hot path only touches atomics laid out once at startup: a request is recorded with an
+//! index lookup and a few `fetch_add`s — no lock, no allocation, no label hashing. Rendering
+//! (on a scrape) walks those atomics and the actor registry and hands the values to
+//! `prometheus-client`'s text encoder through a [`Collector`], so the exposition format is the
+//! crate's, not ours.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::admin::actors::{ActorRegistry, Identity};
+use crate::protocol::api_table::{self, ApiKey};
+
+/// Upper bounds of the latency histogram buckets, in microseconds (+Inf is implicit).
+const BUCKETS_US: [u64; 16] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// Counters of one API version.
+#[derive(Default)]
+struct RequestStats {
+    count: AtomicU64,
+    sum_us: AtomicU64,
+    /// Per bucket (not cumulative); the last one is +Inf.
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+}
+
+struct ApiStats {
+    key: ApiKey,
+    /// Indexed by version, 0..=the highest version we decode.
+    versions: Box<[RequestStats]>,
+}
+
+/// Why a connection was refused at accept time.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    MaxConnections,
+    MaxConnectionsPerIp,
+}
+
+pub struct Metrics {
+    /// One entry per [`ApiKey::ALL`], in the same (key) order.
+    apis: Box<[ApiStats]>,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    refused_max: AtomicU64,
+    refused_per_ip: AtomicU64,
+    /// Requests read and not yet answered, over all connections.
+    pub requests_inflight: AtomicI64,
+    /// Hook for the group coordinator: number of consumer groups it holds.
+    pub groups: AtomicI64,
+    /// Hook for the group coordinator: members over all groups.
+    pub group_members: AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let apis = ApiKey::ALL
+            .iter()
+            .map(|&key| {
+                let max = api_table::support(key).decode_max.max(0) as usize;
+                ApiStats {
+                    key,
+                    versions: (0..=max).map(|_| RequestStats::default()).collect(),
+                }
+            })
+            .collect();
+        Metrics {
+            apis,
+            bytes_received: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            connections_accepted: AtomicU64::new(0),
+            refused_max: AtomicU64::new(0),
+            refused_per_ip: AtomicU64::new(0),
+            requests_inflight: AtomicI64::new(0),
+            groups: AtomicI64::new(0),
+            group_members: AtomicI64::new(0),
+        }
+    }
+
+    /// Records one answered request. Versions we do not decode are not recorded.
+    pub fn record_request(&self, key: ApiKey, version: i16, took: Duration) {
+        let Ok(i) = self
+            .apis
+            .binary_search_by_key(&key.as_i16(), |a| a.key.as_i16())
+        else {
+            return;
+        };
+        let Some(stats) = usize::try_from(version)
+            .ok()
+            .and_then(|v| self.apis[i].versions.get(v))
+        else {
+            return;
+        };
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let bucket = BUCKETS_US.partition_point(|&bound| bound < us);
+        stats.count.fetch_add(1, Ordering::Relaxed);
+        stats.sum_us.fetch_add(us, Ordering::Relaxed);
+        stats.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        match why {
+            Refusal::MaxConnections => &self.refused_max,
+            Refusal::MaxConnectionsPerIp => &self.refused_per_ip,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Values a scrape needs besides [`Metrics`].
+pub struct Snapshot {
+    pub metrics: Arc<Metrics>,
+    pub actors: Arc<ActorRegistry>,
+    pub open_connections: usize,
+}
+
+/// Renders the OpenMetrics text exposition (which Prometheus scrapes natively).
+pub fn render(snapshot: Snapshot) -> String {
+    let mut registry = Registry::with_prefix("sluice");
+    registry.register_collector(Box::new(BrokerCollector(snapshot)));
+    let mut out = String::with_capacity(16 * 1024);
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+struct BrokerCollector(Snapshot);
+
+impl std::fmt::Debug for BrokerCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrokerCollector")
+    }
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    m.encode_counter::<NoLabelSet, u64, u64>(&value, None)
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    m.encode_gauge(&value)
+}
+
+impl Collector for BrokerCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.0;
+        let m = &s.metrics;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+
+        // Requests, per API and version.
+        let used = || {
+            m.apis.iter().flat_map(|api| {
+                api.versions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.count.load(Ordering::Relaxed) > 0)
+                    .map(move |(v, r)| (api.key, v as i64, r))
+            })
+        };
+        {
+            let mut family = enc.encode_descriptor(
+                "requests",
+                "Requests answered, by API and version.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (key, version, r) in used() {
+                let labels = ([("api", key.name())], [("version", version)]);
+                family
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, u64, u64>(&load(&r.count), None)?;
+            }
+        }
+        {
+            let mut family = enc.encode_descriptor(
+                "request_duration_seconds",
+                "Time from reading a request to its response being ready, by API and version.",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (key, version, r) in used() {
+                let labels = ([("api", key.name())], [("version", version)]);
+                let mut buckets: Vec<(f64, u64)> = BUCKETS_US
+                    .iter()
+                    .zip(&r.buckets)
+                    .map(|(&bound, n)| (bound as f64 / 1e6, load(n)))
+                    .collect();
+                buckets.push((f64::INFINITY, load(&r.buckets[BUCKETS_US.len()])));
+                let count = buckets.iter().map(|(_, n)| n).sum();
+                family
+                    .encode_family(&labels)?
+                    .encode_histogram::<NoLabelSet>(
+                        load(&r.sum_us) as f64 / 1e6,
+                        count,
+                        &buckets,
+                        None,
+                    )?;
+            }
+        }
+        counter(
+            &mut enc,
+            "received_bytes",
+            "Request bytes read (whole frames, size prefix included).",
+            load(&m.bytes_received),
+        )?;
+        counter(
+            &mut enc,
+            "sent_bytes",
+            "Response bytes written (size prefix included).",
+            load(&m.bytes_sent),
+        )?;
+        gauge(
+            &mut enc,
+            "requests_inflight",
+            "Requests read and not yet answered, over all connections.",
+            m.requests_inflight.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "connections",
+            "Open client connections.",
+            s.open_connections as i64,
+        )?;
+        counter(
+            &mut enc,
+            "connections_accepted",
+            "Client connections accepted.",
+            load(&m.connections_accepted),
+        )?;
+        {
+            let mut family = enc.encode_descriptor(
+                "connections_refused",
+                "Client connections refused at accept time, by the limit that refused them.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, n) in [
+                ("max.connections", load(&m.refused_max)),
+                ("max.connections.per.ip", load(&m.refused_per_ip)),
+            ] {
+                family
+                    .encode_family(&[("limit", reason)])?
+                    .encode_counter::<NoLabelSet, u64, u64>(&n, None)?;
+            }
+        }
+        gauge(
+            &mut enc,
+            "groups",
+            "Consumer groups held by the group coordinator.",
+            m.groups.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "group_members",
+            "Members over all consumer groups.",
+            m.group_members.load(Ordering::Relaxed),
+        )?;
+
+        // Per actor. Connections are left out here (one series per socket would make an
+        // unbounded label set); they are in `/actors` and summed in the gauges above.
+        let actors: Vec<_> = s
+            .actors
+            .live()
+            .into_iter()
+            .filter(|a| !matches!(a.identity, Identity::Connection { .. }))
+            .collect();
+        let label = |a: &crate::admin::actors::ActorStats| {
+            [
+                ("kind", a.identity.kind().to_owned()),
+                ("actor", a.identity.name()),
+            ]
+        };
+        {
+            let mut family = enc.encode_descriptor(
+                "actor_mailbox_depth",
+                "Messages sent to the actor and not answered yet (queued plus in progress).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for a in &actors {
+                family.encode_family(&label(a))?.encode_gauge(&a.depth())?;
+            }
+        }
+        {
+            let mut family = enc.encode_descriptor(
+                "actor_messages_handled",
+                "Messages the actor has answered.",
+                None,
+                MetricType::Counter,
+            )?;
+            for a in &actors {
+                family
+                    .encode_family(&label(a))?
+                    .encode_counter::<NoLabelSet, u64, u64>(&a.handled(), None)?;
+            }
+        }
+
+        // Per partition.
+        type Field = fn(&crate::admin::actors::PartitionGauges) -> i64;
+        let partition_gauges: [(&str, &str, Field); 5] = [
+            (
+                "partition_log_start_offset",
+                "First offset still in the log.",
+                |g| g.log_start_offset.load(Ordering::Relaxed),
+            ),
+            (
+                "partition_log_end_offset",
+                "Offset the next record will get.",
+                |g| g.log_end_offset.load(Ordering::Relaxed),
+            ),
+            (
+                "partition_high_watermark",
+                "Last offset visible to consumers, plus one.",
+                |g| g.high_watermark.load(Ordering::Relaxed),
+            ),
+            (
+                "partition_size_bytes",
+                "Bytes in the partition's segment files.",
+                |g| g.size_bytes.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "partition_segments",
+                "Segments in the partition's log.",
+                |g| g.segments.load(Ordering::Relaxed) as i64,
+            ),
+        ];
+        for (name, help, field) in partition_gauges {
+            let mut family = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for a in &actors {
+                if let Identity::Partition {
+                    topic,
+                    partition,
+                    log,
+                } = &a.identity
+                {
+                    let labels = ([("topic", topic.to_string())], [("partition", *partition)]);
+                    family.encode_family(&labels)?.encode_gauge(&field(log))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_requests_histograms_and_partitions() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.record_request(ApiKey::Produce, 9, Duration::from_micros(300));
+        metrics.record_request(ApiKey::Produce, 9, Duration::from_secs(20));
+        metrics.record_request(ApiKey::Produce, 999, Duration::from_micros(1));
+        let actors = Arc::new(ActorRegistry::default());
+        let p = actors.register(
+            Identity::Partition {
+                topic: Arc::from("orders"),
+                partition: 3,
+                log: Default::default(),
+            },
+            8,
+        );
+        if let Some(g) = p.partition_gauges() {
+            g.log_end_offset.store(42, Ordering::Relaxed);
+        }
+        let text = render(Snapshot {
+            metrics,
+            actors,
+            open_connections: 2,
+        });
+        assert!(
+            text.contains("sluice_requests_total{api=\"Produce\",version=\"9\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "sluice_request_duration_seconds_bucket{le=\"0.0005\",api=\"Produce\",version=\"9\"} 1"
+        ));
+        assert!(text.contains(
+            "sluice_request_duration_seconds_bucket{le=\"+Inf\",api=\"Produce\",version=\"9\"} 2"
+        ));
+        assert!(
+            text.contains("sluice_partition_log_end_offset{topic=\"orders\",partition=\"3\"} 42")
+        );
+        assert!(text.contains("sluice_connections 2"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+        assert!(!text.contains("version=\"999\""));
+    }
+}
