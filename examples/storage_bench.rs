@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use sluice::protocol::api_table::ApiKey;
 use sluice::protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use sluice::protocol::messages::metadata_response::MetadataResponse;
 use sluice::protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
@@ -176,7 +177,7 @@ fn produce_throughput(dir: &Path, flush_on_ack: &str) {
         }
     }
     let mut admin = TcpStream::connect(&addr).expect("connect");
-    roundtrip(
+    let mut created = roundtrip(
         &mut admin,
         &frame(ApiKey::Metadata, 9, |b| {
             MetadataRequest {
@@ -190,6 +191,11 @@ fn produce_throughput(dir: &Path, flush_on_ack: &str) {
             .encode(b, 9)
         }),
     );
+    ResponseHeader::decode(&mut created, 1).expect("header");
+    let created = MetadataResponse::decode(&mut created, 9).expect("metadata response");
+    let topic = &created.topics[0];
+    assert_eq!(topic.error_code, 0, "topic created: {topic:?}");
+    assert_eq!(topic.partitions.len(), 4, "4 partitions");
     let payload = batch(64, 1000);
     let bytes = Arc::new(AtomicU64::new(0));
     let run_for = Duration::from_secs(5);
