@@ -115,7 +115,7 @@ impl Actor for PartitionActor {
 }
 
 impl PartitionActor {
-    /// Periodic work: retention and the time-based flush policy.
+    /// Periodic work: retention, the time-based flush policy and producer-id expiry.
     fn housekeeping(&mut self) {
         let _e = self.span.clone().entered();
         let now = now_ms();
@@ -134,6 +134,10 @@ impl PartitionActor {
         }
         if let Err(e) = log.maybe_flush(now) {
             error!(error = %e, "flush failed");
+        }
+        let expired = log.expire_producers(now);
+        if expired > 0 {
+            debug!(expired, "expired idle producer ids");
         }
         self.publish();
     }
@@ -165,6 +169,15 @@ impl Handler<Append> for PartitionActor {
             debug!(error = %e, "append refused");
             e.error_code()
         })?;
+        if info.duplicate {
+            // A producer retried batches already written (its acknowledgement was lost). The
+            // flush below still runs: the retry may ask for more durability than the original.
+            info!(
+                base_offset = info.base_offset,
+                last_offset = info.last_offset,
+                "duplicate batch acknowledged with its original offsets, not written again"
+            );
+        }
         let flushed = if msg.sync {
             log.flush().map(|_| true)
         } else {
