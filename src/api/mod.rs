@@ -8,6 +8,7 @@
 pub mod api_versions;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -26,9 +27,9 @@ use crate::protocol::api_table::{self, ApiKey};
 use crate::protocol::messages::{
     api_versions_request::ApiVersionsRequest,
     describe_topic_partitions_request::DescribeTopicPartitionsRequest, fetch_request::FetchRequest,
-    list_offsets_request::ListOffsetsRequest, metadata_request::MetadataRequest,
-    produce_request::ProduceRequest, request_header::RequestHeader,
-    response_header::ResponseHeader,
+    init_producer_id_request::InitProducerIdRequest, list_offsets_request::ListOffsetsRequest,
+    metadata_request::MetadataRequest, produce_request::ProduceRequest,
+    request_header::RequestHeader, response_header::ResponseHeader,
 };
 use crate::protocol::wire::{DecodeError, EncodeBuf};
 
@@ -52,6 +53,7 @@ pub enum Body {
     ListOffsets(ListOffsetsRequest),
     Metadata(MetadataRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 #[derive(Debug)]
@@ -137,6 +139,9 @@ impl Request {
             ApiKey::Metadata => MetadataRequest::decode(b, version).map(Body::Metadata),
             ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::decode(b, version)
                 .map(Body::DescribeTopicPartitions),
+            ApiKey::InitProducerId => {
+                InitProducerIdRequest::decode(b, version).map(Body::InitProducerId)
+            }
             _ => return Err(fail(ParseFailure::NotSupported)),
         }
         .map_err(|e| fail(ParseFailure::Body(e)))?;
@@ -190,6 +195,10 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
         }),
         Body::ListOffsets(r) => Box::pin(async move {
             let body = list_offsets::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::InitProducerId(r) => Box::pin(async move {
+            let body = init_producer_id::handle(&ctx, r).await;
             respond(&|b| body.encode(b, version))
         }),
     }

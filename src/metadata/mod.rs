@@ -3,10 +3,12 @@
 //! It loads the KRaft metadata log at startup, starts a partition actor for every partition the
 //! log describes, and is the only writer of topic changes: each change is appended to the log as
 //! KRaft records (synced) before it is applied and published as a new immutable
-//! [`ClusterImage`] snapshot.
+//! [`ClusterImage`] snapshot. It also hands out producer ids ([`producer_ids`]), reserving them
+//! in blocks recorded in the same log.
 
 pub mod image;
 pub mod kraft_log;
+pub mod producer_ids;
 pub mod properties;
 pub mod topic_config;
 
@@ -36,6 +38,8 @@ pub struct MetadataActor {
     span: Span,
     /// Kafka's root-level state, used for the partitions opened at startup, then dropped.
     kafka_state: Option<properties::KafkaRootState>,
+    /// The block of producer ids being handed out (InitProducerId).
+    producer_ids: producer_ids::ProducerIdAllocator,
 }
 
 impl MetadataActor {
@@ -47,6 +51,7 @@ impl MetadataActor {
             log,
             span: tracing::info_span!("metadata"),
             kafka_state,
+            producer_ids: producer_ids::ProducerIdAllocator::default(),
         }
     }
 
