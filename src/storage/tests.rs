@@ -1305,3 +1305,69 @@ fn producer_state_is_rebuilt_without_a_usable_snapshot() {
             .duplicate
     );
 }
+
+/// Not a check but a measurement (run with `--ignored --nocapture`, best with `--release`): what
+/// rebuilding producer state costs at open, with and without a snapshot, and after a crash.
+#[test]
+#[ignore]
+fn measure_producer_state_open_cost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = wall_now();
+    let config = LogConfig {
+        segment_bytes: 8 << 20,
+        ..LogConfig::default()
+    };
+    let (producers, batches) = (10_000usize, 2_000_000usize);
+    let snapshot = dir.path().join(producer_state::SNAPSHOT_FILE);
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    let t = std::time::Instant::now();
+    for i in 0..batches {
+        let (pid, seq) = ((i % producers) as i64, (i / producers) as i32);
+        append_bytes(&mut log, &idem(pid, 0, seq, 1, now), now).expect("append");
+    }
+    eprintln!(
+        "appended {batches} one-record idempotent batches from {producers} producers in {:?}: \
+         {} segments, {} bytes",
+        t.elapsed(),
+        log.segment_count(),
+        log.size_bytes()
+    );
+    log.close().expect("close");
+    let size = fs::metadata(&snapshot).expect("snapshot").len();
+    let t = std::time::Instant::now();
+    let log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    let stats = log.recovery_stats().clone();
+    eprintln!(
+        "clean open with a {size}-byte snapshot: {:?}, {} headers scanned",
+        t.elapsed(),
+        stats.producer_batches_scanned
+    );
+    log.close().expect("close");
+    fs::remove_file(&snapshot).expect("rm");
+    let t = std::time::Instant::now();
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    eprintln!(
+        "clean open without a snapshot: {:?}, {} headers scanned",
+        t.elapsed(),
+        log.recovery_stats().producer_batches_scanned
+    );
+    for i in 0..100_000 {
+        let (pid, seq) = ((i % producers) as i64, ((batches + i) / producers) as i32);
+        append_bytes(&mut log, &idem(pid, 0, seq, 1, now), now).expect("append");
+    }
+    log.flush().expect("flush");
+    drop(log);
+    let t = std::time::Instant::now();
+    let log = PartitionLog::open(dir.path(), config).expect("open");
+    let stats = log.recovery_stats();
+    eprintln!(
+        "open after a crash: {:?} (segments re-validated: {}), snapshot at {:?}, {} headers \
+         scanned, {} producers",
+        t.elapsed(),
+        stats.segments_recovered,
+        stats.producer_snapshot_offset,
+        stats.producer_batches_scanned,
+        stats.producers
+    );
+    assert_eq!(stats.producers, producers);
+}
