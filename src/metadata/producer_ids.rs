@@ -6,7 +6,8 @@
 //! [`ClusterImage::next_producer_id`](super::image::ClusterImage::next_producer_id), so after a
 //! restart, clean or not, allocation resumes past every block ever reserved and no id is handed
 //! out twice; the unused rest of the last block is skipped, as in Kafka. A data directory
-//! written by Kafka continues after the ids Kafka's controller reserved.
+//! written by Kafka continues after the ids Kafka's controller reserved. Unlike Kafka, the first
+//! block is `[1000, 2000)` (see [`FIRST_PRODUCER_ID`]).
 //!
 //! Epochs: a new producer id starts at epoch 0. A request (v3+) naming a producer id this
 //! cluster handed out, with its epoch, gets the same id with the epoch bumped; at epoch
@@ -24,6 +25,11 @@ use crate::protocol::messages::metadata::{MetadataRecord, ProducerIdsRecord};
 
 /// Ids reserved per `ProducerIdsRecord` (Kafka's controller also uses blocks of 1000).
 pub const BLOCK_SIZE: i64 = 1000;
+/// The first id ever handed out. Kafka starts at 0, but hand-built clients (the CodeCrafters
+/// tester among them) write batches claiming producer id 0, epoch 0, sequence 0: a real
+/// producer given id 0 would have its first batch taken for a retry of theirs and dropped.
+/// So the first block, `[0, 1000)`, is never used.
+pub const FIRST_PRODUCER_ID: i64 = BLOCK_SIZE;
 
 /// The current block, `[next, end)`; empty until the first InitProducerId.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +57,7 @@ impl ProducerIdAllocator {
 }
 
 /// What an InitProducerId for `current` (the producer's id and epoch, if it sent them) gets,
-/// given that every id below `reserved_end` was handed out by this cluster.
+/// given that the ids from [`FIRST_PRODUCER_ID`] to `reserved_end` were handed out here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grant {
     /// The same id, with this (bumped) epoch.
@@ -63,7 +69,8 @@ pub enum Grant {
 pub fn grant(current: Option<(i64, i16)>, reserved_end: i64) -> Grant {
     match current {
         Some((producer_id, epoch))
-            if (0..reserved_end).contains(&producer_id) && (0..i16::MAX - 1).contains(&epoch) =>
+            if (FIRST_PRODUCER_ID..reserved_end).contains(&producer_id)
+                && (0..i16::MAX - 1).contains(&epoch) =>
         {
             Grant::Bump {
                 producer_id,
@@ -94,7 +101,7 @@ impl Handler<InitProducerId> for MetadataActor {
         if let Some(id) = self.producer_ids.take() {
             return Ok((id, 0));
         }
-        let start = self.image.next_producer_id.max(0);
+        let start = self.image.next_producer_id.max(FIRST_PRODUCER_ID);
         let end = start
             .checked_add(BLOCK_SIZE)
             .ok_or(ErrorCode::UnknownServerError)?;
@@ -141,25 +148,27 @@ mod tests {
 
     #[test]
     fn epochs_bump_for_known_ids_and_roll_over_to_a_new_id() {
-        assert_eq!(grant(None, 1000), Grant::NewId);
+        let end = 3000;
+        assert_eq!(grant(None, end), Grant::NewId);
         assert_eq!(
-            grant(Some((7, 0)), 1000),
+            grant(Some((1007, 0)), end),
             Grant::Bump {
-                producer_id: 7,
+                producer_id: 1007,
                 epoch: 1
             }
         );
         assert_eq!(
-            grant(Some((7, i16::MAX - 2)), 1000),
+            grant(Some((2999, i16::MAX - 2)), end),
             Grant::Bump {
-                producer_id: 7,
+                producer_id: 2999,
                 epoch: i16::MAX - 1
             }
         );
-        assert_eq!(grant(Some((7, i16::MAX - 1)), 1000), Grant::NewId);
-        assert_eq!(grant(Some((7, i16::MAX)), 1000), Grant::NewId);
+        assert_eq!(grant(Some((1007, i16::MAX - 1)), end), Grant::NewId);
+        assert_eq!(grant(Some((1007, i16::MAX)), end), Grant::NewId);
         // Never handed out here: a new id rather than adopting a stranger's.
-        assert_eq!(grant(Some((1000, 3)), 1000), Grant::NewId);
-        assert_eq!(grant(Some((5, -1)), 1000), Grant::NewId);
+        assert_eq!(grant(Some((3000, 3)), end), Grant::NewId);
+        assert_eq!(grant(Some((0, 0)), end), Grant::NewId);
+        assert_eq!(grant(Some((1005, -1)), end), Grant::NewId);
     }
 }
