@@ -13,9 +13,9 @@
 //! | [`protocol`] | the wire codec, generated from Kafka's JSON schemas by `xtask` (`api_table` is the allow-list) |
 //! | [`api`] | one file per Kafka API; [`api::handle`] is the single dispatch |
 //! | [`broker`] | the shared context handed to every connection |
-//! | [`metadata`] | the [`metadata::MetadataActor`]: topics, ids, partitions; `__cluster_metadata-0` |
+//! | [`metadata`] | the [`metadata::MetadataActor`]: topics, ids, partitions, producer-id blocks; `__cluster_metadata-0` |
 //! | [`partition`] | one [`partition::PartitionActor`] per topic-partition, owner of its directory |
-//! | [`storage`] | segments, offset and time indexes, recovery, retention (synchronous, actor-free) |
+//! | [`storage`] | segments, offset and time indexes, recovery, retention, idempotent-producer state (synchronous, actor-free) |
 //! | [`record`] | the 61-byte record batch header view; records stay opaque bytes |
 //! | [`error`] | Kafka error codes |
 //! | [`admin`] | the admin HTTP endpoint (`/metrics`, `/actors`, `/health`, `/log-filter`), actor stats, counters |

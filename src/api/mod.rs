@@ -16,6 +16,7 @@ pub mod describe_configs;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -39,9 +40,9 @@ use crate::protocol::messages::{
     describe_configs_request::DescribeConfigsRequest,
     describe_topic_partitions_request::DescribeTopicPartitionsRequest, fetch_request::FetchRequest,
     incremental_alter_configs_request::IncrementalAlterConfigsRequest,
-    list_offsets_request::ListOffsetsRequest, metadata_request::MetadataRequest,
-    produce_request::ProduceRequest, request_header::RequestHeader,
-    response_header::ResponseHeader,
+    init_producer_id_request::InitProducerIdRequest, list_offsets_request::ListOffsetsRequest,
+    metadata_request::MetadataRequest, produce_request::ProduceRequest,
+    request_header::RequestHeader, response_header::ResponseHeader,
 };
 use crate::protocol::wire::{DecodeError, EncodeBuf};
 
@@ -73,6 +74,7 @@ pub enum Body {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
     DeleteRecords(DeleteRecordsRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 #[derive(Debug)]
@@ -175,6 +177,9 @@ impl Request {
             ApiKey::DeleteRecords => {
                 DeleteRecordsRequest::decode(b, version).map(Body::DeleteRecords)
             }
+            ApiKey::InitProducerId => {
+                InitProducerIdRequest::decode(b, version).map(Body::InitProducerId)
+            }
             _ => return Err(fail(ParseFailure::NotSupported)),
         }
         .map_err(|e| fail(ParseFailure::Body(e)))?;
@@ -260,6 +265,10 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
         }),
         Body::DeleteRecords(r) => Box::pin(async move {
             let body = delete_records::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::InitProducerId(r) => Box::pin(async move {
+            let body = init_producer_id::handle(&ctx, r).await;
             respond(&|b| body.encode(b, version))
         }),
     }

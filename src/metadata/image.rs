@@ -12,7 +12,7 @@ use tracing::debug;
 
 use crate::protocol::messages::metadata::{
     ConfigRecord, FeatureLevelRecord, MetadataRecord, PartitionChangeRecord, PartitionRecord,
-    RemoveTopicRecord, TopicRecord,
+    ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
 };
 
 /// ConfigRecord resource types (Kafka's `ConfigResource.Type`).
@@ -54,6 +54,9 @@ pub struct ClusterImage {
     pub broker_configs: BTreeMap<String, String>,
     /// Offset of the last record applied; the next record written gets this + 1.
     pub last_offset: i64,
+    /// The first producer id not yet reserved: every block of ids below it was handed out
+    /// (its ProducerIdsRecord is in the log), so after a restart allocation resumes here.
+    pub next_producer_id: i64,
 }
 
 impl ClusterImage {
@@ -66,7 +69,7 @@ impl ClusterImage {
     }
 
     /// Applies one record. Returns false for types that do not change the image (brokers,
-    /// producer ids, transactions markers, …) and for records naming unknown topics.
+    /// transactions markers, …) and for records naming unknown topics.
     pub fn apply(&mut self, record: &MetadataRecord) -> bool {
         let applied = match record {
             MetadataRecord::FeatureLevelRecord(r) => {
@@ -84,6 +87,10 @@ impl ClusterImage {
                 self.apply_config(r);
                 true
             }
+            MetadataRecord::ProducerIdsRecord(r) => {
+                self.apply_producer_ids(r);
+                true
+            }
             other => {
                 debug!(
                     record_type = other.record_type(),
@@ -93,6 +100,12 @@ impl ClusterImage {
             }
         };
         applied
+    }
+
+    /// A block of producer ids was reserved: ids below `next_producer_id` are never handed out
+    /// again. Ids only move forward, whatever order the records come in.
+    pub fn apply_producer_ids(&mut self, r: &ProducerIdsRecord) {
+        self.next_producer_id = self.next_producer_id.max(r.next_producer_id);
     }
 
     pub fn apply_feature_level(&mut self, r: &FeatureLevelRecord) {

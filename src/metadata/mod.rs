@@ -4,11 +4,13 @@
 //! log describes, and is the only writer of topic changes: each change is appended to the log as
 //! KRaft records (synced) before it is applied and published as a new immutable
 //! [`ClusterImage`] snapshot. Topic creation lives here; deletion, new partitions and config
-//! changes in [`admin`].
+//! changes in [`admin`]. It also hands out producer ids ([`producer_ids`]), reserving them in
+//! blocks recorded in the same log.
 
 pub mod admin;
 pub mod image;
 pub mod kraft_log;
+pub mod producer_ids;
 pub mod properties;
 pub mod topic_config;
 
@@ -41,6 +43,8 @@ pub struct MetadataActor {
     span: ActorSpan,
     /// Kafka's root-level state, used for the partitions opened at startup, then dropped.
     kafka_state: Option<properties::KafkaRootState>,
+    /// The block of producer ids being handed out (InitProducerId).
+    producer_ids: producer_ids::ProducerIdAllocator,
 }
 
 impl MetadataActor {
@@ -52,6 +56,7 @@ impl MetadataActor {
             log,
             span: ActorSpan::new(tracing::info_span!("metadata")),
             kafka_state,
+            producer_ids: producer_ids::ProducerIdAllocator::default(),
         }
     }
 

@@ -149,7 +149,7 @@ impl Actor for PartitionActor {
 }
 
 impl PartitionActor {
-    /// Periodic work: retention and the time-based flush policy.
+    /// Periodic work: retention, the time-based flush policy and producer-id expiry.
     fn housekeeping(&mut self) {
         let _e = self.span().entered();
         let now = now_ms();
@@ -168,6 +168,10 @@ impl PartitionActor {
         }
         if let Err(e) = log.maybe_flush(now) {
             error!(error = %e, "flush failed");
+        }
+        let expired = log.expire_producers(now);
+        if expired > 0 {
+            debug!(expired, "expired idle producer ids");
         }
         self.publish();
     }
@@ -209,12 +213,22 @@ impl Handler<Append> for PartitionActor {
                 return Box::pin(std::future::ready(Err(e.error_code())));
             }
         };
-        debug!(
-            base_offset = info.base_offset,
-            last_offset = info.last_offset,
-            bytes = info.bytes,
-            "appended"
-        );
+        if info.duplicate {
+            // A producer retried batches already written (its acknowledgement was lost). The
+            // sync below still applies: the retry may ask for more durability than the original.
+            info!(
+                base_offset = info.base_offset,
+                last_offset = info.last_offset,
+                "duplicate batch acknowledged with its original offsets, not written again"
+            );
+        } else {
+            debug!(
+                base_offset = info.base_offset,
+                last_offset = info.last_offset,
+                bytes = info.bytes,
+                "appended"
+            );
+        }
         if msg.sync {
             let (tx, rx) = oneshot::channel();
             if self.awaiting_sync.is_empty() {

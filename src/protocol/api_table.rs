@@ -293,7 +293,7 @@ const INIT_PRODUCER_ID: ApiSupport = ApiSupport {
     advertised_max: 5,
     decode_min: 0,
     decode_max: 5,
-    advertised: false,
+    advertised: true,
 };
 const DESCRIBE_CONFIGS: ApiSupport = ApiSupport {
     key: ApiKey::DescribeConfigs,

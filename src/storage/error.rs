@@ -2,6 +2,7 @@
 
 use std::io;
 
+use super::producer_state::SequenceError;
 use crate::error::ErrorCode;
 use crate::record::BatchError;
 
@@ -41,6 +42,8 @@ pub enum AppendError {
     RecordListTooLarge { size: usize, max: u64 },
     #[error("offsets would overflow")]
     OffsetOverflow,
+    #[error("{0}")]
+    Sequence(#[from] SequenceError),
     #[error("storage I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -53,6 +56,7 @@ impl AppendError {
             AppendError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
             AppendError::RecordListTooLarge { .. } => ErrorCode::RecordListTooLarge,
             AppendError::OffsetOverflow => ErrorCode::UnknownServerError,
+            AppendError::Sequence(e) => e.error_code(),
             AppendError::Io(_) => ErrorCode::KafkaStorageError,
         }
     }

@@ -14,6 +14,9 @@ use tracing::{info, warn};
 
 use super::checkpoint::{self, Checkpoint};
 use super::error::{AppendError, ReadError, StorageError};
+use super::producer_state::{
+    PendingAppend, ProducerStateManager, Verdict, MAX_PRODUCERS, PRODUCER_ID_EXPIRATION_MS,
+};
 use super::segment::{
     delete_segment_files, parse_segment_file_name, LoadMode, LogSegment, ScanCounters, ScanStats,
     DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, MAX_SEGMENT_BYTES, TIME_INDEX_SUFFIX,
@@ -88,9 +91,13 @@ pub struct AppendInfo {
     /// The stamped time for LogAppendTime topics, otherwise -1.
     pub log_append_time: i64,
     pub log_start_offset: i64,
-    /// Headers of the batches as stored (offsets assigned, timestamps stamped).
+    /// Headers of the batches as stored (offsets assigned, timestamps stamped); duplicates of
+    /// batches already in the log are not among them.
     pub batches: Vec<BatchHeader>,
     pub bytes: usize,
+    /// Every batch was a retry of one already written: nothing was written and the offsets
+    /// are those of the original.
+    pub duplicate: bool,
 }
 
 /// A byte range of one segment file, read outside the actor by the connection: `pread` on a
@@ -149,6 +156,12 @@ pub struct RecoveryStats {
     pub bytes_truncated: u64,
     /// Segments deleted because they followed a corrupt point.
     pub segments_deleted: usize,
+    /// End offset of the producer-state snapshot the open started from, if one was usable.
+    pub producer_snapshot_offset: Option<i64>,
+    /// Batch headers read to rebuild producer state past the snapshot.
+    pub producer_batches_scanned: u64,
+    /// Producers known after the open.
+    pub producers: usize,
 }
 
 /// What one retention pass removed.
@@ -174,6 +187,8 @@ pub struct PartitionLog {
     first_unflushed_ms: Option<i64>,
     recovery_stats: RecoveryStats,
     counters: ScanCounters,
+    /// Idempotent producers' epochs and last batches (see [`super::producer_state`]).
+    producers: ProducerStateManager,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -324,6 +339,8 @@ impl PartitionLog {
         let log_start_offset = checkpoint
             .map_or(first_base, |c| c.log_start_offset.max(first_base))
             .min(log_end_offset);
+        let producers =
+            load_producer_state(dir, &segments, log_end_offset, &counters, now, &mut stats)?;
         let log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -335,6 +352,7 @@ impl PartitionLog {
             first_unflushed_ms: None,
             recovery_stats: stats,
             counters,
+            producers,
         };
         log.write_checkpoint()?;
         if own_clean {
@@ -412,6 +430,13 @@ impl PartitionLog {
     /// LogAppendTime is stamped if configured; then the whole input goes to the active segment
     /// (rolled first if needed) with one write. All or nothing: a bad batch appends nothing.
     /// Nothing is fsynced here; call [`maybe_flush`](Self::maybe_flush) before acknowledging.
+    ///
+    /// Batches of idempotent producers are first checked against the producer state (see
+    /// [`super::producer_state`]): an old epoch or a sequence gap refuses the whole append; a
+    /// retry of one of a producer's last five batches is not written again. When every batch is
+    /// such a retry, the answer carries the original offsets and `duplicate`; when only some
+    /// are, only the others are written and `base_offset` is still that of the first batch
+    /// (its original offset if it was a retry).
     pub fn append(
         &mut self,
         mut records: BytesMut,
@@ -452,6 +477,62 @@ impl PartitionLog {
             position += size;
         }
 
+        // Idempotent producers: check every batch's epoch and sequence before anything is
+        // written; retries of batches already in the log are answered, not written again.
+        let mut pending = PendingAppend::default();
+        let mut duplicates = Vec::new();
+        let mut first_duplicate = None;
+        let mut next_offset = self.log_end_offset;
+        for (index, (_, header)) in layout.iter().enumerate() {
+            match pending.check(&self.producers, header, next_offset, now_ms)? {
+                Verdict::Append => {
+                    next_offset = next_offset
+                        .checked_add(i64::from(header.last_offset_delta) + 1)
+                        .ok_or(AppendError::OffsetOverflow)?;
+                }
+                Verdict::Duplicate(original) => {
+                    if index == 0 {
+                        first_duplicate = Some(original);
+                    }
+                    duplicates.push((index, original));
+                }
+            }
+        }
+        if let (true, Some(first)) = (duplicates.len() == layout.len(), first_duplicate) {
+            let last = duplicates
+                .iter()
+                .map(|(_, d)| d.last_offset())
+                .max()
+                .unwrap_or(first.last_offset());
+            return Ok(AppendInfo {
+                base_offset: first.first_offset,
+                last_offset: last,
+                log_append_time: if self.config.timestamp_type_log_append {
+                    first.timestamp
+                } else {
+                    -1
+                },
+                log_start_offset: self.log_start_offset,
+                batches: Vec::new(),
+                bytes: 0,
+                duplicate: true,
+            });
+        }
+        if !duplicates.is_empty() {
+            // Keep only the new batches, back to back.
+            let mut kept = BytesMut::with_capacity(records.len());
+            let mut kept_layout = Vec::with_capacity(layout.len() - duplicates.len());
+            for (index, (position, header)) in layout.iter().enumerate() {
+                if duplicates.iter().any(|(i, _)| *i == index) {
+                    continue;
+                }
+                kept_layout.push((kept.len(), *header));
+                kept.extend_from_slice(&records[*position..*position + header.total_len()]);
+            }
+            records = kept;
+            layout = kept_layout;
+        }
+
         // Assign offsets (and stamp the time) in place.
         let base_offset = self.log_end_offset;
         let mut next_offset = base_offset;
@@ -472,6 +553,9 @@ impl PartitionLog {
                 position,
                 source,
             })?;
+            if stored.max_timestamp != original.max_timestamp {
+                pending.set_timestamp(stored.producer_id, batch_base, stored.max_timestamp);
+            }
             batches.push(stored);
         }
         let last_offset = next_offset - 1;
@@ -494,9 +578,10 @@ impl PartitionLog {
         }
         active.append(&records, &batches)?;
         self.log_end_offset = next_offset;
+        self.producers.commit(pending, next_offset);
         self.first_unflushed_ms.get_or_insert(now_ms);
         Ok(AppendInfo {
-            base_offset,
+            base_offset: first_duplicate.map_or(base_offset, |d| d.first_offset),
             last_offset,
             log_append_time: if self.config.timestamp_type_log_append {
                 now_ms
@@ -506,6 +591,7 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             batches,
             bytes: records.len(),
+            duplicate: false,
         })
     }
 
@@ -523,6 +609,8 @@ impl PartitionLog {
         checkpoint::sync_dir(&self.dir)?;
         self.recovery_point = self.recovery_point.max(new_base);
         self.write_checkpoint()?;
+        // As Kafka does at every roll: after an unclean stop only the active segment is scanned.
+        self.write_producer_snapshot();
         info!(
             dir = %self.dir.display(),
             old_base_offset = old_base,
@@ -530,6 +618,25 @@ impl PartitionLog {
             "rolled segment"
         );
         Ok(())
+    }
+
+    /// Writes the producer-state snapshot as of the log end. A failure is logged, not raised:
+    /// the snapshot only shortens the next open's scan.
+    fn write_producer_snapshot(&mut self) {
+        self.producers.set_map_end_offset(self.log_end_offset);
+        if let Err(e) = self.producers.write_snapshot(&self.dir) {
+            warn!(dir = %self.dir.display(), error = %e, "cannot write the producer state snapshot");
+        }
+    }
+
+    /// The idempotent producers' state.
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producers
+    }
+
+    /// Forgets producers idle for longer than `producer.id.expiration.ms`; returns how many.
+    pub fn expire_producers(&mut self, now_ms: i64) -> usize {
+        self.producers.remove_expired(now_ms)
     }
 
     fn write_checkpoint(&self) -> io::Result<()> {
@@ -787,14 +894,85 @@ impl PartitionLog {
     }
 
     /// Clean shutdown: the active segment gets its final time-index entry, everything is fsynced,
-    /// the checkpoint records the log end as the recovery point, and the clean-shutdown marker is
-    /// written so the next open skips validation.
+    /// the producer state is snapshotted at the log end, the checkpoint records the log end as
+    /// the recovery point, and the clean-shutdown marker is written so the next open skips
+    /// validation (and, with the snapshot, the producer-state scan).
     pub fn close(mut self) -> io::Result<()> {
         active_of(&mut self.segments)?.append_final_time_index_entry()?;
         self.flush()?;
+        self.write_producer_snapshot();
         self.write_checkpoint()?;
         checkpoint::write_clean_shutdown(&self.dir)
     }
+}
+
+/// Rebuilds the producer state at open: the snapshot, if there is a usable one, then the batch
+/// headers from its end offset to the log end (none after a clean close). Without a snapshot
+/// (a directory written by Kafka, or by an older sluice) the scan starts at the first segment
+/// holding a batch newer than the expiration time: older producers would be expired at once.
+/// A snapshot newer than the log (the log lost its tail) is discarded. When headers had to be
+/// read, a fresh snapshot is written so the next unclean open starts here.
+fn load_producer_state(
+    dir: &Path,
+    segments: &BTreeMap<i64, LogSegment>,
+    log_end_offset: i64,
+    counters: &ScanCounters,
+    now_ms: i64,
+    stats: &mut RecoveryStats,
+) -> io::Result<ProducerStateManager> {
+    let (expiration, cap) = (PRODUCER_ID_EXPIRATION_MS, MAX_PRODUCERS);
+    let snapshot = match ProducerStateManager::read_snapshot(dir, expiration, cap) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            warn!(dir = %dir.display(), error = %e, "ignoring unreadable producer state snapshot");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let snapshot = snapshot.filter(|s| {
+        let usable = s.map_end_offset() <= log_end_offset;
+        if !usable {
+            warn!(
+                dir = %dir.display(),
+                snapshot_offset = s.map_end_offset(),
+                log_end_offset,
+                "producer state snapshot is past the log end; rebuilding from the log"
+            );
+        }
+        usable
+    });
+    stats.producer_snapshot_offset = snapshot.as_ref().map(|s| s.map_end_offset());
+    let (mut state, from) = match snapshot {
+        Some(s) => {
+            let from = s.map_end_offset();
+            (s, from)
+        }
+        None => {
+            let horizon = now_ms.saturating_sub(expiration);
+            let from = segments
+                .values()
+                .find(|s| s.max_timestamp().timestamp >= horizon)
+                .map_or(log_end_offset, |s| s.base_offset());
+            (ProducerStateManager::new(expiration, cap), from)
+        }
+    };
+    let mut scanned = 0;
+    for segment in segments.values() {
+        if segment.next_offset() <= from {
+            continue;
+        }
+        scanned += segment.walk_headers_from(from, counters, &mut |h| state.replay(h))?;
+    }
+    state.set_map_end_offset(log_end_offset);
+    state.remove_expired(now_ms);
+    stats.producer_batches_scanned = scanned;
+    stats.producers = state.len();
+    if scanned > 0 {
+        if let Err(e) = state.write_snapshot(dir) {
+            warn!(dir = %dir.display(), error = %e, "cannot write the producer state snapshot");
+        }
+    }
+    Ok(state)
 }
 
 /// Lists the segments in `dir` (sorted base offsets) and clears leftovers: `*.deleted` files are

@@ -13,6 +13,7 @@
 //!     …                               the last segment is the active one, the only one appended to
 //!     sluice-offset-checkpoint        log start offset + recovery point (checkpoint.rs)
 //!     sluice-clean-shutdown           present only between a clean close and the next open
+//!     sluice-producer-state           idempotent producers' state as of an offset (producer_state.rs)
 //!     partition.metadata, leader-epoch-checkpoint, *.snapshot, …   not ours: left alone
 //! ```
 //!
@@ -22,6 +23,9 @@
 //! - [`log`]: `PartitionLog`, the segments of a directory (`BTreeMap` by base offset) and the
 //!   partition-wide operations: open/recovery, append, read, ListOffsets, flush, retention,
 //!   DeleteRecords.
+//! - [`producer_state`]: idempotent producers' epochs and last five batches per producer id;
+//!   `append` refuses old epochs and sequence gaps and answers retries with their original
+//!   offsets; rebuilt on open from a snapshot plus a scan of the batch headers after it.
 //!
 //! # Reads never wait for appends
 //!
@@ -56,6 +60,7 @@ mod checkpoint;
 mod error;
 pub mod index;
 pub mod log;
+pub mod producer_state;
 pub mod segment;
 
 #[cfg(test)]

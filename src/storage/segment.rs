@@ -739,6 +739,37 @@ impl LogSegment {
         Ok(None)
     }
 
+    /// Calls `f` with the header of every batch from the one holding `from` to the end of the
+    /// segment, in order, and returns how many it saw. Only the 61-byte headers are read
+    /// (through a 64 KiB window), never the records. Rebuilds producer state on open.
+    pub(crate) fn walk_headers_from(
+        &self,
+        from: i64,
+        counters: &ScanCounters,
+        f: &mut dyn FnMut(&BatchHeader),
+    ) -> io::Result<u64> {
+        let start = self.with_index_fallback(|indexed| {
+            let mut reader = HeaderReader::new(&self.log, self.size, self.scan_window(), counters);
+            Ok(self
+                .translate_offset(from, &mut reader, indexed)?
+                .map(|(pos, _)| pos))
+        })?;
+        let Some(mut pos) = start else {
+            return Ok(0);
+        };
+        let mut reader = HeaderReader::new(&self.log, self.size, 64 << 10, counters);
+        let mut seen = 0;
+        while pos < self.size {
+            let header = reader
+                .header_at(pos)
+                .map_err(|e| e.into_io(&self.log_path))?;
+            f(&header);
+            seen += 1;
+            pos += header.total_len() as u64;
+        }
+        Ok(seen)
+    }
+
     /// Whole batches from the one holding `offset`, up to `max_bytes` (or one whole batch if
     /// `min_one`). `None` if no batch of this segment reaches `offset`. An empty slice (with
     /// `first_offset` set) means the first batch is larger than `max_bytes`.

@@ -11,9 +11,10 @@ use super::*;
 use crate::error::ErrorCode;
 use crate::record::{self, BatchBuilder, BatchHeader, BatchIter, ATTR_LOG_APPEND_TIME};
 
-/// A producer's batch of `records` records (values of equal length), base offset 0.
+/// A (non-idempotent) producer's batch of `records` records (values of equal length), base
+/// offset 0. Without a producer id it can be appended again and again.
 fn batch(records: usize, ts: i64) -> Bytes {
-    let mut b = BatchBuilder::new(0, ts).producer(7, 0, 0);
+    let mut b = BatchBuilder::new(0, ts);
     for i in 0..records {
         b.push(None, Some(format!("value-{i:04}").as_bytes()), &[]);
     }
@@ -1082,4 +1083,291 @@ fn handles_cross_threads_and_open_creates_the_directory() {
     );
     log.close().expect("close");
     assert!(dir.join("sluice-clean-shutdown").exists());
+}
+
+// ---- idempotent producers -------------------------------------------------------------------
+
+fn wall_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .expect("clock")
+}
+
+/// An idempotent producer's batch of `records` records.
+fn idem(pid: i64, epoch: i16, seq: i32, records: usize, ts: i64) -> Bytes {
+    let mut b = BatchBuilder::new(0, ts).producer(pid, epoch, seq);
+    for i in 0..records {
+        b.push(Some(format!("k{seq}-{i}").as_bytes()), Some(b"v"), &[]);
+    }
+    b.build()
+}
+
+fn append_bytes(log: &mut PartitionLog, bytes: &[u8], now: i64) -> Result<AppendInfo, AppendError> {
+    log.append(BytesMut::from(bytes), now)
+}
+
+/// Headers of every batch in the log, read back from the files.
+fn all_headers(log: &PartitionLog) -> Vec<BatchHeader> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    for _ in 0..10_000 {
+        if offset >= log.log_end_offset() {
+            break;
+        }
+        let slice = log.read(offset, 1 << 20, true).expect("read");
+        let found = headers(&slice);
+        let Some(last) = found.last() else { break };
+        offset = last.last_offset() + 1;
+        out.extend(found);
+    }
+    out
+}
+
+#[test]
+fn idempotent_retries_are_answered_with_their_original_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = wall_now();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
+    append(&mut log, 2, now);
+    let first = idem(5, 0, 0, 3, now);
+    let info = append_bytes(&mut log, &first, now).expect("append");
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.duplicate),
+        (2, 4, false)
+    );
+    let second = idem(5, 0, 3, 1, now);
+    append_bytes(&mut log, &second, now).expect("append");
+
+    for (bytes, base, last) in [(&first, 2, 4), (&second, 5, 5)] {
+        let dup = append_bytes(&mut log, bytes, now).expect("duplicate acknowledged");
+        assert_eq!((dup.base_offset, dup.last_offset), (base, last));
+        assert!(dup.duplicate && dup.batches.is_empty() && dup.bytes == 0);
+    }
+    assert_eq!(log.log_end_offset(), 6, "duplicates were not written");
+    assert_eq!(all_headers(&log).len(), 3);
+
+    let gap = append_bytes(&mut log, &idem(5, 0, 7, 1, now), now).expect_err("gap");
+    assert_eq!(gap.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+    let bumped = append_bytes(&mut log, &idem(5, 1, 0, 1, now), now).expect("new epoch at 0");
+    assert_eq!(bumped.base_offset, 6);
+    let old = append_bytes(&mut log, &idem(5, 0, 4, 1, now), now).expect_err("old epoch");
+    assert_eq!(old.error_code(), ErrorCode::InvalidProducerEpoch);
+    assert_eq!(log.log_end_offset(), 7);
+}
+
+#[test]
+fn an_append_mixing_retries_and_new_batches_writes_only_the_new_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = wall_now();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
+    let a = idem(9, 0, 0, 2, now);
+    append_bytes(&mut log, &a, now).expect("append");
+    let b = idem(9, 0, 2, 2, now);
+    let mut both = a.to_vec();
+    both.extend_from_slice(&b);
+    let info = append_bytes(&mut log, &both, now).expect("append");
+    assert_eq!((info.base_offset, info.last_offset), (0, 3));
+    assert!(!info.duplicate);
+    assert_eq!(info.batches.len(), 1);
+    let stored = all_headers(&log);
+    assert_eq!(stored.len(), 2);
+    assert_eq!((stored[1].base_offset, stored[1].base_sequence), (2, 2));
+    // A gap anywhere refuses the whole append.
+    let mut bad = idem(9, 0, 4, 1, now).to_vec();
+    bad.extend_from_slice(&idem(9, 0, 9, 1, now));
+    assert!(append_bytes(&mut log, &bad, now).is_err());
+    assert_eq!(log.log_end_offset(), 4);
+}
+
+#[test]
+fn log_append_time_duplicates_answer_the_stamped_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        timestamp_type_log_append: true,
+        ..LogConfig::default()
+    };
+    let now = wall_now();
+    let mut log = PartitionLog::open(dir.path(), config).expect("open");
+    let batch = idem(3, 0, 0, 1, 5);
+    let info = append_bytes(&mut log, &batch, now).expect("append");
+    assert_eq!(info.log_append_time, now);
+    let dup = append_bytes(&mut log, &batch, now + 50).expect("duplicate");
+    assert!(dup.duplicate);
+    assert_eq!(dup.log_append_time, now);
+}
+
+#[test]
+fn producer_state_survives_a_clean_close_and_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = wall_now();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
+    let mut batches = Vec::new();
+    for seq in 0..4 {
+        let b = idem(11, 2, seq * 2, 2, now);
+        append_bytes(&mut log, &b, now).expect("append");
+        batches.push(b);
+    }
+    log.close().expect("close");
+    assert!(dir.path().join(producer_state::SNAPSHOT_FILE).exists());
+
+    // Clean: the snapshot covers everything, no header is read.
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    let stats = log.recovery_stats().clone();
+    assert_eq!(stats.producer_snapshot_offset, Some(8));
+    assert_eq!((stats.producer_batches_scanned, stats.producers), (0, 1));
+    let dup = append_bytes(&mut log, &batches[3], now).expect("dup");
+    assert!(dup.duplicate && dup.base_offset == 6);
+    for seq in 4..7 {
+        let b = idem(11, 2, seq * 2, 2, now);
+        append_bytes(&mut log, &b, now).expect("append");
+        batches.push(b);
+    }
+    log.flush().expect("flush");
+    drop(log); // unclean: no snapshot past offset 8
+
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("recover");
+    let stats = log.recovery_stats().clone();
+    assert!(!stats.clean_shutdown);
+    assert_eq!(stats.producer_snapshot_offset, Some(8));
+    assert_eq!(stats.producer_batches_scanned, 3);
+    for (i, b) in batches.iter().enumerate().skip(2) {
+        let dup = append_bytes(&mut log, b, now).expect("dup after recovery");
+        assert!(dup.duplicate, "batch {i}");
+        assert_eq!(dup.base_offset, i as i64 * 2);
+    }
+    let gap = append_bytes(&mut log, &idem(11, 2, 20, 1, now), now).expect_err("gap");
+    assert_eq!(gap.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+    append_bytes(&mut log, &idem(11, 2, 14, 1, now), now).expect("in sequence");
+    assert_eq!(log.log_end_offset(), 15);
+    drop(log);
+
+    // The recovering open wrote a snapshot, so the next unclean open reads one header only.
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("again");
+    assert_eq!(log.recovery_stats().producer_snapshot_offset, Some(14));
+    assert_eq!(log.recovery_stats().producer_batches_scanned, 1);
+}
+
+#[test]
+fn producer_state_is_rebuilt_without_a_usable_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = wall_now();
+    let config = LogConfig {
+        segment_bytes: 150,
+        ..LogConfig::default()
+    };
+    let day = producer_state::PRODUCER_ID_EXPIRATION_MS;
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    // Two producers long gone (batch timestamps two days old) fill the first segments…
+    for seq in 0..6 {
+        append_bytes(&mut log, &idem(1, 0, seq, 1, now - 2 * day), now).expect("old");
+    }
+    // …then a live one.
+    let live: Vec<Bytes> = (0..3).map(|seq| idem(2, 0, seq, 1, now)).collect();
+    for b in &live {
+        append_bytes(&mut log, b, now).expect("live");
+    }
+    assert!(log.segment_count() >= 3, "{} segments", log.segment_count());
+    let end = log.log_end_offset();
+    log.close().expect("close");
+
+    // No snapshot: only segments holding batches newer than a day are scanned.
+    fs::remove_file(dir.path().join(producer_state::SNAPSHOT_FILE)).expect("rm");
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("reopen");
+    let stats = log.recovery_stats().clone();
+    assert_eq!(stats.producer_snapshot_offset, None);
+    assert!(stats.producer_batches_scanned >= 3 && stats.producer_batches_scanned < 9);
+    assert_eq!(stats.producers, 1, "only the live producer");
+    let dup = append_bytes(&mut log, &live[2], now).expect("dup");
+    assert!(dup.duplicate);
+    log.close().expect("close");
+
+    // A snapshot claiming more than the log holds is not trusted.
+    let mut other = producer_state::ProducerStateManager::default();
+    other.set_map_end_offset(end + 100);
+    other.write_snapshot(dir.path()).expect("write");
+    let mut log = PartitionLog::open(dir.path(), config).expect("reopen");
+    assert_eq!(log.recovery_stats().producer_snapshot_offset, None);
+    assert!(
+        append_bytes(&mut log, &live[2], now)
+            .expect("dup")
+            .duplicate
+    );
+
+    // A damaged snapshot likewise.
+    log.close().expect("close");
+    fs::write(dir.path().join(producer_state::SNAPSHOT_FILE), b"garbage").expect("w");
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert_eq!(log.recovery_stats().producer_snapshot_offset, None);
+    assert!(
+        append_bytes(&mut log, &live[1], now)
+            .expect("dup")
+            .duplicate
+    );
+}
+
+/// Not a check but a measurement (run with `--ignored --nocapture`, best with `--release`): what
+/// rebuilding producer state costs at open, with and without a snapshot, and after a crash.
+#[test]
+#[ignore]
+fn measure_producer_state_open_cost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = wall_now();
+    let config = LogConfig {
+        segment_bytes: 8 << 20,
+        ..LogConfig::default()
+    };
+    let (producers, batches) = (10_000usize, 2_000_000usize);
+    let snapshot = dir.path().join(producer_state::SNAPSHOT_FILE);
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    let t = std::time::Instant::now();
+    for i in 0..batches {
+        let (pid, seq) = ((i % producers) as i64, (i / producers) as i32);
+        append_bytes(&mut log, &idem(pid, 0, seq, 1, now), now).expect("append");
+    }
+    eprintln!(
+        "appended {batches} one-record idempotent batches from {producers} producers in {:?}: \
+         {} segments, {} bytes",
+        t.elapsed(),
+        log.segment_count(),
+        log.size_bytes()
+    );
+    log.close().expect("close");
+    let size = fs::metadata(&snapshot).expect("snapshot").len();
+    let t = std::time::Instant::now();
+    let log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    let stats = log.recovery_stats().clone();
+    eprintln!(
+        "clean open with a {size}-byte snapshot: {:?}, {} headers scanned",
+        t.elapsed(),
+        stats.producer_batches_scanned
+    );
+    log.close().expect("close");
+    fs::remove_file(&snapshot).expect("rm");
+    let t = std::time::Instant::now();
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    eprintln!(
+        "clean open without a snapshot: {:?}, {} headers scanned",
+        t.elapsed(),
+        log.recovery_stats().producer_batches_scanned
+    );
+    for i in 0..100_000 {
+        let (pid, seq) = ((i % producers) as i64, ((batches + i) / producers) as i32);
+        append_bytes(&mut log, &idem(pid, 0, seq, 1, now), now).expect("append");
+    }
+    log.flush().expect("flush");
+    drop(log);
+    let t = std::time::Instant::now();
+    let log = PartitionLog::open(dir.path(), config).expect("open");
+    let stats = log.recovery_stats();
+    eprintln!(
+        "open after a crash: {:?} (segments re-validated: {}), snapshot at {:?}, {} headers \
+         scanned, {} producers",
+        t.elapsed(),
+        stats.segments_recovered,
+        stats.producer_snapshot_offset,
+        stats.producer_batches_scanned,
+        stats.producers
+    );
+    assert_eq!(stats.producers, producers);
 }

@@ -59,7 +59,7 @@ pub const APIS: &[Api] = &[
     api(19, "CreateTopics",            (0, 7),  (0, 7),  true),
     api(20, "DeleteTopics",            (0, 6),  (0, 6),  true),
     api(21, "DeleteRecords",           (0, 2),  (0, 2),  true),
-    api(22, "InitProducerId",          (0, 5),  (0, 5),  false),
+    api(22, "InitProducerId",          (0, 5),  (0, 5),  true),
     api(32, "DescribeConfigs",         (0, 4),  (0, 4),  true),
     api(33, "AlterConfigs",            (0, 2),  (0, 2),  true),
     api(37, "CreatePartitions",        (0, 3),  (0, 3),  true),
