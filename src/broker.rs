@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::group::GroupManager;
 use crate::metadata::image::ClusterImage;
 use crate::metadata::kraft_log::MetadataLog;
 use crate::metadata::properties::MetaProperties;
@@ -44,6 +45,8 @@ pub struct Broker {
     pub tasks: TaskTracker,
     pub arbiters: Vec<ArbiterHandle>,
     metadata: OnceLock<Addr<MetadataActor>>,
+    /// The group coordinator: group actors and committed offsets.
+    pub groups: GroupManager,
 }
 
 impl Broker {
@@ -80,7 +83,8 @@ impl Broker {
             advertised_port,
         };
         let threads = config.num_arbiters.max(1);
-        let arbiters = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        let groups = GroupManager::start(&config, &log_dir, arbiters.clone(), &image);
         let broker = Arc::new(Broker {
             config,
             node,
@@ -91,6 +95,7 @@ impl Broker {
             tasks: TaskTracker::new(),
             arbiters,
             metadata: OnceLock::new(),
+            groups,
         });
         let addr = MetadataActor::new(broker.clone(), image, metadata_log).start();
         let _ = broker.metadata.set(addr);
@@ -142,5 +147,6 @@ impl Broker {
         } else {
             info!(partitions = n, "partition logs closed");
         }
+        self.groups.shutdown(grace).await;
     }
 }

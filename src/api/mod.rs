@@ -6,11 +6,21 @@
 //! answer (Produce with `acks=0`).
 
 pub mod api_versions;
+pub mod delete_groups;
+pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -29,6 +39,13 @@ use crate::protocol::messages::{
     list_offsets_request::ListOffsetsRequest, metadata_request::MetadataRequest,
     produce_request::ProduceRequest, request_header::RequestHeader,
     response_header::ResponseHeader,
+};
+use crate::protocol::messages::{
+    delete_groups_request::DeleteGroupsRequest, describe_groups_request::DescribeGroupsRequest,
+    find_coordinator_request::FindCoordinatorRequest, heartbeat_request::HeartbeatRequest,
+    join_group_request::JoinGroupRequest, leave_group_request::LeaveGroupRequest,
+    list_groups_request::ListGroupsRequest, offset_commit_request::OffsetCommitRequest,
+    offset_fetch_request::OffsetFetchRequest, sync_group_request::SyncGroupRequest,
 };
 use crate::protocol::wire::{DecodeError, EncodeBuf};
 
@@ -52,6 +69,16 @@ pub enum Body {
     ListOffsets(ListOffsetsRequest),
     Metadata(MetadataRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
 }
 
 #[derive(Debug)]
@@ -137,6 +164,20 @@ impl Request {
             ApiKey::Metadata => MetadataRequest::decode(b, version).map(Body::Metadata),
             ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::decode(b, version)
                 .map(Body::DescribeTopicPartitions),
+            ApiKey::FindCoordinator => {
+                FindCoordinatorRequest::decode(b, version).map(Body::FindCoordinator)
+            }
+            ApiKey::JoinGroup => JoinGroupRequest::decode(b, version).map(Body::JoinGroup),
+            ApiKey::SyncGroup => SyncGroupRequest::decode(b, version).map(Body::SyncGroup),
+            ApiKey::Heartbeat => HeartbeatRequest::decode(b, version).map(Body::Heartbeat),
+            ApiKey::LeaveGroup => LeaveGroupRequest::decode(b, version).map(Body::LeaveGroup),
+            ApiKey::ListGroups => ListGroupsRequest::decode(b, version).map(Body::ListGroups),
+            ApiKey::DescribeGroups => {
+                DescribeGroupsRequest::decode(b, version).map(Body::DescribeGroups)
+            }
+            ApiKey::DeleteGroups => DeleteGroupsRequest::decode(b, version).map(Body::DeleteGroups),
+            ApiKey::OffsetCommit => OffsetCommitRequest::decode(b, version).map(Body::OffsetCommit),
+            ApiKey::OffsetFetch => OffsetFetchRequest::decode(b, version).map(Body::OffsetFetch),
             _ => return Err(fail(ParseFailure::NotSupported)),
         }
         .map_err(|e| fail(ParseFailure::Body(e)))?;
@@ -190,6 +231,49 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
         }),
         Body::ListOffsets(r) => Box::pin(async move {
             let body = list_offsets::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::FindCoordinator(r) => {
+            let body = find_coordinator::handle(&ctx, version, r);
+            Box::pin(async move { respond(&|b| body.encode(b, version)) })
+        }
+        Body::JoinGroup(r) => {
+            let client_id = req.header.client_id;
+            Box::pin(async move {
+                let body = join_group::handle(&ctx, version, client_id, r).await;
+                respond(&|b| body.encode(b, version))
+            })
+        }
+        Body::SyncGroup(r) => Box::pin(async move {
+            let body = sync_group::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::Heartbeat(r) => Box::pin(async move {
+            let body = heartbeat::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::LeaveGroup(r) => Box::pin(async move {
+            let body = leave_group::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::ListGroups(r) => Box::pin(async move {
+            let body = list_groups::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DescribeGroups(r) => Box::pin(async move {
+            let body = describe_groups::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DeleteGroups(r) => Box::pin(async move {
+            let body = delete_groups::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::OffsetCommit(r) => Box::pin(async move {
+            let body = offset_commit::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::OffsetFetch(r) => Box::pin(async move {
+            let body = offset_fetch::handle(&ctx, version, r).await;
             respond(&|b| body.encode(b, version))
         }),
     }
