@@ -263,3 +263,100 @@ impl GroupManager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::group::records::CommittedOffset;
+    use crate::group::store::{CommitOffsets, FetchOffsets};
+    use crate::metadata::image::TopicInfo;
+
+    fn image_with(topics: &[&str]) -> ClusterImage {
+        let mut image = ClusterImage::default();
+        for t in topics {
+            let name: Arc<str> = Arc::from(*t);
+            image.topics.insert(
+                name.clone(),
+                TopicInfo {
+                    name,
+                    id: uuid::Uuid::new_v4(),
+                    partitions: BTreeMap::new(),
+                    configs: BTreeMap::new(),
+                },
+            );
+        }
+        image
+    }
+
+    fn offset(o: i64) -> CommittedOffset {
+        CommittedOffset {
+            offset: o,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        }
+    }
+
+    async fn fetch_all(m: &GroupManager, group: &str) -> Vec<(String, i32, i64)> {
+        let topics = m
+            .store()
+            .send(FetchOffsets {
+                group: group.into(),
+                topics: None,
+            })
+            .await
+            .expect("store");
+        topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.topic;
+                t.partitions
+                    .into_iter()
+                    .filter_map(move |(p, c)| c.map(|c| (name.clone(), p, c.offset)))
+            })
+            .collect()
+    }
+
+    /// `topic_deleted` drops every group's offsets for the topic, durably: after a restart
+    /// whose metadata still lists the topic, they stay gone.
+    #[test]
+    fn topic_deleted_drops_offsets_durably() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::default();
+        let both = image_with(&["a", "b"]);
+        actix_rt::System::new().block_on(async {
+            let m = GroupManager::start(&config, dir.path(), Vec::new(), &both);
+            for group in ["g1", "g2"] {
+                let r = m
+                    .store()
+                    .send(CommitOffsets {
+                        group: group.into(),
+                        offsets: vec![("a".into(), 0, offset(3)), ("b".into(), 1, offset(4))],
+                    })
+                    .await
+                    .expect("store");
+                assert_eq!(r, Ok(()));
+            }
+            m.topic_deleted("a");
+            assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
+            assert_eq!(fetch_all(&m, "g2").await, vec![("b".into(), 1, 4)]);
+            m.shutdown(Duration::from_secs(5)).await;
+        });
+        actix_rt::System::new().block_on(async {
+            let m = GroupManager::start(&config, dir.path(), Vec::new(), &both);
+            assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
+            let listed: Vec<_> = m.list().await.into_iter().map(|g| g.group_id).collect();
+            assert_eq!(listed, vec!["g1".to_string(), "g2".to_string()]);
+            m.shutdown(Duration::from_secs(5)).await;
+        });
+        // A topic missing from the metadata at startup loses its offsets too.
+        actix_rt::System::new().block_on(async {
+            let m = GroupManager::start(&config, dir.path(), Vec::new(), &image_with(&[]));
+            assert!(fetch_all(&m, "g1").await.is_empty());
+            m.shutdown(Duration::from_secs(5)).await;
+        });
+    }
+}
