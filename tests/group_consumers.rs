@@ -318,3 +318,58 @@ fn a_restarted_consumer_continues_from_its_committed_offsets() {
 fn committed_offsets_survive_a_broker_restart_between_consumers() {
     resume_from_committed_offsets(true);
 }
+
+/// A consumer that stays up while the broker restarts: the group comes back from the offsets
+/// log with its members, so the consumer's heartbeats are still good, nothing rebalances and it
+/// carries on where it was (no record read twice, none lost).
+#[test]
+fn a_live_consumer_carries_on_across_a_broker_restart() {
+    let mut broker = broker(3);
+    let topic = "survivor";
+    create_topic(&mut broker.connect(), topic);
+    let sent = produce(&broker, topic, 3, 30);
+    let live: BaseConsumer = consumer_config(&broker, "survivors", "live")
+        .set("reconnect.backoff.max.ms", "200")
+        .create()
+        .expect("consumer");
+    live.subscribe(&[topic]).expect("subscribe");
+    let before = consume(&live, 40, Duration::from_secs(30));
+    assert_eq!(before.len(), 40);
+    live.commit_consumer_state(CommitMode::Sync)
+        .expect("sync commit");
+
+    let restarted_at = Instant::now();
+    broker.restart();
+    let after = consume(&live, sent.len() - before.len(), Duration::from_secs(60));
+    let resumed_in = restarted_at.elapsed();
+    assert_drained(&live, Duration::from_secs(2));
+    assert!(broker
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("group restored from the offsets log")));
+    let rebalances: Vec<String> = broker
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains("preparing to rebalance"))
+        .collect();
+    assert!(
+        rebalances.is_empty(),
+        "rebalanced after the restart: {rebalances:?}"
+    );
+    drop(live);
+
+    let a: BTreeSet<String> = before.iter().cloned().collect();
+    let b: BTreeSet<String> = after.iter().cloned().collect();
+    assert_eq!(
+        (a.len(), b.len()),
+        (before.len(), after.len()),
+        "no duplicates"
+    );
+    assert!(a.is_disjoint(&b), "committed records were read again");
+    assert_eq!(
+        a.union(&b).cloned().collect::<BTreeSet<_>>(),
+        sent,
+        "nothing lost"
+    );
+    println!("resumed after restart in {resumed_in:?}");
+}

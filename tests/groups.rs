@@ -1114,3 +1114,65 @@ fn committed_offsets_survive_a_restart_and_are_fetched_in_every_version() {
     assert_eq!(rows[0].2, 222);
     assert!(broker.data_dir.join("__consumer_offsets-0").is_dir());
 }
+
+#[test]
+fn membership_survives_a_clean_restart_and_silent_members_then_expire() {
+    let mut broker = fast_broker(&[]);
+    let group = "kept";
+    let mut c = broker.connect();
+    let first = join(&mut c, 5, group, join_request("", None, 1_500, b"meta"));
+    let joined = join(
+        &mut c,
+        5,
+        group,
+        join_request(&first.member_id, None, 1_500, b"meta"),
+    );
+    assert_eq!(joined.error_code, 0);
+    let member = joined.member_id.clone();
+    let s = sync(
+        &mut c,
+        5,
+        group,
+        joined.generation_id,
+        &member,
+        None,
+        &[(&member, b"asg")],
+    );
+    assert_eq!(s.error_code, 0);
+    drop(c);
+
+    broker.restart();
+    let mut c = broker.connect();
+    // Same member, same generation: still in the group, with its assignment.
+    assert_eq!(
+        heartbeat(&mut c, group, joined.generation_id, &member, None),
+        0
+    );
+    let d = describe(&mut c, 5, &[group]);
+    assert_eq!(d.groups[0].group_state, "Stable");
+    assert_eq!(d.groups[0].members[0].member_id, member);
+    assert_eq!(d.groups[0].members[0].member_assignment.as_ref(), b"asg");
+    let resync = sync(&mut c, 5, group, joined.generation_id, &member, None, &[]);
+    assert_eq!(resync.assignment.as_ref(), b"asg");
+    // Now silent: the restored session (1.5 s) runs out and the group empties.
+    let silent_since = Instant::now();
+    let deadline = silent_since + Duration::from_secs(10);
+    let mut state = String::new();
+    while Instant::now() < deadline {
+        state = describe(&mut c, 5, &[group]).groups[0].group_state.clone();
+        if state == "Empty" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(state, "Empty");
+    assert!(
+        silent_since.elapsed() >= Duration::from_millis(1_200),
+        "{:?}",
+        silent_since.elapsed()
+    );
+    assert_eq!(
+        heartbeat(&mut c, group, joined.generation_id, &member, None),
+        UNKNOWN_MEMBER_ID
+    );
+}

@@ -45,6 +45,13 @@ async fn join(
         return JoinResult::error(req.member_id, ErrorCode::InvalidGroupId);
     }
     let groups = &ctx.broker.groups;
+    // Checked here too (the actor checks again) so that a refused join creates no group.
+    let settings = groups.settings();
+    if req.session_timeout_ms < settings.min_session_timeout_ms
+        || req.session_timeout_ms > settings.max_session_timeout_ms
+    {
+        return JoinResult::error(req.member_id, ErrorCode::InvalidSessionTimeout);
+    }
     let addr = if req.member_id.is_empty() {
         groups.group_or_create(&req.group_id)
     } else {

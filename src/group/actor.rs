@@ -38,7 +38,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn, Span};
 use uuid::Uuid;
 
-use super::records::{GroupMetadataValue, GroupRecord, MemberRecord};
+use super::records::{GroupMetadataValue, MemberRecord};
 use super::store::{OffsetStore, StoreGroup};
 use crate::error::ErrorCode;
 use crate::partition::now_ms;
@@ -253,30 +253,24 @@ pub struct GroupActor {
 }
 
 impl GroupActor {
-    /// A group with no members; `record` is what the offsets log remembers of it (generation,
-    /// protocol type), if anything.
+    /// A group as the offsets log last described it (`None`: a new group). A record with
+    /// members restores them (Stable, with their assignments) so that consumers that outlive a
+    /// broker restart carry on without a rebalance; their sessions start over now.
     pub fn new(
         id: String,
         settings: Arc<GroupSettings>,
         store: Addr<OffsetStore>,
-        record: Option<GroupRecord>,
+        record: Option<GroupMetadataValue>,
     ) -> GroupActor {
         let span = tracing::info_span!("group", id = %id);
-        let (generation, protocol_type) = match record {
-            Some(r) => (
-                r.generation,
-                Some(r.protocol_type).filter(|t| !t.is_empty()),
-            ),
-            None => (0, None),
-        };
-        GroupActor {
+        let mut actor = GroupActor {
             id,
             span,
             settings,
             store,
             state: GroupState::Empty,
-            generation,
-            protocol_type,
+            generation: 0,
+            protocol_type: None,
             protocol_name: None,
             leader: None,
             members: Vec::new(),
@@ -286,7 +280,48 @@ impl GroupActor {
             initial_delay: None,
             sync_timer: None,
             pending_sync: HashSet::new(),
+        };
+        if let Some(record) = record {
+            actor.restore(record);
         }
+        actor
+    }
+
+    fn restore(&mut self, r: GroupMetadataValue) {
+        self.generation = r.generation;
+        self.protocol_type = Some(r.protocol_type).filter(|t| !t.is_empty());
+        let Some(protocol) = r.protocol.filter(|_| !r.members.is_empty()) else {
+            return;
+        };
+        let now = Instant::now();
+        let min_session = self.settings.min_session_timeout_ms;
+        for m in r.members {
+            if let Some(instance) = &m.group_instance_id {
+                self.static_members
+                    .insert(instance.clone(), m.member_id.clone());
+            }
+            self.members.push(Member {
+                id: m.member_id,
+                instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout: millis(m.session_timeout_ms.max(min_session)),
+                rebalance_timeout: millis(m.rebalance_timeout_ms),
+                protocol_type: self.protocol_type.clone().unwrap_or_default(),
+                protocols: vec![(protocol.clone(), m.subscription)],
+                assignment: m.assignment,
+                join_waiter: None,
+                sync_waiter: None,
+                last_seen: now,
+                session_timer: None,
+            });
+        }
+        self.leader = r
+            .leader
+            .filter(|l| self.has(l))
+            .or_else(|| self.members.first().map(|m| m.id.clone()));
+        self.protocol_name = Some(protocol);
+        self.state = GroupState::Stable;
     }
 
     fn member(&self, id: &str) -> Option<&Member> {
@@ -907,8 +942,25 @@ fn duration_ms(d: Duration) -> i32 {
 impl Actor for GroupActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
-        debug!(parent: &self.span, generation = self.generation, "group coordinator started");
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if self.members.is_empty() {
+            debug!(parent: &self.span, generation = self.generation, "group coordinator started");
+            return;
+        }
+        info!(
+            parent: &self.span,
+            generation = self.generation,
+            members = self.members.len(),
+            "group restored from the offsets log"
+        );
+        let sessions: Vec<(String, Duration)> = self
+            .members
+            .iter()
+            .map(|m| (m.id.clone(), m.session_timeout))
+            .collect();
+        for (id, session) in sessions {
+            self.arm_session(&id, session, ctx);
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {

@@ -2,15 +2,17 @@
 //!
 //! | piece | owns |
 //! |---|---|
-//! | [`GroupManager`] (in [`crate::broker::Broker`]) | group id → its actor; groups the offsets log knows of but nobody has touched since startup ("dormant") |
+//! | [`GroupManager`] (in [`crate::broker::Broker`]) | group id → its actor; empty groups the offsets log knows of, whose actors start on first use ("dormant") |
 //! | [`actor::GroupActor`] | one per group, on an arbiter picked by hash, span `group{id}`: membership and Kafka's classic rebalance protocol |
 //! | [`store::OffsetStore`] | one actor on its own thread: committed offsets, `<log.dirs>/__consumer_offsets-0/` |
 //! | [`records`] | Kafka's `__consumer_offsets` key/value formats |
 //!
-//! Membership lives only in memory (consumers rejoin after a restart, as they do when a Kafka
-//! coordinator moves); committed offsets are durable: an OffsetCommit is acknowledged after its
-//! batch is fsynced. A commit is first checked by the group's actor (generation, member), then
-//! written by the store.
+//! Committed offsets are durable: an OffsetCommit is acknowledged after its batch is fsynced.
+//! A commit is first checked by the group's actor (generation, member), then written by the
+//! store. Each completed rebalance also writes the group's metadata record (members, their
+//! assignments), unsynced: after a restart the groups come back as they last stood, so live
+//! consumers keep their member ids and generation and nothing rebalances; a group whose last
+//! record was lost (unclean stop) merely makes its consumers rejoin.
 //!
 //! When a topic is deleted, [`GroupManager::topic_deleted`] drops every group's offsets for it.
 
@@ -34,13 +36,13 @@ use actor::{
     DeleteIfEmpty, Describe, GroupActor, GroupDescription, GroupOverview, GroupSettings,
     GroupState, Overview,
 };
-use records::GroupRecord;
+use records::GroupMetadataValue;
 use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore};
 
 enum Slot {
     Live(Addr<GroupActor>),
-    /// Known from the offsets log only; its actor starts on first use.
-    Dormant(GroupRecord),
+    /// An empty group known from the offsets log only; its actor starts on first use.
+    Dormant(GroupMetadataValue),
 }
 
 /// The coordinator's registry: routes each group id to its [`GroupActor`], starting it on
@@ -80,18 +82,18 @@ impl GroupManager {
             ),
             Err(e) => warn!(error = %e, "could not drop offsets of deleted topics"),
         }
-        let slots = state
-            .known_groups()
-            .into_iter()
-            .map(|(id, record)| (id, Slot::Dormant(record)))
-            .collect();
+        let known = state.known_groups();
+        // The store needs no member data: the actors own it from here on.
+        for value in state.groups.values_mut() {
+            value.members.clear();
+        }
         let store_thread = Arbiter::new();
         let store = OffsetStore::start_in_arbiter(&store_thread.handle(), move |_| {
             OffsetStore::new(log, dir, state)
         });
         let clamp = |ms: u64| i32::try_from(ms).unwrap_or(i32::MAX);
-        GroupManager {
-            slots: Mutex::new(slots),
+        let manager = GroupManager {
+            slots: Mutex::new(HashMap::new()),
             store,
             arbiters,
             settings: Arc::new(GroupSettings {
@@ -101,14 +103,33 @@ impl GroupManager {
                 min_session_timeout_ms: clamp(config.group_min_session_timeout_ms),
                 max_session_timeout_ms: clamp(config.group_max_session_timeout_ms),
             }),
+        };
+        {
+            // Groups that had members start now, so that their sessions run (and expire if
+            // the consumers are gone); the others wait for their first request.
+            let mut slots = manager.slots();
+            for (id, record) in known {
+                let slot = if record.members.is_empty() {
+                    Slot::Dormant(record)
+                } else {
+                    Slot::Live(manager.spawn(&id, Some(record)))
+                };
+                slots.insert(id, slot);
+            }
         }
+        manager
+    }
+
+    /// The coordinator settings (session timeout bounds, initial rebalance delay).
+    pub fn settings(&self) -> &GroupSettings {
+        &self.settings
     }
 
     fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn spawn(&self, id: &str, record: Option<GroupRecord>) -> Addr<GroupActor> {
+    fn spawn(&self, id: &str, record: Option<GroupMetadataValue>) -> Addr<GroupActor> {
         let mut h: u64 = 0xcbf29ce484222325;
         for b in id.bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);

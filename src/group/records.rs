@@ -24,17 +24,17 @@
 //!            | members: [memberId: string | groupInstanceId: string? | clientId: string
 //!                        | clientHost: string | rebalanceTimeout: int32 | sessionTimeout: int32
 //!                        | subscription: bytes | assignment: bytes]
-//!   v0–v2 lack some member fields, v4 is flexible; replay reads only protocolType and generation,
-//!   which lead in every version.
+//!   v0–v2 lack some member fields (v0 the rebalance timeout, v0–v1 the state timestamp,
+//!   v0–v2 the instance id); v4 is flexible.
 //! ```
 //!
 //! Strings are int16-length prefixed (v4: uvarint length + 1), bytes int32-length prefixed.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 use crate::protocol::wire::{
-    put_bytes_field, put_opt_string, put_string, read_i16, read_i32, read_i64, read_string,
-    skip_tagged_fields, DecodeError, EncodeBuf,
+    put_bytes_field, put_opt_string, put_string, read_array, read_bytes, read_i16, read_i32,
+    read_i64, read_opt_string, read_string, skip_tagged_fields, DecodeError, EncodeBuf,
 };
 
 /// The key version Kafka writes for offset commits.
@@ -69,16 +69,9 @@ pub struct CommittedOffset {
     pub commit_timestamp: i64,
 }
 
-/// The part of a group's metadata record that survives a restart (members do not: consumers
-/// rejoin).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct GroupRecord {
-    pub protocol_type: String,
-    pub generation: i32,
-}
-
-/// A whole group metadata value, as written after each rebalance.
-#[derive(Debug, Clone, Default)]
+/// A group's metadata, as written after each rebalance and read back on startup (a group
+/// known only from its offsets has the default: no protocol type, generation 0, no members).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupMetadataValue {
     pub protocol_type: String,
     pub generation: i32,
@@ -88,7 +81,7 @@ pub struct GroupMetadataValue {
     pub members: Vec<MemberRecord>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberRecord {
     pub member_id: String,
     pub group_instance_id: Option<String>,
@@ -199,17 +192,61 @@ impl GroupMetadataValue {
     }
 }
 
-impl GroupRecord {
-    /// Reads the leading fields of a GroupMetadataValue of any version (0–4).
-    pub fn decode(mut buf: Bytes) -> Result<GroupRecord, DecodeError> {
+impl GroupMetadataValue {
+    /// Reads any version (0–4): v1 added the rebalance timeout, v2 the state timestamp, v3
+    /// the instance id, v4 is flexible.
+    pub fn decode(mut buf: Bytes) -> Result<GroupMetadataValue, DecodeError> {
         let b = &mut buf;
         let version = read_i16(b)?;
-        let protocol_type = read_string(b, version >= 4, "protocolType")?;
+        let flexible = version >= 4;
+        let protocol_type = read_string(b, flexible, "protocolType")?;
         let generation = read_i32(b)?;
-        let _ = b.remaining();
-        Ok(GroupRecord {
+        let protocol = read_opt_string(b, flexible, true, "protocol")?;
+        let leader = read_opt_string(b, flexible, true, "leader")?;
+        let current_state_timestamp = if version >= 2 { read_i64(b)? } else { -1 };
+        // A member takes at least 2+2+2+4+4+4 bytes.
+        let members = read_array(b, flexible, 18, "members", |b| {
+            let member_id = read_string(b, flexible, "memberId")?;
+            let group_instance_id = if version >= 3 {
+                read_opt_string(b, flexible, true, "groupInstanceId")?
+            } else {
+                None
+            };
+            let client_id = read_string(b, flexible, "clientId")?;
+            let client_host = read_string(b, flexible, "clientHost")?;
+            let rebalance_timeout_ms = if version >= 1 { read_i32(b)? } else { -1 };
+            let session_timeout_ms = read_i32(b)?;
+            let subscription = read_bytes(b, flexible, "subscription")?;
+            let assignment = read_bytes(b, flexible, "assignment")?;
+            if flexible {
+                skip_tagged_fields(b)?;
+            }
+            Ok(MemberRecord {
+                member_id,
+                group_instance_id,
+                client_id,
+                client_host,
+                // v0 had none: Kafka took the session timeout.
+                rebalance_timeout_ms: if rebalance_timeout_ms < 0 {
+                    session_timeout_ms
+                } else {
+                    rebalance_timeout_ms
+                },
+                session_timeout_ms,
+                subscription,
+                assignment,
+            })
+        })?;
+        if flexible {
+            skip_tagged_fields(b)?;
+        }
+        Ok(GroupMetadataValue {
             protocol_type,
             generation,
+            protocol,
+            leader,
+            current_state_timestamp,
+            members,
         })
     }
 }
@@ -291,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn group_value_leading_fields_decode() {
+    fn group_value_round_trip_and_version_0() {
         let v = GroupMetadataValue {
             protocol_type: "consumer".into(),
             generation: 5,
@@ -300,22 +337,44 @@ mod tests {
             current_state_timestamp: 1,
             members: vec![MemberRecord {
                 member_id: "m-1".into(),
+                group_instance_id: Some("i-1".into()),
                 client_id: "c".into(),
                 client_host: "/127.0.0.1".into(),
                 rebalance_timeout_ms: 300_000,
                 session_timeout_ms: 45_000,
                 subscription: Bytes::from_static(b"sub"),
                 assignment: Bytes::from_static(b"asg"),
-                ..MemberRecord::default()
             }],
         };
-        let r = GroupRecord::decode(v.encode()).expect("decode");
-        assert_eq!(
-            r,
-            GroupRecord {
-                protocol_type: "consumer".into(),
-                generation: 5
-            }
-        );
+        assert_eq!(GroupMetadataValue::decode(v.encode()).expect("decode"), v);
+
+        // v0: no rebalance timeout, no timestamp, no instance id.
+        let mut v0 = EncodeBuf::new();
+        v0.put_i16(0);
+        put_string(&mut v0, false, "consumer");
+        v0.put_i32(2);
+        put_opt_string(&mut v0, false, true, None);
+        put_opt_string(&mut v0, false, true, None);
+        v0.put_i32(1);
+        put_string(&mut v0, false, "m");
+        put_string(&mut v0, false, "c");
+        put_string(&mut v0, false, "h");
+        v0.put_i32(10_000);
+        put_bytes_field(&mut v0, false, &Bytes::from_static(b"s"));
+        put_bytes_field(&mut v0, false, &Bytes::new());
+        let d = GroupMetadataValue::decode(v0.to_bytes()).expect("v0");
+        assert_eq!((d.generation, d.members.len()), (2, 1));
+        assert_eq!(d.members[0].rebalance_timeout_ms, 10_000);
+        assert_eq!(d.members[0].group_instance_id, None);
+        // A member count larger than the bytes left is an error, not an allocation.
+        let mut bad = EncodeBuf::new();
+        bad.put_i16(3);
+        put_string(&mut bad, false, "");
+        bad.put_i32(0);
+        put_opt_string(&mut bad, false, true, None);
+        put_opt_string(&mut bad, false, true, None);
+        bad.put_i64(0);
+        bad.put_i32(i32::MAX);
+        assert!(GroupMetadataValue::decode(bad.to_bytes()).is_err());
     }
 }

@@ -6,7 +6,8 @@
 //! ([`super::records`]). It is not a topic: the metadata image does not list it, so clients never
 //! see it. On startup [`recover`] replays it from the start, keeping the latest value per key (a
 //! null value deletes the key). Every commit is one batch, fsynced before the commit is
-//! acknowledged; group metadata records ride along unsynced (members need not survive a restart).
+//! acknowledged; group metadata records are appended unsynced (the next commit or the clean
+//! close makes them durable; losing one only makes consumers rejoin).
 //!
 //! Nothing compacts the log: it grows with every commit and is replayed whole on startup.
 //!
@@ -21,7 +22,7 @@ use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use tracing::{debug, error, info, warn, Span};
 
-use super::records::{CommittedOffset, GroupMetadataValue, GroupRecord, RecordKey};
+use super::records::{CommittedOffset, GroupMetadataValue, RecordKey};
 use crate::error::ErrorCode;
 use crate::partition::now_ms;
 use crate::record::{self, BatchBuilder, BatchIter};
@@ -56,7 +57,7 @@ fn log_config() -> LogConfig {
 #[derive(Debug, Default)]
 pub struct StoreState {
     pub offsets: HashMap<String, GroupOffsets>,
-    pub groups: HashMap<String, GroupRecord>,
+    pub groups: HashMap<String, GroupMetadataValue>,
 }
 
 impl StoreState {
@@ -93,7 +94,7 @@ impl StoreState {
             },
             RecordKey::Group { group } => match value {
                 Some(v) => {
-                    let record = GroupRecord::decode(v).map_err(|e| e.to_string())?;
+                    let record = GroupMetadataValue::decode(v).map_err(|e| e.to_string())?;
                     self.groups.insert(group, record);
                 }
                 None => {
@@ -105,7 +106,7 @@ impl StoreState {
     }
 
     /// Every group the log knows of (with offsets or a metadata record).
-    pub fn known_groups(&self) -> HashMap<String, GroupRecord> {
+    pub fn known_groups(&self) -> HashMap<String, GroupMetadataValue> {
         let mut known = self.groups.clone();
         for group in self.offsets.keys() {
             known.entry(group.clone()).or_default();
@@ -446,8 +447,8 @@ impl Handler<DropTopic> for OffsetStore {
     }
 }
 
-/// The group's metadata after a rebalance (written unsynced: members need not survive a
-/// restart; the next synced commit or the clean close makes it durable).
+/// The group's metadata after a rebalance (written unsynced: the next synced commit or the
+/// clean close makes it durable).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StoreGroup {
@@ -467,13 +468,11 @@ impl Handler<StoreGroup> for OffsetStore {
             .append(&[(key.encode(), Some(msg.value.encode()))], false)
             .is_ok()
         {
-            self.state.groups.insert(
-                msg.group,
-                GroupRecord {
-                    protocol_type: msg.value.protocol_type,
-                    generation: msg.value.generation,
-                },
-            );
+            // Kept only to know the group has a record to delete; the members do not matter
+            // any more once the actors run.
+            let mut value = msg.value;
+            value.members.clear();
+            self.state.groups.insert(msg.group, value);
         }
     }
 }
