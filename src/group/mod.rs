@@ -83,10 +83,6 @@ impl GroupManager {
             Err(e) => warn!(error = %e, "could not drop offsets of deleted topics"),
         }
         let known = state.known_groups();
-        // The store needs no member data: the actors own it from here on.
-        for value in state.groups.values_mut() {
-            value.members.clear();
-        }
         let store_thread = Arbiter::new();
         let store = OffsetStore::start_in_arbiter(&store_thread.handle(), move |_| {
             OffsetStore::new(log, dir, state)

@@ -9,7 +9,13 @@
 //! acknowledged; group metadata records are appended unsynced (the next commit or the clean
 //! close makes them durable; losing one only makes consumers rejoin).
 //!
-//! Nothing compacts the log: it grows with every commit and is replayed whole on startup.
+//! Compaction: once the log holds at least [`COMPACT_MIN_RECORDS`] records and more than
+//! [`COMPACT_RATIO`] times the live keys, it is rewritten with the live records only, into
+//! `<dir>.compacting/`, which then replaces the directory (the old one is renamed to
+//! `<dir>.<uuid>-delete` first and removed). A crash midway leaves either the old directory
+//! (the half-written copy is discarded on startup) or only the finished copy, marked by
+//! `sluice-compacted`, which startup moves into place. This is checked on startup and every
+//! [`COMPACT_CHECK_EVERY`] appended records.
 //!
 //! The store is one actor on a thread of its own, so an fsync never stalls the arbiters that
 //! serve connections.
@@ -41,6 +47,14 @@ pub type GroupOffsets = HashMap<String, BTreeMap<i32, CommittedOffset>>;
 const SEGMENT_BYTES: u64 = 100 * 1024 * 1024;
 /// How much of the log one recovery read takes.
 const RECOVERY_READ_BYTES: usize = 1 << 20;
+/// Compaction thresholds (see the module doc).
+pub const COMPACT_MIN_RECORDS: i64 = 50_000;
+pub const COMPACT_RATIO: i64 = 4;
+pub const COMPACT_CHECK_EVERY: u64 = 10_000;
+const COMPACTING_SUFFIX: &str = ".compacting";
+const COMPACTED_MARKER: &str = "sluice-compacted";
+/// Records per batch when the live set is rewritten.
+const COMPACT_BATCH_RECORDS: usize = 5_000;
 
 fn log_config() -> LogConfig {
     LogConfig {
@@ -105,6 +119,41 @@ impl StoreState {
         Ok(())
     }
 
+    /// Live keys: committed offsets and group records.
+    pub fn live_records(&self) -> i64 {
+        let offsets: usize = self
+            .offsets
+            .values()
+            .flat_map(|g| g.values())
+            .map(BTreeMap::len)
+            .sum();
+        i64::try_from(offsets + self.groups.len()).unwrap_or(i64::MAX)
+    }
+
+    /// Every live record, encoded.
+    fn live_entries(&self) -> Vec<(Bytes, Option<Bytes>)> {
+        let mut out = Vec::new();
+        for (group, value) in &self.groups {
+            let key = RecordKey::Group {
+                group: group.clone(),
+            };
+            out.push((key.encode(), Some(value.encode())));
+        }
+        for (group, topics) in &self.offsets {
+            for (topic, partitions) in topics {
+                for (&partition, committed) in partitions {
+                    let key = RecordKey::Offset {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition,
+                    };
+                    out.push((key.encode(), Some(committed.encode())));
+                }
+            }
+        }
+        out
+    }
+
     /// Every group the log knows of (with offsets or a metadata record).
     pub fn known_groups(&self) -> HashMap<String, GroupMetadataValue> {
         let mut known = self.groups.clone();
@@ -120,6 +169,9 @@ impl StoreState {
 pub fn recover(log_dir: &Path, dir_name: &str) -> (Option<PartitionLog>, StoreState, PathBuf) {
     let dir = log_dir.join(dir_name);
     let mut state = StoreState::default();
+    if let Err(e) = finish_interrupted_compaction(log_dir, dir_name) {
+        warn!(dir = %dir.display(), error = %e, "cleaning up after an interrupted compaction failed");
+    }
     let log = match PartitionLog::open(&dir, log_config()) {
         Ok(log) => log,
         Err(e) => {
@@ -127,6 +179,7 @@ pub fn recover(log_dir: &Path, dir_name: &str) -> (Option<PartitionLog>, StoreSt
             return (None, state, dir);
         }
     };
+    let started = std::time::Instant::now();
     let (records, skipped) = replay(&log, &mut state);
     info!(
         dir = %dir.display(),
@@ -134,9 +187,124 @@ pub fn recover(log_dir: &Path, dir_name: &str) -> (Option<PartitionLog>, StoreSt
         skipped,
         groups = state.known_groups().len(),
         log_end_offset = log.log_end_offset(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "offsets log replayed"
     );
-    (Some(log), state, dir)
+    let mut log = Some(log);
+    maybe_compact(&dir, &mut log, &state);
+    (log, state, dir)
+}
+
+/// Whether the log is worth rewriting.
+fn needs_compaction(log: &PartitionLog, live: i64) -> bool {
+    let records = log.log_end_offset() - log.log_start_offset();
+    records >= COMPACT_MIN_RECORDS && records > live.saturating_mul(COMPACT_RATIO)
+}
+
+/// Compacts the log if it needs it; on failure the old log stays (or is reopened).
+fn maybe_compact(dir: &Path, log: &mut Option<PartitionLog>, state: &StoreState) {
+    let live = state.live_records();
+    if !log.as_ref().is_some_and(|l| needs_compaction(l, live)) {
+        return;
+    }
+    if let Err(e) = compact(dir, log, state) {
+        error!(dir = %dir.display(), error = %e, "offsets log compaction failed");
+        if log.is_none() {
+            match PartitionLog::open(dir, log_config()) {
+                Ok(l) => *log = Some(l),
+                Err(e) => error!(dir = %dir.display(), error = %e, "cannot reopen the offsets log"),
+            }
+        }
+    }
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!("{name}{suffix}"))
+}
+
+/// Rewrites the log with the live records only and swaps it in (see the module doc).
+pub fn compact(dir: &Path, log: &mut Option<PartitionLog>, state: &StoreState) -> io::Result<()> {
+    let started = std::time::Instant::now();
+    let before = log
+        .as_ref()
+        .map_or(0, |l| l.log_end_offset() - l.log_start_offset());
+    let tmp = sibling(dir, COMPACTING_SUFFIX);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    let entries = state.live_entries();
+    let write = || -> io::Result<()> {
+        let mut fresh = PartitionLog::open(&tmp, log_config()).map_err(io::Error::other)?;
+        let now = now_ms();
+        for chunk in entries.chunks(COMPACT_BATCH_RECORDS) {
+            let mut builder = BatchBuilder::new(0, now);
+            for (key, value) in chunk {
+                builder.push(Some(key), value.as_deref(), &[]);
+            }
+            fresh
+                .append(BytesMut::from(builder.build().as_ref()), now)
+                .map_err(io::Error::other)?;
+        }
+        fresh.close()?;
+        std::fs::File::create(tmp.join(COMPACTED_MARKER))?.sync_all()?;
+        std::fs::File::open(&tmp)?.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if let Some(old) = log.take() {
+        if let Err(e) = old.close() {
+            warn!(error = %e, "closing the offsets log before its compaction failed");
+        }
+    }
+    let trash = sibling(dir, &format!(".{}-delete", uuid::Uuid::new_v4().simple()));
+    std::fs::rename(dir, &trash)?;
+    std::fs::rename(&tmp, dir)?;
+    if let Some(parent) = dir.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    if let Err(e) = std::fs::remove_dir_all(&trash) {
+        warn!(dir = %trash.display(), error = %e, "could not remove the old offsets log");
+    }
+    let _ = std::fs::remove_file(dir.join(COMPACTED_MARKER));
+    *log = Some(PartitionLog::open(dir, log_config()).map_err(io::Error::other)?);
+    info!(
+        records_before = before,
+        records_after = entries.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "offsets log compacted"
+    );
+    Ok(())
+}
+
+/// Startup: finishes or discards a compaction a crash interrupted, and removes old copies.
+fn finish_interrupted_compaction(log_dir: &Path, dir_name: &str) -> io::Result<()> {
+    let dir = log_dir.join(dir_name);
+    let tmp = sibling(&dir, COMPACTING_SUFFIX);
+    if tmp.is_dir() {
+        if !dir.exists() && tmp.join(COMPACTED_MARKER).is_file() {
+            info!(dir = %dir.display(), "completing an interrupted offsets log compaction");
+            std::fs::rename(&tmp, &dir)?;
+            std::fs::File::open(log_dir)?.sync_all()?;
+        } else {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+    }
+    let _ = std::fs::remove_file(dir.join(COMPACTED_MARKER));
+    let prefix = format!("{dir_name}.");
+    for entry in std::fs::read_dir(log_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with(&prefix) && n.ends_with("-delete")) {
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Replays every batch of `log` into `state`; returns (records applied, records skipped).
@@ -218,6 +386,8 @@ pub struct OffsetStore {
     dir: PathBuf,
     state: StoreState,
     span: Span,
+    /// Records appended since compaction was last considered.
+    appended: u64,
 }
 
 impl OffsetStore {
@@ -227,6 +397,7 @@ impl OffsetStore {
             dir,
             state,
             span: tracing::info_span!("offsets"),
+            appended: 0,
         }
     }
 
@@ -260,7 +431,16 @@ impl OffsetStore {
                 return Err(ErrorCode::CoordinatorNotAvailable);
             }
         }
+        self.appended += records.len() as u64;
         Ok(())
+    }
+
+    /// Called after the state took an append in: compacts now and then.
+    fn after_append(&mut self) {
+        if self.appended >= COMPACT_CHECK_EVERY {
+            self.appended = 0;
+            maybe_compact(&self.dir, &mut self.log, &self.state);
+        }
     }
 
     /// Writes tombstones for every offset of `topic` (all groups) or of `group` (all topics).
@@ -340,6 +520,7 @@ impl Handler<CommitOffsets> for OffsetStore {
         for (topic, partition, committed) in msg.offsets {
             group.entry(topic).or_default().insert(partition, committed);
         }
+        self.after_append();
         Ok(())
     }
 }
@@ -468,11 +649,9 @@ impl Handler<StoreGroup> for OffsetStore {
             .append(&[(key.encode(), Some(msg.value.encode()))], false)
             .is_ok()
         {
-            // Kept only to know the group has a record to delete; the members do not matter
-            // any more once the actors run.
-            let mut value = msg.value;
-            value.members.clear();
-            self.state.groups.insert(msg.group, value);
+            // Kept whole: a compaction rewrites it.
+            self.state.groups.insert(msg.group, msg.value);
+            self.after_append();
         }
     }
 }
@@ -623,5 +802,131 @@ mod tests {
         let (_, state, _) = recover(dir.path(), OFFSETS_DIR);
         assert!(state.offsets["g"].contains_key("kept"));
         assert!(!state.offsets["g"].contains_key("gone"));
+    }
+}
+
+#[cfg(test)]
+mod compaction_tests {
+    use super::*;
+
+    fn offset_record(group: &str, partition: i32, offset: i64) -> (Bytes, Option<Bytes>) {
+        let key = RecordKey::Offset {
+            group: group.into(),
+            topic: "t".into(),
+            partition,
+        };
+        let value = CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 1,
+        };
+        (key.encode(), Some(value.encode()))
+    }
+
+    /// Fills a log with `batches` × 1000 commits over 10 keys of group "g" (and one of "gone",
+    /// then deleted), closed cleanly.
+    fn fill(log_dir: &Path, batches: i64) {
+        let (log, _, _) = recover(log_dir, OFFSETS_DIR);
+        let mut log = log.expect("log");
+        for b in 0..batches {
+            let mut builder = BatchBuilder::new(0, 1);
+            for i in 0..1000i64 {
+                let (k, v) = offset_record("g", (i % 10) as i32, b * 1000 + i);
+                builder.push(Some(&k), v.as_deref(), &[]);
+            }
+            log.append(BytesMut::from(builder.build().as_ref()), 1)
+                .expect("append");
+        }
+        let mut builder = BatchBuilder::new(0, 1);
+        let (k, v) = offset_record("gone", 0, 1);
+        builder.push(Some(&k), v.as_deref(), &[]);
+        builder.push(Some(&k), None, &[]);
+        log.append(BytesMut::from(builder.build().as_ref()), 1)
+            .expect("append");
+        log.close().expect("close");
+    }
+
+    fn check_state(state: &StoreState, batches: i64) {
+        assert_eq!(state.live_records(), 10);
+        assert!(!state.offsets.contains_key("gone"));
+        let g = &state.offsets["g"]["t"];
+        for p in 0..10 {
+            // The last commit of partition p in the last batch.
+            assert_eq!(g[&p].offset, (batches - 1) * 1000 + 990 + i64::from(p));
+        }
+    }
+
+    #[test]
+    fn a_large_log_is_compacted_on_startup_and_keeps_the_live_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fill(dir.path(), 60);
+        let (log, state, _) = recover(dir.path(), OFFSETS_DIR);
+        check_state(&state, 60);
+        let log = log.expect("log");
+        assert_eq!(
+            log.log_end_offset() - log.log_start_offset(),
+            10,
+            "compacted"
+        );
+        drop(log);
+        let (log, state, _) = recover(dir.path(), OFFSETS_DIR);
+        check_state(&state, 60);
+        assert_eq!(log.expect("log").log_end_offset(), 10);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != OFFSETS_DIR)
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_small_log_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fill(dir.path(), 3);
+        let (log, state, _) = recover(dir.path(), OFFSETS_DIR);
+        check_state(&state, 3);
+        assert_eq!(log.expect("log").log_end_offset(), 3002);
+    }
+
+    #[test]
+    fn an_interrupted_compaction_is_finished_or_discarded() {
+        // Crash after the old directory was moved away: the finished copy takes its place.
+        let dir = tempfile::tempdir().expect("tempdir");
+        fill(dir.path(), 2);
+        let main = dir.path().join(OFFSETS_DIR);
+        let (log, state, _) = recover(dir.path(), OFFSETS_DIR);
+        let mut log = log;
+        let tmp = sibling(&main, COMPACTING_SUFFIX);
+        {
+            let mut fresh = PartitionLog::open(&tmp, log_config()).expect("open");
+            let mut builder = BatchBuilder::new(0, 1);
+            for (k, v) in state.live_entries() {
+                builder.push(Some(&k), v.as_deref(), &[]);
+            }
+            fresh
+                .append(BytesMut::from(builder.build().as_ref()), 1)
+                .expect("append");
+            fresh.close().expect("close");
+            std::fs::File::create(tmp.join(COMPACTED_MARKER)).expect("marker");
+        }
+        if let Some(l) = log.take() {
+            l.close().expect("close");
+        }
+        std::fs::rename(&main, sibling(&main, ".0123-delete")).expect("rename");
+        let (log, state2, _) = recover(dir.path(), OFFSETS_DIR);
+        check_state(&state2, 2);
+        assert_eq!(log.expect("log").log_end_offset(), 10);
+        assert!(!tmp.exists() && !sibling(&main, ".0123-delete").exists());
+
+        // Crash while the copy was being written: it is discarded, the log stays.
+        std::fs::create_dir_all(&tmp).expect("mkdir");
+        std::fs::write(tmp.join("00000000000000000000.log"), b"partial").expect("write");
+        let (log, state3, _) = recover(dir.path(), OFFSETS_DIR);
+        check_state(&state3, 2);
+        assert!(log.is_some());
+        assert!(!tmp.exists());
     }
 }
