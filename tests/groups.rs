@@ -1176,3 +1176,149 @@ fn membership_survives_a_clean_restart_and_silent_members_then_expire() {
         UNKNOWN_MEMBER_ID
     );
 }
+
+/// Figures, not checks: `cargo test --test groups measure -- --ignored --nocapture`.
+/// Sequential OffsetCommit latency (each one fsynced), a 100-partition commit, and the replay
+/// time of the resulting log on restart.
+#[test]
+#[ignore]
+fn measure_commit_latency_and_replay() {
+    let mut broker = fast_broker(&["--set", "num.partitions=100"]);
+    let mut c = broker.connect();
+    create_topics(&mut c, &["m"]);
+    let n = 2_000;
+    let started = Instant::now();
+    let mut worst = Duration::ZERO;
+    for i in 0..n {
+        let t = Instant::now();
+        let r = commit(
+            &mut c,
+            8,
+            "bench",
+            -1,
+            "",
+            &[("m", (i % 100) as i32, i64::from(i), None)],
+        );
+        worst = worst.max(t.elapsed());
+        assert_eq!(r[0].2, 0);
+    }
+    let took = started.elapsed();
+    println!(
+        "{n} sequential 1-partition commits: {:?} total, {:.0} commits/s, mean {:?}, worst {worst:?}",
+        took,
+        f64::from(n) / took.as_secs_f64(),
+        took / n
+    );
+    let all: Vec<(&str, i32, i64, Option<&str>)> =
+        (0..100).map(|p| ("m", p, 7, Some("x"))).collect();
+    let started = Instant::now();
+    for _ in 0..200 {
+        assert!(commit(&mut c, 8, "bench-wide", -1, "", &all)
+            .iter()
+            .all(|r| r.2 == 0));
+    }
+    println!(
+        "200 commits of 100 partitions: mean {:?}",
+        started.elapsed() / 200
+    );
+    let started = Instant::now();
+    for _ in 0..1000 {
+        let (_, rows) = fetch_offsets(&mut c, 7, "bench-wide", None);
+        assert_eq!(rows.len(), 100);
+    }
+    println!(
+        "OffsetFetch of 100 partitions: mean {:?}",
+        started.elapsed() / 1000
+    );
+    drop(c);
+    broker.restart();
+    let replayed = broker
+        .log_lines()
+        .into_iter()
+        .find(|l| l.contains("offsets log replayed"))
+        .unwrap_or_default();
+    println!(
+        "restart: {}",
+        replayed.split("offsets log replayed").nth(1).unwrap_or("")
+    );
+}
+
+#[test]
+fn every_version_of_join_sync_heartbeat_and_leave() {
+    let broker = fast_broker(&[]);
+    let mut c = broker.connect();
+    for version in 0..=9i16 {
+        let group = format!("v{version}");
+        let mut joined = join(
+            &mut c,
+            version,
+            &group,
+            join_request("", None, 10_000, b"md"),
+        );
+        if version >= 4 {
+            assert_eq!(joined.error_code, MEMBER_ID_REQUIRED, "v{version}");
+            joined = join(
+                &mut c,
+                version,
+                &group,
+                join_request(&joined.member_id, None, 10_000, b"md"),
+            );
+        }
+        assert_eq!(joined.error_code, 0, "join v{version}");
+        assert_eq!(joined.generation_id, 1);
+        assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+        if version >= 7 {
+            assert_eq!(joined.protocol_type.as_deref(), Some("consumer"));
+        }
+        let member = joined.member_id.clone();
+        let sync_version = version.min(5);
+        let s = sync(
+            &mut c,
+            sync_version,
+            &group,
+            1,
+            &member,
+            None,
+            &[(&member, b"a")],
+        );
+        assert_eq!(
+            (s.error_code, s.assignment.as_ref()),
+            (0, &b"a"[..]),
+            "sync v{sync_version}"
+        );
+        let hb_version = version.min(4);
+        let req = HeartbeatRequest {
+            group_id: group.clone(),
+            generation_id: 1,
+            member_id: member.clone(),
+            group_instance_id: None,
+        };
+        let hb = c.request(
+            ApiKey::Heartbeat,
+            hb_version,
+            |b| req.encode(b, hb_version),
+            HeartbeatResponse::decode,
+        );
+        assert_eq!(hb.error_code, 0, "heartbeat v{hb_version}");
+        let leave_version = version.min(5);
+        let req = LeaveGroupRequest {
+            group_id: group.clone(),
+            member_id: member.clone(),
+            members: vec![MemberIdentity {
+                member_id: member.clone(),
+                ..MemberIdentity::default()
+            }],
+        };
+        let left = c.request(
+            ApiKey::LeaveGroup,
+            leave_version,
+            |b| req.encode(b, leave_version),
+            LeaveGroupResponse::decode,
+        );
+        assert_eq!(left.error_code, 0, "leave v{leave_version}");
+        assert_eq!(
+            describe(&mut c, 5, &[&group]).groups[0].group_state,
+            "Empty"
+        );
+    }
+}
