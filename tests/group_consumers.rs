@@ -144,11 +144,27 @@ fn wait_for_split(
 
 #[test]
 fn three_consumers_share_six_partitions_and_two_take_over_when_one_leaves() {
+    share_and_take_over("range");
+}
+
+/// The same with incremental cooperative rebalancing (client-side; the broker protocol is the
+/// same classic one).
+#[test]
+fn cooperative_sticky_consumers_share_and_take_over() {
+    share_and_take_over("cooperative-sticky");
+}
+
+fn share_and_take_over(strategy: &str) {
     let broker = broker(6);
     create_topic(&mut broker.connect(), "shared");
-    let a = Member::spawn(consumer_config(&broker, "trio", "c-a"), "shared");
-    let b = Member::spawn(consumer_config(&broker, "trio", "c-b"), "shared");
-    let mut c = Member::spawn(consumer_config(&broker, "trio", "c-c"), "shared");
+    let config = |id: &str| {
+        let mut c = consumer_config(&broker, "trio", id);
+        c.set("partition.assignment.strategy", strategy);
+        c
+    };
+    let a = Member::spawn(config("c-a"), "shared");
+    let b = Member::spawn(config("c-b"), "shared");
+    let mut c = Member::spawn(config("c-c"), "shared");
     let split = wait_for_split(&[&a, &b, &c], 6, &[2, 2, 2], Duration::from_secs(45));
     assert!(split.iter().all(|s| s.len() == 2));
 
@@ -161,7 +177,7 @@ fn three_consumers_share_six_partitions_and_two_take_over_when_one_leaves() {
     assert!(took < Duration::from_secs(20), "takeover took {took:?}");
     assert_eq!(split.iter().map(BTreeSet::len).sum::<usize>(), 6);
     assert!(broker.wait_for_log("member left the group", Duration::from_secs(5)));
-    println!("takeover after LeaveGroup: {took:?}");
+    println!("{strategy}: takeover after LeaveGroup: {took:?}");
 }
 
 fn produce(
