@@ -45,8 +45,7 @@ pub struct Broker {
     pub tasks: TaskTracker,
     pub arbiters: Vec<ArbiterHandle>,
     metadata: OnceLock<Addr<MetadataActor>>,
-    /// The group coordinator: group actors and committed offsets.
-    pub groups: GroupManager,
+    groups: GroupManager,
 }
 
 impl Broker {
@@ -119,6 +118,12 @@ impl Broker {
 
     pub fn metadata(&self) -> Option<&Addr<MetadataActor>> {
         self.metadata.get()
+    }
+
+    /// The group coordinator: group actors and committed offsets. Topic deletion must call
+    /// [`GroupManager::topic_deleted`] so that the topic's committed offsets go.
+    pub fn groups(&self) -> &GroupManager {
+        &self.groups
     }
 
     /// Picks the arbiter for a partition actor: spread by hash so a topic's partitions land on

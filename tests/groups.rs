@@ -1322,3 +1322,39 @@ fn every_version_of_join_sync_heartbeat_and_leave() {
         );
     }
 }
+
+#[test]
+fn no_topic_can_take_the_offsets_log_directory() {
+    let broker = fast_broker(&["--set", "num.partitions=1"]);
+    let mut c = broker.connect();
+    create_topics(&mut c, &["real"]);
+    assert_eq!(
+        commit(&mut c, 8, "g", -1, "", &[("real", 0, 4, None)])[0].2,
+        0
+    );
+    // Auto-creation of the reserved names is refused: no partition actor ever opens the
+    // store's directory.
+    for name in ["__consumer_offsets", "__sluice_consumer_offsets"] {
+        let req = MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(name.into()),
+                ..MetadataRequestTopic::default()
+            }]),
+            allow_auto_topic_creation: true,
+            ..MetadataRequest::default()
+        };
+        let resp = c.request(
+            ApiKey::Metadata,
+            12,
+            |b| req.encode(b, 12),
+            MetadataResponse::decode,
+        );
+        assert_eq!(resp.topics[0].error_code, 17, "{name}");
+    }
+    assert_eq!(
+        commit(&mut c, 8, "g", -1, "", &[("real", 0, 5, None)])[0].2,
+        0
+    );
+    let (_, rows) = fetch_offsets(&mut c, 5, "g", None);
+    assert_eq!(rows[0].2, 5);
+}

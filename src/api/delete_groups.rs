@@ -10,7 +10,7 @@ use crate::protocol::messages::delete_groups_response::{
 pub async fn handle(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for group_id in req.groups_names {
-        let code = ctx.broker.groups.delete(&group_id).await;
+        let code = ctx.broker.groups().delete(&group_id).await;
         results.push(DeletableGroupResult {
             group_id,
             error_code: code.code(),

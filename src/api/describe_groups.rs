@@ -14,7 +14,7 @@ use crate::protocol::messages::describe_groups_response::{
 pub const GROUP_ALL_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let groups = &ctx.broker.groups;
+    let groups = ctx.broker.groups();
     let ops = if req.include_authorized_operations {
         GROUP_ALL_OPERATIONS
     } else {

@@ -10,7 +10,7 @@ pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatRes
     let code = if req.group_id.is_empty() {
         ErrorCode::InvalidGroupId
     } else {
-        match ctx.broker.groups.group(&req.group_id) {
+        match ctx.broker.groups().group(&req.group_id) {
             None => ErrorCode::UnknownMemberId,
             Some(addr) => addr
                 .send(Heartbeat {

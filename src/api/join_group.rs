@@ -44,7 +44,7 @@ async fn join(
     if req.group_id.is_empty() {
         return JoinResult::error(req.member_id, ErrorCode::InvalidGroupId);
     }
-    let groups = &ctx.broker.groups;
+    let groups = ctx.broker.groups();
     // Checked here too (the actor checks again) so that a refused join creates no group.
     let settings = groups.settings();
     if req.session_timeout_ms < settings.min_session_timeout_ms

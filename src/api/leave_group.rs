@@ -22,7 +22,7 @@ pub async fn handle(
     let (top, codes) = if req.group_id.is_empty() {
         (ErrorCode::InvalidGroupId, Vec::new())
     } else {
-        match ctx.broker.groups.group(&req.group_id) {
+        match ctx.broker.groups().group(&req.group_id) {
             None => (
                 ErrorCode::None,
                 vec![ErrorCode::UnknownMemberId; leaving.len()],

@@ -15,7 +15,7 @@ pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsR
             .iter()
             .any(|t| t.eq_ignore_ascii_case(CLASSIC));
     let groups = if types_ok {
-        ctx.broker.groups.list().await
+        ctx.broker.groups().list().await
     } else {
         Vec::new()
     };

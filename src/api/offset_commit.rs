@@ -58,7 +58,7 @@ pub async fn handle(
     if !to_store.is_empty() {
         let stored = ctx
             .broker
-            .groups
+            .groups()
             .store()
             .send(CommitOffsets {
                 group: req.group_id.clone(),
@@ -98,7 +98,7 @@ pub async fn handle(
 
 /// The group-level verdict: may these offsets be committed?
 async fn validate(ctx: &RequestContext, version: i16, req: &OffsetCommitRequest) -> ErrorCode {
-    let groups = &ctx.broker.groups;
+    let groups = ctx.broker.groups();
     let generation = req.generation_id_or_member_epoch;
     let addr = match groups.group(&req.group_id) {
         Some(addr) => addr,

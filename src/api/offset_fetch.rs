@@ -111,7 +111,7 @@ async fn fetch(
     let asked = topics.clone();
     match ctx
         .broker
-        .groups
+        .groups()
         .store()
         .send(FetchOffsets { group, topics })
         .await

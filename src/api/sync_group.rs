@@ -22,7 +22,7 @@ async fn sync(ctx: &RequestContext, req: SyncGroupRequest) -> SyncResult {
     if req.group_id.is_empty() {
         return SyncResult::error(ErrorCode::InvalidGroupId);
     }
-    let Some(addr) = ctx.broker.groups.group(&req.group_id) else {
+    let Some(addr) = ctx.broker.groups().group(&req.group_id) else {
         return SyncResult::error(ErrorCode::UnknownMemberId);
     };
     let sync = SyncRequest {
