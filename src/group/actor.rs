@@ -1,14 +1,15 @@
 //! One consumer group: Kafka's classic rebalance protocol as an actor.
 //!
 //! ```text
-//!            first join                 all known members rejoined,
-//!   Empty ─────────────▶ Preparing ───── or the rebalance timeout ──▶ Completing ── leader's ──▶ Stable
-//!     ▲                  Rebalance      (laggards evicted)            Rebalance     SyncGroup      │
-//!     │                    ▲   │                                          │                        │
-//!     └── last member ─────┘   └── nobody left: generation+1, Empty        │                        │
-//!         gone                                                             │                        │
-//!                          ◀── join / leave / session expiry / sync timeout ┴────────────────────────┘
-//!   Dead: DeleteGroups of an Empty group; the actor stops.
+//! Empty               ─ a member joins ──────────────────────────────────────▶ PreparingRebalance
+//! PreparingRebalance  ─ every known member rejoined, or the rebalance timeout
+//!                       ran out (dynamic members that did not rejoin are out) ─▶ CompletingRebalance
+//!                     ─ … and nobody is left (the generation still moves on) ─▶ Empty
+//! CompletingRebalance ─ the leader's SyncGroup hands out the assignments ────▶ Stable
+//! CompletingRebalance
+//! or Stable           ─ a join that changes something, a leave, a session
+//!                       expiry, members that never sent SyncGroup ───────────▶ PreparingRebalance
+//! Empty               ─ DeleteGroups (the actor stops) ──────────────────────▶ Dead
 //! ```
 //!
 //! Answers that must wait (JoinGroup until the join phase completes, SyncGroup of a follower
