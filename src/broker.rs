@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::admin::actors::{ActorRegistry, ActorStats, Identity, METADATA_MAILBOX_CAPACITY};
 use crate::admin::metrics::Metrics;
 use crate::config::Config;
+use crate::group::GroupManager;
 use crate::metadata::image::ClusterImage;
 use crate::metadata::kraft_log::MetadataLog;
 use crate::metadata::properties::MetaProperties;
@@ -51,6 +52,7 @@ pub struct Broker {
     /// Every live actor's stats, for `/actors` and `/metrics`.
     pub actors: Arc<ActorRegistry>,
     metadata_stats: Arc<ActorStats>,
+    groups: GroupManager,
 }
 
 impl Broker {
@@ -87,9 +89,10 @@ impl Broker {
             advertised_port,
         };
         let threads = config.num_arbiters.max(1);
-        let arbiters = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
         let actors = Arc::new(ActorRegistry::default());
         let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
+        let groups = GroupManager::start(&config, &log_dir, arbiters.clone(), &image);
         let broker = Arc::new(Broker {
             config,
             node,
@@ -103,6 +106,7 @@ impl Broker {
             metrics: Arc::new(Metrics::new()),
             actors,
             metadata_stats,
+            groups,
         });
         let addr = MetadataActor::new(broker.clone(), image, metadata_log).start();
         let _ = broker.metadata.set(addr);
@@ -151,6 +155,12 @@ impl Broker {
         }
     }
 
+    /// The group coordinator: group actors and committed offsets. Topic deletion must call
+    /// [`GroupManager::topic_deleted`] so that the topic's committed offsets go.
+    pub fn groups(&self) -> &GroupManager {
+        &self.groups
+    }
+
     /// Picks the arbiter for a partition actor: spread by hash so a topic's partitions land on
     /// different threads.
     pub fn arbiter_for(&self, topic: &str, partition: i32) -> &ArbiterHandle {
@@ -177,5 +187,6 @@ impl Broker {
         } else {
             info!(partitions = n, "partition logs closed");
         }
+        self.groups.shutdown(grace).await;
     }
 }

@@ -15,6 +15,7 @@
 //! | [`broker`] | the shared context handed to every connection |
 //! | [`metadata`] | the [`metadata::MetadataActor`]: topics, ids, partitions, producer-id blocks; `__cluster_metadata-0` |
 //! | [`partition`] | one [`partition::PartitionActor`] per topic-partition, owner of its directory |
+//! | [`group`] | the group coordinator: one [`group::actor::GroupActor`] per consumer group; committed offsets in `__consumer_offsets-0` |
 //! | [`storage`] | segments, offset and time indexes, recovery, retention, idempotent-producer state (synchronous, actor-free) |
 //! | [`record`] | the 61-byte record batch header view; records stay opaque bytes |
 //! | [`error`] | Kafka error codes |
@@ -27,7 +28,8 @@
 //!        ─▶ ConnectionActor: header + typed body (generated decode)
 //!        ─▶ api::handle ── reads the published ClusterImage (no mailbox hop)
 //!                       ├─ MetadataActor       topic creation, appended to the KRaft log
-//!                       └─ PartitionActor × n  Append / Read / ListOffset, fanned out at once
+//!                       ├─ PartitionActor × n  Append / Read / ListOffset, fanned out at once
+//!                       └─ GroupActor / OffsetStore  JoinGroup … OffsetCommit
 //!        ─▶ ordered response slots ─▶ writer task: one vectored write per response
 //! ```
 //!
@@ -41,6 +43,7 @@ pub mod cli;
 pub mod config;
 pub mod dump;
 pub mod error;
+pub mod group;
 pub mod metadata;
 pub mod net;
 pub mod partition;

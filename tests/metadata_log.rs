@@ -657,8 +657,13 @@ fn invalid_names_and_disallowed_creation_create_nothing() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
+    // Besides the metadata log and the committed-offsets log, only the valid topic exists.
     assert_eq!(
         dirs,
-        vec!["__cluster_metadata-0".to_string(), format!("{longest}-0")]
+        vec![
+            "__cluster_metadata-0".to_string(),
+            "__consumer_offsets-0".to_string(),
+            format!("{longest}-0")
+        ]
     );
 }

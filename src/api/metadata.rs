@@ -69,10 +69,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) ->
             .collect(),
     };
     let node = &broker.node;
-    let host = node
-        .advertised_host
-        .clone()
-        .unwrap_or_else(|| ctx.local_addr.ip().to_string());
+    let host = advertised_host(ctx);
     MetadataResponse {
         throttle_time_ms: 0,
         brokers: vec![MetadataResponseBroker {
@@ -90,6 +87,16 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) ->
             i32::MIN
         },
     }
+}
+
+/// The host clients should use for this broker: `advertised.listeners`, else (wildcard
+/// listener) the address the client connected to.
+pub fn advertised_host(ctx: &RequestContext) -> String {
+    ctx.broker
+        .node
+        .advertised_host
+        .clone()
+        .unwrap_or_else(|| ctx.local_addr.ip().to_string())
 }
 
 fn lookup(

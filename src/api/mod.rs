@@ -9,17 +9,27 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -43,6 +53,13 @@ use crate::protocol::messages::{
     init_producer_id_request::InitProducerIdRequest, list_offsets_request::ListOffsetsRequest,
     metadata_request::MetadataRequest, produce_request::ProduceRequest,
     request_header::RequestHeader, response_header::ResponseHeader,
+};
+use crate::protocol::messages::{
+    delete_groups_request::DeleteGroupsRequest, describe_groups_request::DescribeGroupsRequest,
+    find_coordinator_request::FindCoordinatorRequest, heartbeat_request::HeartbeatRequest,
+    join_group_request::JoinGroupRequest, leave_group_request::LeaveGroupRequest,
+    list_groups_request::ListGroupsRequest, offset_commit_request::OffsetCommitRequest,
+    offset_fetch_request::OffsetFetchRequest, sync_group_request::SyncGroupRequest,
 };
 use crate::protocol::wire::{DecodeError, EncodeBuf};
 
@@ -75,6 +92,16 @@ pub enum Body {
     DescribeCluster(DescribeClusterRequest),
     DeleteRecords(DeleteRecordsRequest),
     InitProducerId(InitProducerIdRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
 }
 
 #[derive(Debug)]
@@ -180,7 +207,20 @@ impl Request {
             ApiKey::InitProducerId => {
                 InitProducerIdRequest::decode(b, version).map(Body::InitProducerId)
             }
-            _ => return Err(fail(ParseFailure::NotSupported)),
+            ApiKey::FindCoordinator => {
+                FindCoordinatorRequest::decode(b, version).map(Body::FindCoordinator)
+            }
+            ApiKey::JoinGroup => JoinGroupRequest::decode(b, version).map(Body::JoinGroup),
+            ApiKey::SyncGroup => SyncGroupRequest::decode(b, version).map(Body::SyncGroup),
+            ApiKey::Heartbeat => HeartbeatRequest::decode(b, version).map(Body::Heartbeat),
+            ApiKey::LeaveGroup => LeaveGroupRequest::decode(b, version).map(Body::LeaveGroup),
+            ApiKey::ListGroups => ListGroupsRequest::decode(b, version).map(Body::ListGroups),
+            ApiKey::DescribeGroups => {
+                DescribeGroupsRequest::decode(b, version).map(Body::DescribeGroups)
+            }
+            ApiKey::DeleteGroups => DeleteGroupsRequest::decode(b, version).map(Body::DeleteGroups),
+            ApiKey::OffsetCommit => OffsetCommitRequest::decode(b, version).map(Body::OffsetCommit),
+            ApiKey::OffsetFetch => OffsetFetchRequest::decode(b, version).map(Body::OffsetFetch),
         }
         .map_err(|e| fail(ParseFailure::Body(e)))?;
         if buf.has_remaining() {
@@ -269,6 +309,49 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
         }),
         Body::InitProducerId(r) => Box::pin(async move {
             let body = init_producer_id::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::FindCoordinator(r) => {
+            let body = find_coordinator::handle(&ctx, version, r);
+            Box::pin(async move { respond(&|b| body.encode(b, version)) })
+        }
+        Body::JoinGroup(r) => {
+            let client_id = req.header.client_id;
+            Box::pin(async move {
+                let body = join_group::handle(&ctx, version, client_id, r).await;
+                respond(&|b| body.encode(b, version))
+            })
+        }
+        Body::SyncGroup(r) => Box::pin(async move {
+            let body = sync_group::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::Heartbeat(r) => Box::pin(async move {
+            let body = heartbeat::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::LeaveGroup(r) => Box::pin(async move {
+            let body = leave_group::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::ListGroups(r) => Box::pin(async move {
+            let body = list_groups::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DescribeGroups(r) => Box::pin(async move {
+            let body = describe_groups::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::DeleteGroups(r) => Box::pin(async move {
+            let body = delete_groups::handle(&ctx, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::OffsetCommit(r) => Box::pin(async move {
+            let body = offset_commit::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
+        }),
+        Body::OffsetFetch(r) => Box::pin(async move {
+            let body = offset_fetch::handle(&ctx, version, r).await;
             respond(&|b| body.encode(b, version))
         }),
     }

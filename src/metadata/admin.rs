@@ -129,14 +129,12 @@ impl MetadataActor {
         ))
     }
 
-    /// Called once a topic's removal is durable and published, before its directories are gone.
-    ///
-    /// GROUP-OFFSET CLEANUP HOOK: this is the single place where the consumer-group module is to
-    /// be told that a topic went away, so that committed offsets of `name` are dropped (issue 6,
-    /// item 2: "offsets of a deleted topic are dropped"). The lead connects it, e.g.
-    /// `self.broker.groups().topic_deleted(name)`.
+    /// Called once a topic's removal is durable and published, before its directories are gone
+    /// (and so before a topic of the same name can be created again): the topic's committed
+    /// offsets are dropped from every group.
     pub(crate) fn on_topic_deleted(&self, name: &str, id: Uuid) {
-        debug!(topic = name, %id, "topic deletion hook");
+        debug!(topic = name, %id, "dropping committed offsets of the deleted topic");
+        self.broker.groups().topic_deleted(name);
     }
 
     fn create_partitions(&mut self, req: &CreatePartitions) -> AdminResult<()> {

@@ -427,6 +427,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
     {
         return bad("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
     }
+    if crate::group::store::RESERVED_TOPICS.contains(&name) {
+        return bad("it is reserved: the group coordinator keeps committed offsets there");
+    }
     Ok(())
 }
 

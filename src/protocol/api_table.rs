@@ -189,7 +189,7 @@ const OFFSET_COMMIT: ApiSupport = ApiSupport {
     advertised_max: 9,
     decode_min: 0,
     decode_max: 9,
-    advertised: false,
+    advertised: true,
 };
 const OFFSET_FETCH: ApiSupport = ApiSupport {
     key: ApiKey::OffsetFetch,
@@ -197,7 +197,7 @@ const OFFSET_FETCH: ApiSupport = ApiSupport {
     advertised_max: 9,
     decode_min: 0,
     decode_max: 9,
-    advertised: false,
+    advertised: true,
 };
 const FIND_COORDINATOR: ApiSupport = ApiSupport {
     key: ApiKey::FindCoordinator,
@@ -205,7 +205,7 @@ const FIND_COORDINATOR: ApiSupport = ApiSupport {
     advertised_max: 6,
     decode_min: 0,
     decode_max: 6,
-    advertised: false,
+    advertised: true,
 };
 const JOIN_GROUP: ApiSupport = ApiSupport {
     key: ApiKey::JoinGroup,
@@ -213,7 +213,7 @@ const JOIN_GROUP: ApiSupport = ApiSupport {
     advertised_max: 9,
     decode_min: 0,
     decode_max: 9,
-    advertised: false,
+    advertised: true,
 };
 const HEARTBEAT: ApiSupport = ApiSupport {
     key: ApiKey::Heartbeat,
@@ -221,7 +221,7 @@ const HEARTBEAT: ApiSupport = ApiSupport {
     advertised_max: 4,
     decode_min: 0,
     decode_max: 4,
-    advertised: false,
+    advertised: true,
 };
 const LEAVE_GROUP: ApiSupport = ApiSupport {
     key: ApiKey::LeaveGroup,
@@ -229,7 +229,7 @@ const LEAVE_GROUP: ApiSupport = ApiSupport {
     advertised_max: 5,
     decode_min: 0,
     decode_max: 5,
-    advertised: false,
+    advertised: true,
 };
 const SYNC_GROUP: ApiSupport = ApiSupport {
     key: ApiKey::SyncGroup,
@@ -237,7 +237,7 @@ const SYNC_GROUP: ApiSupport = ApiSupport {
     advertised_max: 5,
     decode_min: 0,
     decode_max: 5,
-    advertised: false,
+    advertised: true,
 };
 const DESCRIBE_GROUPS: ApiSupport = ApiSupport {
     key: ApiKey::DescribeGroups,
@@ -245,7 +245,7 @@ const DESCRIBE_GROUPS: ApiSupport = ApiSupport {
     advertised_max: 5,
     decode_min: 0,
     decode_max: 5,
-    advertised: false,
+    advertised: true,
 };
 const LIST_GROUPS: ApiSupport = ApiSupport {
     key: ApiKey::ListGroups,
@@ -253,7 +253,7 @@ const LIST_GROUPS: ApiSupport = ApiSupport {
     advertised_max: 5,
     decode_min: 0,
     decode_max: 5,
-    advertised: false,
+    advertised: true,
 };
 const API_VERSIONS: ApiSupport = ApiSupport {
     key: ApiKey::ApiVersions,
@@ -325,7 +325,7 @@ const DELETE_GROUPS: ApiSupport = ApiSupport {
     advertised_max: 2,
     decode_min: 0,
     decode_max: 2,
-    advertised: false,
+    advertised: true,
 };
 const INCREMENTAL_ALTER_CONFIGS: ApiSupport = ApiSupport {
     key: ApiKey::IncrementalAlterConfigs,

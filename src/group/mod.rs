@@ -1,0 +1,379 @@
+//! Consumer groups: the group coordinator and committed offsets.
+//!
+//! | piece | owns |
+//! |---|---|
+//! | [`GroupManager`] (in [`crate::broker::Broker`]) | group id → its actor; empty groups the offsets log knows of, whose actors start on first use ("dormant") |
+//! | [`actor::GroupActor`] | one per group, on an arbiter picked by hash, span `group{id}`: membership and Kafka's classic rebalance protocol |
+//! | [`store::OffsetStore`] | one actor on its own thread: committed offsets, `<log.dirs>/__consumer_offsets-0/` |
+//! | [`records`] | Kafka's `__consumer_offsets` key/value formats |
+//!
+//! Committed offsets are durable: an OffsetCommit is acknowledged after its batch is fsynced.
+//! A commit is first checked by the group's actor (generation, member), then written by the
+//! store. Each completed rebalance also writes the group's metadata record (members, their
+//! assignments), unsynced: after a restart the groups come back as they last stood, so live
+//! consumers keep their member ids and generation and nothing rebalances; a group whose last
+//! record was lost (unclean stop) merely makes its consumers rejoin.
+//!
+//! When a topic is deleted, [`GroupManager::topic_deleted`] drops every group's offsets for it.
+
+pub mod actor;
+pub mod records;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::error::ErrorCode;
+use crate::metadata::image::ClusterImage;
+use actor::{
+    DeleteIfEmpty, Describe, GroupActor, GroupDescription, GroupOverview, GroupSettings,
+    GroupState, Overview,
+};
+use records::GroupMetadataValue;
+use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore};
+
+enum Slot {
+    Live(Addr<GroupActor>),
+    /// An empty group known from the offsets log only; its actor starts on first use.
+    Dormant(GroupMetadataValue),
+}
+
+/// The coordinator's registry: routes each group id to its [`GroupActor`], starting it on
+/// demand, and owns the address of the [`OffsetStore`].
+pub struct GroupManager {
+    slots: Mutex<HashMap<String, Slot>>,
+    store: Addr<OffsetStore>,
+    arbiters: Vec<ArbiterHandle>,
+    settings: Arc<GroupSettings>,
+}
+
+impl GroupManager {
+    /// Replays the offsets log (synchronously: the broker answers nothing before this is done)
+    /// and starts the store on a thread of its own. Must run inside an actix `System`.
+    pub fn start(
+        config: &Config,
+        log_dir: &Path,
+        arbiters: Vec<ArbiterHandle>,
+        image: &ClusterImage,
+    ) -> GroupManager {
+        let dir_name = if image.topic("__consumer_offsets").is_some() {
+            warn!(
+                dir = store::FALLBACK_OFFSETS_DIR,
+                "the metadata log registers a __consumer_offsets topic (a Kafka data directory): \
+                 committed offsets are kept apart, and those Kafka stored there are not read"
+            );
+            store::FALLBACK_OFFSETS_DIR
+        } else {
+            store::OFFSETS_DIR
+        };
+        let (mut log, mut state, dir) = store::recover(log_dir, dir_name);
+        match store::drop_unknown_topics(log.as_mut(), &mut state, |t| image.topic(t).is_some()) {
+            Ok(0) => {}
+            Ok(n) => info!(
+                offsets = n,
+                "dropped committed offsets of topics that no longer exist"
+            ),
+            Err(e) => warn!(error = %e, "could not drop offsets of deleted topics"),
+        }
+        let known = state.known_groups();
+        let store_thread = Arbiter::new();
+        let store = OffsetStore::start_in_arbiter(&store_thread.handle(), move |_| {
+            OffsetStore::new(log, dir, state)
+        });
+        let clamp = |ms: u64| i32::try_from(ms).unwrap_or(i32::MAX);
+        let manager = GroupManager {
+            slots: Mutex::new(HashMap::new()),
+            store,
+            arbiters,
+            settings: Arc::new(GroupSettings {
+                initial_rebalance_delay: Duration::from_millis(
+                    config.group_initial_rebalance_delay_ms,
+                ),
+                min_session_timeout_ms: clamp(config.group_min_session_timeout_ms),
+                max_session_timeout_ms: clamp(config.group_max_session_timeout_ms),
+            }),
+        };
+        {
+            // Groups that had members start now, so that their sessions run (and expire if
+            // the consumers are gone); the others wait for their first request.
+            let mut slots = manager.slots();
+            for (id, record) in known {
+                let slot = if record.members.is_empty() {
+                    Slot::Dormant(record)
+                } else {
+                    Slot::Live(manager.spawn(&id, Some(record)))
+                };
+                slots.insert(id, slot);
+            }
+        }
+        manager
+    }
+
+    /// The coordinator settings (session timeout bounds, initial rebalance delay).
+    pub fn settings(&self) -> &GroupSettings {
+        &self.settings
+    }
+
+    fn slots(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn(&self, id: &str, record: Option<GroupMetadataValue>) -> Addr<GroupActor> {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in id.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+        }
+        let settings = self.settings.clone();
+        let store = self.store.clone();
+        let group_id = id.to_string();
+        let make =
+            move |_: &mut Context<GroupActor>| GroupActor::new(group_id, settings, store, record);
+        match self
+            .arbiters
+            .get((h % self.arbiters.len().max(1) as u64) as usize)
+        {
+            Some(arbiter) => GroupActor::start_in_arbiter(arbiter, make),
+            None => GroupActor::create(make),
+        }
+    }
+
+    /// The group's actor, if the group exists (a dormant group's actor starts here).
+    pub fn group(&self, id: &str) -> Option<Addr<GroupActor>> {
+        let mut slots = self.slots();
+        let slot = slots.get_mut(id)?;
+        match slot {
+            Slot::Live(addr) => Some(addr.clone()),
+            Slot::Dormant(record) => {
+                let addr = self.spawn(id, Some(record.clone()));
+                *slot = Slot::Live(addr.clone());
+                Some(addr)
+            }
+        }
+    }
+
+    /// The group's actor, creating an empty group if there is none.
+    pub fn group_or_create(&self, id: &str) -> Addr<GroupActor> {
+        if let Some(addr) = self.group(id) {
+            return addr;
+        }
+        let mut slots = self.slots();
+        if let Some(Slot::Live(addr)) = slots.get(id) {
+            return addr.clone();
+        }
+        let addr = self.spawn(id, None);
+        slots.insert(id.to_string(), Slot::Live(addr.clone()));
+        addr
+    }
+
+    /// The actor owning committed offsets.
+    pub fn store(&self) -> &Addr<OffsetStore> {
+        &self.store
+    }
+
+    /// Every group with its state, for ListGroups.
+    pub async fn list(&self) -> Vec<GroupOverview> {
+        let (live, mut out): (Vec<_>, Vec<_>) = {
+            let slots = self.slots();
+            let mut live = Vec::new();
+            let mut dormant = Vec::new();
+            for (id, slot) in slots.iter() {
+                match slot {
+                    Slot::Live(addr) => live.push(addr.clone()),
+                    Slot::Dormant(r) => dormant.push(GroupOverview {
+                        group_id: id.clone(),
+                        protocol_type: r.protocol_type.clone(),
+                        state: GroupState::Empty,
+                    }),
+                }
+            }
+            (live, dormant)
+        };
+        let answers = join_all(live.iter().map(|a| a.send(Overview))).await;
+        out.extend(
+            answers
+                .into_iter()
+                .flatten()
+                .filter(|o| o.state != GroupState::Dead),
+        );
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// DescribeGroups' view; `None` for a group that does not exist.
+    pub async fn describe(&self, id: &str) -> Option<GroupDescription> {
+        let addr = {
+            let slots = self.slots();
+            match slots.get(id)? {
+                Slot::Live(addr) => addr.clone(),
+                Slot::Dormant(r) => {
+                    return Some(GroupDescription {
+                        state: GroupState::Empty,
+                        protocol_type: r.protocol_type.clone(),
+                        protocol_data: String::new(),
+                        members: Vec::new(),
+                    })
+                }
+            }
+        };
+        addr.send(Describe).await.ok()
+    }
+
+    /// DeleteGroups for one group: only an Empty group goes (its offsets with it).
+    pub async fn delete(&self, id: &str) -> ErrorCode {
+        let live = {
+            let slots = self.slots();
+            match slots.get(id) {
+                None => return ErrorCode::GroupIdNotFound,
+                Some(Slot::Live(addr)) => Some(addr.clone()),
+                Some(Slot::Dormant(_)) => None,
+            }
+        };
+        if let Some(addr) = &live {
+            match addr.send(DeleteIfEmpty).await {
+                Ok(Ok(())) => {}
+                Ok(Err(code)) => return code,
+                Err(_) => return ErrorCode::GroupIdNotFound,
+            }
+        }
+        {
+            // Forget the group unless a new one was created under the same id meanwhile.
+            let mut slots = self.slots();
+            let same = match (slots.get(id), &live) {
+                (Some(Slot::Live(a)), Some(b)) => a == b,
+                (Some(Slot::Dormant(_)), None) => true,
+                _ => false,
+            };
+            if same {
+                slots.remove(id);
+            }
+        }
+        match self.store.send(DeleteGroup { group: id.into() }).await {
+            Ok(Ok(())) => ErrorCode::None,
+            Ok(Err(code)) => code,
+            Err(_) => ErrorCode::CoordinatorNotAvailable,
+        }
+    }
+
+    /// To be called when a topic is deleted: every group's committed offsets for it are
+    /// dropped (tombstones in the offsets log). Returns at once; the store applies it in order
+    /// with the commits it receives.
+    pub fn topic_deleted(&self, topic: &str) {
+        self.store.do_send(DropTopic {
+            topic: topic.to_string(),
+        });
+    }
+
+    /// Closes the offsets log cleanly, waiting at most `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        if tokio::time::timeout(grace, self.store.send(CloseStore))
+            .await
+            .is_err()
+        {
+            warn!("the offsets log did not close in time");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::group::records::CommittedOffset;
+    use crate::group::store::{CommitOffsets, FetchOffsets};
+    use crate::metadata::image::TopicInfo;
+
+    fn image_with(topics: &[&str]) -> ClusterImage {
+        let mut image = ClusterImage::default();
+        for t in topics {
+            let name: Arc<str> = Arc::from(*t);
+            image.topics.insert(
+                name.clone(),
+                TopicInfo {
+                    name,
+                    id: uuid::Uuid::new_v4(),
+                    partitions: BTreeMap::new(),
+                    configs: BTreeMap::new(),
+                },
+            );
+        }
+        image
+    }
+
+    fn offset(o: i64) -> CommittedOffset {
+        CommittedOffset {
+            offset: o,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        }
+    }
+
+    async fn fetch_all(m: &GroupManager, group: &str) -> Vec<(String, i32, i64)> {
+        let topics = m
+            .store()
+            .send(FetchOffsets {
+                group: group.into(),
+                topics: None,
+            })
+            .await
+            .expect("store");
+        topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.topic;
+                t.partitions
+                    .into_iter()
+                    .filter_map(move |(p, c)| c.map(|c| (name.clone(), p, c.offset)))
+            })
+            .collect()
+    }
+
+    /// `topic_deleted` drops every group's offsets for the topic, durably: after a restart
+    /// whose metadata still lists the topic, they stay gone.
+    #[test]
+    fn topic_deleted_drops_offsets_durably() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::default();
+        let both = image_with(&["a", "b"]);
+        actix_rt::System::new().block_on(async {
+            let m = GroupManager::start(&config, dir.path(), Vec::new(), &both);
+            for group in ["g1", "g2"] {
+                let r = m
+                    .store()
+                    .send(CommitOffsets {
+                        group: group.into(),
+                        offsets: vec![("a".into(), 0, offset(3)), ("b".into(), 1, offset(4))],
+                    })
+                    .await
+                    .expect("store");
+                assert_eq!(r, Ok(()));
+            }
+            m.topic_deleted("a");
+            assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
+            assert_eq!(fetch_all(&m, "g2").await, vec![("b".into(), 1, 4)]);
+            m.shutdown(Duration::from_secs(5)).await;
+        });
+        actix_rt::System::new().block_on(async {
+            let m = GroupManager::start(&config, dir.path(), Vec::new(), &both);
+            assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
+            let listed: Vec<_> = m.list().await.into_iter().map(|g| g.group_id).collect();
+            assert_eq!(listed, vec!["g1".to_string(), "g2".to_string()]);
+            m.shutdown(Duration::from_secs(5)).await;
+        });
+        // A topic missing from the metadata at startup loses its offsets too.
+        actix_rt::System::new().block_on(async {
+            let m = GroupManager::start(&config, dir.path(), Vec::new(), &image_with(&[]));
+            assert!(fetch_all(&m, "g1").await.is_empty());
+            m.shutdown(Duration::from_secs(5)).await;
+        });
+    }
+}
