@@ -2,6 +2,9 @@
 //! data directory, and a minimal Kafka wire client built on the generated codec.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod topics;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
