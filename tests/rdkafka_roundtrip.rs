@@ -27,6 +27,14 @@ use sluice::record::{decode_records, BatchBuilder, BatchIter};
 /// Fetch version used for the long-poll measurements (topics by name, flexible).
 const FETCH_VERSION: i16 = 12;
 
+/// Held by every test here: the long-poll timings must not share two cores with the
+/// 100,000-record run, so the tests of this file run one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Counts delivery reports and keeps librdkafka's log lines.
 #[derive(Default)]
 struct Context {
@@ -170,6 +178,7 @@ fn now_ms() -> i64 {
 
 #[test]
 fn librdkafka_handshake_and_metadata() {
+    let _serial = one_at_a_time();
     let broker = TestBroker::start_with(&["--num-partitions", "3"]);
     broker.connect().create_topic("described");
 
@@ -221,6 +230,7 @@ fn librdkafka_handshake_and_metadata() {
 
 #[test]
 fn hundred_thousand_records_round_trip_in_order_per_partition() {
+    let _serial = one_at_a_time();
     const TOTAL: u64 = 100_000;
     const PARTITIONS: i32 = 4;
     let topic = "roundtrip";
@@ -300,6 +310,7 @@ fn hundred_thousand_records_round_trip_in_order_per_partition() {
 
 #[test]
 fn gzip_snappy_and_zstd_batches_are_stored_untouched_and_decoded() {
+    let _serial = one_at_a_time();
     let broker = TestBroker::start();
     for (codec, attribute) in [("gzip", 1), ("snappy", 2), ("zstd", 4)] {
         compressed_round_trip(&broker, codec, attribute);
@@ -312,6 +323,7 @@ fn gzip_snappy_and_zstd_batches_are_stored_untouched_and_decoded() {
 #[test]
 #[ignore = "needs FindCoordinator advertised (issue 6): librdkafka gates LZ4 on it"]
 fn lz4_batches_are_stored_untouched_and_decoded() {
+    let _serial = one_at_a_time();
     let broker = TestBroker::start();
     compressed_round_trip(&broker, "lz4", 3);
 }
@@ -422,6 +434,7 @@ fn stored_batches(dir: &Path, attribute: i16) -> (usize, i64) {
 
 #[test]
 fn long_poll_fetch_waits_max_wait_when_idle() {
+    let _serial = one_at_a_time();
     let broker = TestBroker::start();
     let mut client = broker.connect();
     client.create_topic("idle");
@@ -446,6 +459,7 @@ fn long_poll_fetch_waits_max_wait_when_idle() {
 
 #[test]
 fn long_poll_fetch_answers_as_soon_as_a_record_arrives() {
+    let _serial = one_at_a_time();
     let broker = TestBroker::start();
     let mut fetcher = broker.connect();
     let mut producer = broker.connect();
