@@ -21,7 +21,7 @@ pub fn run(paths: &[PathBuf], records: bool) -> ExitCode {
     let mut ok = true;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for path in paths {
+    for path in &expand(paths) {
         match dump_file(path, records) {
             Ok((text, clean)) => {
                 ok &= clean;
@@ -40,6 +40,25 @@ pub fn run(paths: &[PathBuf], records: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Files to dump: each file as given, and for a directory its `.log` segments in offset order.
+fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in paths {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            // Not a directory: dump it as a file (errors are reported there).
+            out.push(path.clone());
+            continue;
+        };
+        let mut logs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        out.extend(logs);
+    }
+    out
 }
 
 /// Renders one file. Returns the text and whether everything in it was valid.
