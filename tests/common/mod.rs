@@ -2,6 +2,7 @@
 //! data directory, and a minimal Kafka wire client built on the generated codec.
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod fixtures;
 pub mod process;
 pub mod requests;
