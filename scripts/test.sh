@@ -6,6 +6,8 @@
 #   - kcat (Debian's package, librdkafka 2.0.2)                       apt-get
 #   - .venv with confluent-kafka, kafka-python, aiokafka               python3 -m venv + pip
 #     (versions pinned in tests/python/requirements.txt)
+#   - .venv-kp202 with kafka-python 2.0.2 only                         python3 -m venv + pip
+#     (tests/python/requirements-kp202.txt)
 #   - kafkajs in tests/js/node_modules (tests/js/package-lock.json)    npm ci
 #
 # Everything already present is left alone, so a second run goes straight to the tests.
@@ -14,6 +16,7 @@
 #   scripts/test.sh --test kcat      # any other arguments go to `cargo test` instead
 #
 # Environment: SLUICE_PYTHON (interpreter the Python tests use; default .venv/bin/python),
+# SLUICE_PYTHON_KP202 (the kafka-python 2.0.2 one; default .venv-kp202/bin/python),
 # SLUICE_SKIP_INSTALL=1 (check nothing, install nothing; just run cargo test).
 set -euo pipefail
 
@@ -49,26 +52,33 @@ install_kcat() {
     fi
 }
 
-install_python() {
-    local req=tests/python/requirements.txt stamp=.venv/.sluice-requirements
-    if [ -x .venv/bin/python ] && cmp -s "$req" "$stamp"; then
+# make_venv DIR REQUIREMENTS: DIR holds a venv with REQUIREMENTS installed (skipped
+# when DIR's stamp shows it was made from the same file).
+make_venv() {
+    local venv=$1 req=$2 stamp=$1/.sluice-requirements
+    if [ -x "$venv/bin/python" ] && cmp -s "$req" "$stamp"; then
         return 0
     fi
     if ! command -v python3 >/dev/null 2>&1; then
         apt_install python3 python3-venv
     fi
-    if [ ! -x .venv/bin/python ]; then
-        say "creating .venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating $venv"
         # Debian's python3 needs python3-venv (ensurepip) for this.
-        if ! python3 -m venv .venv >/dev/null 2>&1; then
-            rm -rf .venv
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
             apt_install python3-venv
-            python3 -m venv .venv
+            python3 -m venv "$venv"
         fi
     fi
-    say "pip install -r $req"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
+    say "pip install -r $req into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
     cp "$req" "$stamp"
+}
+
+install_python() {
+    make_venv .venv tests/python/requirements.txt
+    make_venv .venv-kp202 tests/python/requirements-kp202.txt
 }
 
 install_node() {

@@ -1,117 +1,100 @@
-//! kafka-python group consumers (tests/python/group_consume.py) against the real broker, run
-//! with the venv interpreter in `SLUICE_PYTHON` (default `.venv/bin/python`, which
-//! `scripts/test.sh` creates with the Python Kafka clients).
+//! kafka-python group consumers (tests/python/group_consume.py) against the real broker: the
+//! current release from the main venv (`SLUICE_PYTHON`, default `.venv/bin/python`) and the
+//! widely deployed 2.0.2 from its own pinned venv (`SLUICE_PYTHON_KP202`, default
+//! `.venv-kp202/bin/python`); `scripts/test.sh` creates both.
 
 mod common;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
+use common::clients::{python, python_kafka_python_202, run_script};
 use common::TestBroker;
-use sluice::protocol::api_table::ApiKey;
-use sluice::protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use sluice::protocol::messages::metadata_response::MetadataResponse;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("SLUICE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        path.is_file(),
-        "no Python interpreter at {} (set SLUICE_PYTHON to a venv with kafka-python, or run \
-         scripts/test.sh, which creates .venv)",
-        path.display()
-    );
-    path
-}
-
-/// Runs `cmd` to completion, killing it after `limit`; returns (exit code, stdout, stderr).
-fn run_bounded(cmd: &mut Command, limit: Duration) -> (Option<i32>, String, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let code = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        code,
-        out_t.join().unwrap_or_default(),
-        err_t.join().unwrap_or_default(),
-    )
-}
-
-#[test]
-fn kafka_python_group_consumers_share_commit_and_resume() {
-    let python = python();
+fn group_consume(python: &PathBuf, topic: &str, extra: &[&str]) {
     let broker = TestBroker::start_with(&[
         "--set",
         "group.initial.rebalance.delay.ms=0",
         "--set",
         "num.partitions=4",
     ]);
-    let topic = "py-groups";
-    let mut client = broker.connect();
-    let resp = client.request(
-        ApiKey::Metadata,
-        12,
-        |b| {
-            MetadataRequest {
-                topics: Some(vec![MetadataRequestTopic {
-                    name: Some(topic.into()),
-                    ..MetadataRequestTopic::default()
-                }]),
-                allow_auto_topic_creation: true,
-                ..MetadataRequest::default()
-            }
-            .encode(b, 12)
-        },
-        MetadataResponse::decode,
-    );
-    assert_eq!(resp.topics[0].error_code, 0);
-    let (code, stdout, stderr) = run_bounded(
-        Command::new(python)
-            .arg(repo().join("tests/python/group_consume.py"))
-            .args(["--bootstrap", &broker.bootstrap(), "--topic", topic])
-            .args(["--partitions", "4", "--count", "200", "--timeout", "60"]),
+    let created = broker.connect().create_topic(topic);
+    assert_eq!(created.partitions.len(), 4);
+    let bootstrap = broker.bootstrap();
+    let mut args = vec![
+        "--bootstrap",
+        &bootstrap,
+        "--topic",
+        topic,
+        "--partitions",
+        "4",
+    ];
+    args.extend(["--count", "200", "--timeout", "60"]);
+    args.extend(extra);
+    let ran = run_script(
+        python,
+        "tests/python/group_consume.py",
+        &args,
         Duration::from_secs(150),
+        "kafka-python groups ok: 200 records",
     );
-    assert_eq!(
-        code,
-        Some(0),
-        "group_consume.py failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("kafka-python groups ok: 200 records"),
-        "{stdout}"
-    );
-    println!("{}", stdout.trim());
+    println!("{}", ran.stdout.trim());
+}
+
+#[test]
+fn kafka_python_group_consumers_share_commit_and_resume() {
+    group_consume(&python(&["kafka"]), "py-groups", &[]);
+}
+
+/// kafka-python 2.0.2's `poll()` blocks until a JoinGroup completes, and the coordinator (in
+/// Kafka as here) holds a JoinGroup until every member has rejoined or its rebalance timeout
+/// (`max.poll.interval.ms`, 5 min) passes; so the pair polls on a thread each, as applications
+/// run it.
+#[test]
+fn kafka_python_2_0_2_group_consumers_share_commit_and_resume() {
+    let python = python_kafka_python_202();
+    group_consume(&python, "py202-groups", &["--threads"]);
+}
+
+/// Why a single thread cannot interleave two kafka-python 2.0.2 consumers of one group: when
+/// the second joins, its one `poll()` waits until the first has rejoined or is gone -- here the
+/// first leaves once its `max.poll.interval.ms` (3 s) passes without a poll, as in Kafka (where
+/// that is also the rebalance timeout the coordinator holds the JoinGroup for), and the second
+/// then owns every partition. kafka-python 2.2 returns from the same `poll()` after its 100 ms.
+#[test]
+fn kafka_python_poll_during_a_join_waits_for_the_rebalance_in_2_0_2_only() {
+    let broker = TestBroker::start_with(&[
+        "--set",
+        "group.initial.rebalance.delay.ms=0",
+        "--set",
+        "num.partitions=4",
+    ]);
+    let bootstrap = broker.bootstrap();
+    let cases = [
+        (python_kafka_python_202(), "join-wait-202"),
+        (python(&["kafka"]), "join-wait"),
+    ];
+    for (python, topic) in cases {
+        broker.connect().create_topic(topic);
+        let ran = run_script(
+            &python,
+            "tests/python/join_wait.py",
+            &["--bootstrap", &bootstrap, "--topic", topic],
+            Duration::from_secs(90),
+            "\"waited_s\"",
+        );
+        let seen: serde_json::Value =
+            serde_json::from_str(ran.stdout.trim()).expect("join_wait.py prints JSON");
+        println!("{seen}");
+        let waited = seen["waited_s"].as_f64().expect("waited_s");
+        if seen["version"] == "2.0.2" {
+            assert!(
+                (2.0..10.0).contains(&waited),
+                "2.0.2's poll() should wait about max.poll.interval.ms (3 s): {seen}"
+            );
+            assert_eq!(seen["second"], serde_json::json!([0, 1, 2, 3]), "{seen}");
+        } else {
+            assert!(waited < 2.0, "poll(timeout_ms=100) took {waited} s: {seen}");
+        }
+    }
 }

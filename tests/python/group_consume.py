@@ -5,7 +5,8 @@
    a second consumer of the same group reads the rest: nothing lost, nothing read twice.
 3. Two consumers of group `<topic>-pair` poll side by side until they split the partitions
    between them (disjoint, all covered); the admin client then lists and describes the groups
-   and reads the committed offsets.
+   and reads the committed offsets. With --threads each of the two polls on its own thread
+   (needed by kafka-python before 2.1, whose poll() blocks until a rebalance completes).
 
     python tests/python/group_consume.py --bootstrap 127.0.0.1:9092 --topic t --partitions 4
 
@@ -14,8 +15,10 @@ when every check passed; raises SystemExit with a reason otherwise.
 """
 
 import argparse
+import threading
 import time
 
+import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 
@@ -90,23 +93,73 @@ def resume(bootstrap, topic, sent, timeout):
     return group
 
 
-def pair(bootstrap, topic, partitions, timeout):
+class Pair:
+    """Two consumers of one group, polled side by side until they split the partitions.
+
+    Interleaved on this thread by default. With `threads`, each consumer polls on a thread of
+    its own, as an application would run it: kafka-python before 2.1 blocks inside `poll()`
+    until a JoinGroup completes, and the coordinator holds that JoinGroup until every member of
+    the group rejoins (or its rebalance timeout, max.poll.interval.ms, passes) -- so one thread
+    interleaving two such consumers waits on itself.
+    """
+
+    def __init__(self, bootstrap, topic, group, threads):
+        self.consumers = [consumer(bootstrap, topic, group, "py-c1"),
+                          consumer(bootstrap, topic, group, "py-c2")]
+        self.assigned = [set(), set()]
+        self.threads = []
+        self.stop = threading.Event()
+        self.failure = []
+        if threads:
+            self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                            for i in range(2)]
+            for t in self.threads:
+                t.start()
+
+    def _poll(self, i):
+        c = self.consumers[i]
+        c.poll(timeout_ms=100)
+        self.assigned[i] = {tp.partition for tp in c.assignment()}
+
+    def _run(self, i):
+        try:
+            while not self.stop.is_set():
+                self._poll(i)
+        except Exception as e:  # reported by `step` on the main thread
+            self.failure.append(repr(e))
+
+    def step(self):
+        """One round: both consumers poll (or, threaded, the main thread waits a little)."""
+        if self.failure:
+            raise SystemExit(f"a consumer thread failed: {self.failure}")
+        if self.threads:
+            time.sleep(0.05)
+        else:
+            self._poll(0)
+            self._poll(1)
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+        for c in self.consumers:
+            c.close()
+
+
+def pair(bootstrap, topic, partitions, timeout, threads):
     group = f"{topic}-pair"
-    c1 = consumer(bootstrap, topic, group, "py-c1")
-    c2 = consumer(bootstrap, topic, group, "py-c2")
+    p = Pair(bootstrap, topic, group, threads)
     deadline = time.monotonic() + timeout
     split = None
     while time.monotonic() < deadline:
-        c1.poll(timeout_ms=100)
-        c2.poll(timeout_ms=100)
-        a = {tp.partition for tp in c1.assignment()}
-        b = {tp.partition for tp in c2.assignment()}
+        p.step()
+        a, b = p.assigned
         if a and b and not (a & b) and a | b == set(range(partitions)):
             split = (sorted(a), sorted(b))
             break
     if split is None:
-        raise SystemExit(f"the pair never split the partitions: {a} / {b}")
-    return group, c1, c2, split
+        raise SystemExit(f"the pair never split the partitions: {p.assigned}")
+    return group, p, split
 
 
 def main():
@@ -116,11 +169,14 @@ def main():
     p.add_argument("--partitions", type=int, required=True)
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--threads", action="store_true",
+                   help="poll each consumer of the pair on its own thread")
     args = p.parse_args()
 
     sent = produce(args.bootstrap, args.topic, args.partitions, args.count)
     resume_group = resume(args.bootstrap, args.topic, sent, args.timeout)
-    pair_group, c1, c2, split = pair(args.bootstrap, args.topic, args.partitions, args.timeout)
+    pair_group, members, split = pair(args.bootstrap, args.topic, args.partitions, args.timeout,
+                                      args.threads)
 
     admin = KafkaAdminClient(bootstrap_servers=args.bootstrap)
     listed = {g[0]: g[1] for g in admin.list_consumer_groups()}
@@ -128,8 +184,7 @@ def main():
         if listed.get(g) != "consumer":
             raise SystemExit(f"ListGroups: {g} missing or wrong type in {listed}")
     # The pair keeps heartbeating while the admin asks (they poll between the calls).
-    c1.poll(timeout_ms=50)
-    c2.poll(timeout_ms=50)
+    members.step()
     described = admin.describe_consumer_groups([pair_group])[0]
     if described.state != "Stable" or len(described.members) != 2:
         raise SystemExit(f"DescribeGroups: {described.state} with {len(described.members)} members")
@@ -143,10 +198,9 @@ def main():
     if ends != per_partition:
         raise SystemExit(f"committed offsets {ends}, expected {per_partition}")
     admin.close()
-    c1.close()
-    c2.close()
+    members.close()
     print(f"kafka-python groups ok: {len(sent)} records resumed without loss or duplicates; "
-          f"pair split {split[0]} / {split[1]}; committed {ends}")
+          f"pair split {split[0]} / {split[1]}; committed {ends} (kafka-python {kafka.__version__})")
 
 
 if __name__ == "__main__":
