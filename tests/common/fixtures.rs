@@ -339,3 +339,315 @@ impl Rng {
             .collect()
     }
 }
+
+/// A metadata log shaped like the one Apache Kafka 4.0 writes (see `kafka_4_log`), and the
+/// topics that survive in it (`SURVIVING`): what Kafka itself would report for that directory.
+pub mod kafka4 {
+    use bytes::Bytes;
+    use sluice::protocol::messages::metadata::register_broker_record::{
+        BrokerEndpoint, BrokerFeature,
+    };
+    use sluice::protocol::messages::metadata::{
+        BeginTransactionRecord, ConfigRecord, EndTransactionRecord, FeatureLevelRecord,
+        MetadataRecord, NoOpRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
+        RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, ZkMigrationStateRecord,
+    };
+    use sluice::record::{BatchBuilder, ATTR_CONTROL};
+    use uuid::Uuid;
+
+    use super::{record_value, DIRECTORY_ID};
+
+    pub const TS: i64 = 1_745_000_000_000;
+
+    /// Builds a metadata log batch by batch, numbering offsets as the controller does.
+    pub struct KraftLog {
+        pub next: i64,
+        pub epoch: i32,
+        pub batches: Vec<Bytes>,
+    }
+
+    impl KraftLog {
+        pub fn new() -> KraftLog {
+            KraftLog {
+                next: 0,
+                epoch: 1,
+                batches: Vec::new(),
+            }
+        }
+
+        /// One batch of records, each `(record, version)`.
+        pub fn batch(&mut self, records: &[(MetadataRecord, i16)]) -> &mut Self {
+            let values: Vec<Bytes> = records.iter().map(|(r, v)| record_value(r, *v)).collect();
+            self.raw_batch(&values)
+        }
+
+        /// One batch of already-encoded record values (for types the broker has no codec for).
+        pub fn raw_batch(&mut self, values: &[Bytes]) -> &mut Self {
+            let mut b =
+                BatchBuilder::new(self.next, TS + self.next).partition_leader_epoch(self.epoch);
+            for v in values {
+                b.push_with_header_count(None, Some(v), &[], 0);
+            }
+            self.next += values.len() as i64;
+            self.batches.push(b.build());
+            self
+        }
+
+        /// A KRaft control batch (attributes bit 5): records keyed by (version 0, control type).
+        pub fn control(&mut self, records: &[(i16, Bytes)]) -> &mut Self {
+            let mut b = BatchBuilder::new(self.next, TS + self.next)
+                .partition_leader_epoch(self.epoch)
+                .attributes(ATTR_CONTROL);
+            for (kind, value) in records {
+                let mut key = 0i16.to_be_bytes().to_vec();
+                key.extend_from_slice(&kind.to_be_bytes());
+                b.push_with_header_count(Some(&key), Some(value), &[], 0);
+            }
+            self.next += records.len() as i64;
+            self.batches.push(b.build());
+            self
+        }
+    }
+
+    pub fn hexv(s: &str) -> Bytes {
+        Bytes::from(crate::common::hex(s))
+    }
+
+    /// LeaderChangeMessage v0: leader 1, voters [1], granting voters [1].
+    pub fn leader_change() -> Bytes {
+        hexv("0000 00000001 02 00000001 00 02 00000001 00 00")
+    }
+
+    pub fn topic(name: &str, id: Uuid) -> (MetadataRecord, i16) {
+        (
+            MetadataRecord::TopicRecord(TopicRecord {
+                name: name.into(),
+                topic_id: id,
+            }),
+            0,
+        )
+    }
+
+    pub fn partition_v2(id: Uuid, index: i32) -> PartitionRecord {
+        PartitionRecord {
+            partition_id: index,
+            topic_id: id,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            directories: vec![DIRECTORY_ID],
+            ..PartitionRecord::default()
+        }
+    }
+
+    pub fn partition(id: Uuid, index: i32) -> (MetadataRecord, i16) {
+        (MetadataRecord::PartitionRecord(partition_v2(id, index)), 2)
+    }
+
+    pub fn feature(name: &str, level: i16) -> (MetadataRecord, i16) {
+        (
+            MetadataRecord::FeatureLevelRecord(FeatureLevelRecord {
+                name: name.into(),
+                feature_level: level,
+            }),
+            0,
+        )
+    }
+
+    pub fn noop() -> (MetadataRecord, i16) {
+        (MetadataRecord::NoOpRecord(NoOpRecord {}), 0)
+    }
+
+    pub const EVENTS: Uuid = uuid::uuid!("3f1c9a2e-5d4b-4c1a-9e2f-00000000e001");
+    pub const AUDIT: Uuid = uuid::uuid!("3f1c9a2e-5d4b-4c1a-9e2f-00000000a001");
+    pub const DOOMED: Uuid = uuid::uuid!("3f1c9a2e-5d4b-4c1a-9e2f-00000000d001");
+    pub const PHOENIX_OLD: Uuid = uuid::uuid!("3f1c9a2e-5d4b-4c1a-9e2f-00000000f001");
+    pub const PHOENIX: Uuid = uuid::uuid!("3f1c9a2e-5d4b-4c1a-9e2f-00000000f002");
+
+    /// A metadata log with the record mix Kafka 4.0 writes: bootstrap records in a metadata
+    /// transaction, broker and controller registrations, producer id blocks, no-ops, control
+    /// batches, PartitionRecord v2 with ELR tags, partition changes, configs and topic removal.
+    pub fn kafka_4_log() -> Vec<Bytes> {
+        let mut log = KraftLog::new();
+        // Offset 0: kraft.version (type 5) and a leader change (type 2).
+        log.control(&[(5, hexv("0000 0001 00")), (2, leader_change())]);
+        // Bootstrap, inside a metadata transaction.
+        log.batch(&[
+            (
+                MetadataRecord::BeginTransactionRecord(BeginTransactionRecord {
+                    name: Some("Bootstrap records".into()),
+                }),
+                0,
+            ),
+            feature("metadata.version", 25),
+            feature("group.version", 1),
+            feature("transaction.version", 2),
+            (
+                MetadataRecord::ZkMigrationStateRecord(ZkMigrationStateRecord {
+                    zk_migration_state: 0,
+                }),
+                0,
+            ),
+            (
+                MetadataRecord::ConfigRecord(ConfigRecord {
+                    resource_type: 4,
+                    resource_name: String::new(),
+                    name: "min.insync.replicas".into(),
+                    value: Some("1".into()),
+                }),
+                0,
+            ),
+            (
+                MetadataRecord::EndTransactionRecord(EndTransactionRecord {}),
+                0,
+            ),
+        ]);
+        log.batch(&[(
+            MetadataRecord::RegisterBrokerRecord(RegisterBrokerRecord {
+                broker_id: 1,
+                incarnation_id: Uuid::from_u128(0xabc),
+                broker_epoch: 7,
+                end_points: vec![BrokerEndpoint {
+                    name: "PLAINTEXT".into(),
+                    host: "localhost".into(),
+                    port: 9092,
+                    security_protocol: 0,
+                }],
+                features: vec![BrokerFeature {
+                    name: "metadata.version".into(),
+                    min_supported_version: 7,
+                    max_supported_version: 25,
+                }],
+                rack: None,
+                fenced: true,
+                log_dirs: vec![DIRECTORY_ID],
+                ..RegisterBrokerRecord::default()
+            }),
+            3,
+        )]);
+        // Types sluice has no codec for: BrokerRegistrationChangeRecord (17) unfencing broker 1,
+        // and RegisterControllerRecord (27).
+        let mut controller = crate::common::hex("011b00 00000001");
+        controller.extend_from_slice(Uuid::from_u128(0xdef).as_bytes());
+        controller.extend(crate::common::hex(
+            "00 02 0b434f4e54524f4c4c4552 0a6c6f63616c686f7374 2385 0000 00 \
+             02 0e6b726166742e76657273696f6e 0000 0001 00 00",
+        ));
+        log.raw_batch(&[
+            hexv("011102 00000001 0000000000000007 01 00 01 ff"),
+            Bytes::from(controller),
+        ]);
+        log.batch(&[noop()]);
+        // A topic created inside a metadata transaction; partition 1 carries ELR tags.
+        let mut p1 = partition_v2(EVENTS, 1);
+        p1.eligible_leader_replicas = Some(vec![]);
+        p1.last_known_elr = Some(vec![1]);
+        log.batch(&[
+            (
+                MetadataRecord::BeginTransactionRecord(BeginTransactionRecord {
+                    name: Some("CreateTopics".into()),
+                }),
+                0,
+            ),
+            topic("events", EVENTS),
+            partition(EVENTS, 0),
+            (MetadataRecord::PartitionRecord(p1), 2),
+            partition(EVENTS, 2),
+            (
+                MetadataRecord::EndTransactionRecord(EndTransactionRecord {}),
+                0,
+            ),
+        ]);
+        log.batch(&[(
+            MetadataRecord::ProducerIdsRecord(ProducerIdsRecord {
+                broker_id: 1,
+                broker_epoch: 7,
+                next_producer_id: 1000,
+            }),
+            0,
+        )]);
+        log.batch(&[
+            topic("audit", AUDIT),
+            (
+                MetadataRecord::ConfigRecord(ConfigRecord {
+                    resource_type: 2,
+                    resource_name: "audit".into(),
+                    name: "max.message.bytes".into(),
+                    value: Some("200".into()),
+                }),
+                0,
+            ),
+            partition(AUDIT, 0),
+        ]);
+        log.batch(&[
+            topic("doomed", DOOMED),
+            partition(DOOMED, 0),
+            partition(DOOMED, 1),
+        ]);
+        log.batch(&[noop(), noop()]);
+        // The controller restarts: a new leader epoch, announced by a control batch.
+        log.epoch = 2;
+        log.control(&[(2, leader_change())]);
+        log.batch(&[(
+            MetadataRecord::PartitionChangeRecord(PartitionChangeRecord {
+                partition_id: 0,
+                topic_id: EVENTS,
+                leader: -1,
+                ..PartitionChangeRecord::default()
+            }),
+            0,
+        )]);
+        log.batch(&[(
+            MetadataRecord::RemoveTopicRecord(RemoveTopicRecord { topic_id: DOOMED }),
+            0,
+        )]);
+        log.batch(&[topic("phoenix", PHOENIX_OLD), partition(PHOENIX_OLD, 0)]);
+        log.batch(&[(
+            MetadataRecord::RemoveTopicRecord(RemoveTopicRecord {
+                topic_id: PHOENIX_OLD,
+            }),
+            0,
+        )]);
+        log.batch(&[
+            topic("phoenix", PHOENIX),
+            partition(PHOENIX, 0),
+            partition(PHOENIX, 1),
+        ]);
+        log.batch(&[(
+            MetadataRecord::PartitionChangeRecord(PartitionChangeRecord {
+                partition_id: 0,
+                topic_id: EVENTS,
+                leader: 1,
+                isr: Some(vec![1]),
+                eligible_leader_replicas: Some(vec![]),
+                last_known_elr: Some(vec![]),
+                ..PartitionChangeRecord::default()
+            }),
+            2,
+        )]);
+        // A config for the removed topic is ignored.
+        log.batch(&[
+            noop(),
+            (
+                MetadataRecord::ConfigRecord(ConfigRecord {
+                    resource_type: 2,
+                    resource_name: "doomed".into(),
+                    name: "retention.ms".into(),
+                    value: Some("1000".into()),
+                }),
+                0,
+            ),
+        ]);
+        log.batches
+    }
+
+    /// The topics of `kafka_4_log` that survive it: (name, id, partition count). Every partition
+    /// has leader 1, replicas [1] and ISR [1]; `events-0` is at leader epoch 2, the others at 0.
+    pub const SURVIVING: [(&str, Uuid, i32); 3] = [
+        ("audit", AUDIT, 1),
+        ("events", EVENTS, 3),
+        ("phoenix", PHOENIX, 2),
+    ];
+}
