@@ -21,7 +21,7 @@ pub fn run(paths: &[PathBuf], records: bool) -> ExitCode {
     let mut ok = true;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for path in paths {
+    for path in &expand(paths) {
         match dump_file(path, records) {
             Ok((text, clean)) => {
                 ok &= clean;
@@ -40,6 +40,25 @@ pub fn run(paths: &[PathBuf], records: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Files to dump: each file as given, and for a directory its `.log` segments in offset order.
+fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in paths {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            // Not a directory: dump it as a file (errors are reported there).
+            out.push(path.clone());
+            continue;
+        };
+        let mut logs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        out.extend(logs);
+    }
+    out
 }
 
 /// Renders one file. Returns the text and whether everything in it was valid.
@@ -126,11 +145,7 @@ fn dump_log(out: &mut String, data: Bytes, records: bool, metadata: bool) -> boo
                 for r in recs {
                     let _ = write!(out, "| offset: {} CreateTime: {}", r.offset, r.timestamp);
                     if metadata {
-                        let payload = r
-                            .value
-                            .clone()
-                            .map(|mut v| MetadataRecord::decode_value(&mut v));
-                        let _ = writeln!(out, " payload: {payload:?}");
+                        let _ = writeln!(out, " {}", describe_metadata(r.value.clone()));
                         continue;
                     }
                     let _ = write!(
@@ -157,6 +172,29 @@ fn dump_log(out: &mut String, data: Bytes, records: bool, metadata: bool) -> boo
     true
 }
 
+/// One KRaft metadata record value, readable: `TopicRecord v0 {..}`, or why it is not shown.
+fn describe_metadata(value: Option<Bytes>) -> String {
+    let Some(mut value) = value else {
+        return "payload: null".to_string();
+    };
+    match MetadataRecord::decode_value(&mut value) {
+        Ok(Some((record, version))) => {
+            let text = format!("{record:?}");
+            // `TopicRecord(TopicRecord { … })` → `TopicRecord v0 { … }`.
+            let inner = text
+                .split_once('(')
+                .map(|(_, rest)| rest.strip_suffix(')').unwrap_or(rest).to_string())
+                .unwrap_or(text);
+            match inner.split_once(' ') {
+                Some((name, fields)) => format!("{name} v{version} {fields}"),
+                None => format!("{inner} v{version}"),
+            }
+        }
+        Ok(None) => "payload: a record type sluice does not decode".to_string(),
+        Err(e) => format!("payload: INVALID ({e})"),
+    }
+}
+
 fn codec_name(codec: i16) -> &'static str {
     match codec {
         0 => "none",
@@ -172,5 +210,42 @@ fn show(data: Option<&Bytes>) -> String {
     match data {
         None => "null".to_string(),
         Some(d) => String::from_utf8_lossy(d).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::metadata::TopicRecord;
+    use crate::protocol::wire::EncodeBuf;
+    use crate::record::BatchBuilder;
+
+    #[test]
+    fn dumps_a_metadata_log_and_flags_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = dir.path().join("__cluster_metadata-0");
+        std::fs::create_dir_all(&meta).expect("dir");
+        let mut value = EncodeBuf::new();
+        MetadataRecord::TopicRecord(TopicRecord {
+            name: "orders".into(),
+            topic_id: uuid::Uuid::from_u128(7),
+        })
+        .encode_value(&mut value, 0);
+        let mut b = BatchBuilder::new(1, 1_700_000_000_000);
+        b.push(None, Some(&value.to_bytes()), &[]);
+        let mut bytes = b.build().to_vec();
+        let path = meta.join("00000000000000000000.log");
+        std::fs::write(&path, &bytes).expect("write");
+        let (text, clean) = dump_file(&path, false).expect("dump");
+        assert!(clean);
+        assert!(text.contains("baseOffset: 1"), "{text}");
+        assert!(text.contains("TopicRecord v0 { name: \"orders\""), "{text}");
+
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).expect("write");
+        let (text, clean) = dump_file(&path, false).expect("dump");
+        assert!(!clean);
+        assert!(text.contains("INVALID: CRC mismatch"), "{text}");
     }
 }

@@ -53,11 +53,6 @@ fn assert_api_versions_ok(mut body: Bytes, version: i16) {
 
 /// Frames that must close their connection, each with a name for the failure message.
 fn bad_inputs(c: &WireClient) -> Vec<(&'static str, Vec<u8>)> {
-    let mut trailing = api_versions_frame(c, 3, 1);
-    trailing.extend_from_slice(b"xyz");
-    let size = (trailing.len() - 4) as i32;
-    trailing[..4].copy_from_slice(&size.to_be_bytes());
-
     let unknown_key = c.frame(ApiKey::ApiVersions, 0, 1, |_| {});
     let mut unknown_key = unknown_key;
     unknown_key[4..6].copy_from_slice(&999i16.to_be_bytes());
@@ -85,7 +80,6 @@ fn bad_inputs(c: &WireClient) -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("oversized i32::MAX", i32::MAX.to_be_bytes().to_vec()),
         ("unknown API key", unknown_key),
-        ("trailing bytes after the body", trailing),
     ]
 }
 
@@ -116,7 +110,7 @@ fn a_bad_frame_closes_only_its_own_connection() {
         .iter()
         .filter(|l| l.contains("WARN") && l.contains("closing connection"))
         .count();
-    assert_eq!(warns, 8, "{:#?}", broker.log_lines());
+    assert_eq!(warns, 7, "{:#?}", broker.log_lines());
 }
 
 /// A frame of exactly `socket.request.max.bytes` is accepted.
@@ -167,6 +161,24 @@ fn a_partial_frame_is_answered_once_complete() {
     assert!(nothing_arrives(&mut c, Duration::from_millis(150)));
     c.send_raw(&f[f.len() / 2..]);
     assert_api_versions_ok(read_response(&mut c, ApiKey::ApiVersions, 3, 42), 3);
+}
+
+/// Bytes after a request body are ignored, as Kafka ignores them (librdkafka 2.12 sends three
+/// such bytes in an all-topics Metadata request): the request is answered and the connection
+/// stays open for the next one.
+#[test]
+fn bytes_after_a_request_body_are_ignored_as_kafka_does() {
+    let broker = broker();
+    let mut c = broker.connect();
+    let mut trailing = api_versions_frame(&c, 3, 7);
+    trailing.extend_from_slice(b"xyz");
+    let size = (trailing.len() - 4) as i32;
+    trailing[..4].copy_from_slice(&size.to_be_bytes());
+    c.send_raw(&trailing);
+    assert_api_versions_ok(read_response(&mut c, ApiKey::ApiVersions, 3, 7), 3);
+    let next = api_versions_frame(&c, 3, 8);
+    c.send_raw(&next);
+    assert_api_versions_ok(read_response(&mut c, ApiKey::ApiVersions, 3, 8), 3);
 }
 
 /// True when no byte arrives and the connection stays open for `wait`.

@@ -10,15 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{TestBroker, WireClient};
+use common::TestBroker;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::TopicPartitionList;
-use sluice::protocol::api_table::ApiKey;
-use sluice::protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use sluice::protocol::messages::metadata_response::MetadataResponse;
 
 fn broker(partitions: u32) -> TestBroker {
     TestBroker::start_with(&[
@@ -27,26 +24,6 @@ fn broker(partitions: u32) -> TestBroker {
         "--set",
         &format!("num.partitions={partitions}"),
     ])
-}
-
-fn create_topic(client: &mut WireClient, name: &str) {
-    let resp = client.request(
-        ApiKey::Metadata,
-        12,
-        |b| {
-            MetadataRequest {
-                topics: Some(vec![MetadataRequestTopic {
-                    name: Some(name.into()),
-                    ..MetadataRequestTopic::default()
-                }]),
-                allow_auto_topic_creation: true,
-                ..MetadataRequest::default()
-            }
-            .encode(b, 12)
-        },
-        MetadataResponse::decode,
-    );
-    assert_eq!(resp.topics[0].error_code, 0);
 }
 
 fn consumer_config(broker: &TestBroker, group: &str, client_id: &str) -> ClientConfig {
@@ -156,7 +133,7 @@ fn cooperative_sticky_consumers_share_and_take_over() {
 
 fn share_and_take_over(strategy: &str) {
     let broker = broker(6);
-    create_topic(&mut broker.connect(), "shared");
+    broker.connect().create_topic("shared");
     let config = |id: &str| {
         let mut c = consumer_config(&broker, "trio", id);
         c.set("partition.assignment.strategy", strategy);
@@ -247,7 +224,7 @@ fn assert_drained(consumer: &BaseConsumer, quiet: Duration) {
 fn resume_from_committed_offsets(restart_between: bool) {
     let mut broker = broker(3);
     let topic = "orders";
-    create_topic(&mut broker.connect(), topic);
+    broker.connect().create_topic(topic);
     let sent = produce(&broker, topic, 3, 30);
     let group = "resume";
 
@@ -342,7 +319,7 @@ fn committed_offsets_survive_a_broker_restart_between_consumers() {
 fn a_live_consumer_carries_on_across_a_broker_restart() {
     let mut broker = broker(3);
     let topic = "survivor";
-    create_topic(&mut broker.connect(), topic);
+    broker.connect().create_topic(topic);
     let sent = produce(&broker, topic, 3, 30);
     let live: BaseConsumer = consumer_config(&broker, "survivors", "live")
         .set("reconnect.backoff.max.ms", "200")

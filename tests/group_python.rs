@@ -10,9 +10,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::TestBroker;
-use sluice::protocol::api_table::ApiKey;
-use sluice::protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use sluice::protocol::messages::metadata_response::MetadataResponse;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,23 +77,7 @@ fn kafka_python_group_consumers_share_commit_and_resume() {
     ]);
     let topic = "py-groups";
     let mut client = broker.connect();
-    let resp = client.request(
-        ApiKey::Metadata,
-        12,
-        |b| {
-            MetadataRequest {
-                topics: Some(vec![MetadataRequestTopic {
-                    name: Some(topic.into()),
-                    ..MetadataRequestTopic::default()
-                }]),
-                allow_auto_topic_creation: true,
-                ..MetadataRequest::default()
-            }
-            .encode(b, 12)
-        },
-        MetadataResponse::decode,
-    );
-    assert_eq!(resp.topics[0].error_code, 0);
+    client.create_topic(topic);
     let (code, stdout, stderr) = run_bounded(
         Command::new(python)
             .arg(repo().join("tests/python/group_consume.py"))

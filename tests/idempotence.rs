@@ -15,8 +15,6 @@ use common::{TestBroker, WireClient};
 use sluice::protocol::api_table::ApiKey;
 use sluice::protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use sluice::protocol::messages::init_producer_id_response::InitProducerIdResponse;
-use sluice::protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use sluice::protocol::messages::metadata_response::MetadataResponse;
 use sluice::protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
@@ -32,39 +30,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .expect("clock")
-}
-
-/// Creates `topic` (one partition) through Metadata auto-creation and waits until it is served.
-fn create_topic(client: &mut WireClient, topic: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for _ in 0..200 {
-        let resp = client.request(
-            ApiKey::Metadata,
-            12,
-            |b| {
-                MetadataRequest {
-                    topics: Some(vec![MetadataRequestTopic {
-                        name: Some(topic.to_string()),
-                        ..MetadataRequestTopic::default()
-                    }]),
-                    allow_auto_topic_creation: true,
-                    ..MetadataRequest::default()
-                }
-                .encode(b, 12)
-            },
-            MetadataResponse::decode,
-        );
-        if resp
-            .topics
-            .iter()
-            .any(|t| t.error_code == 0 && !t.partitions.is_empty())
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "topic {topic} never appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("topic {topic} never appeared");
 }
 
 /// One Produce (v9, acks=all) of `records` to partition 0 of `topic`.
@@ -162,7 +127,7 @@ fn stored(data_dir: &Path, topic: &str) -> Vec<(BatchHeader, Bytes)> {
 fn a_retried_batch_gets_its_original_offset_and_is_stored_once() {
     let broker = TestBroker::start();
     let mut client = broker.connect();
-    create_topic(&mut client, "idem");
+    client.create_topic("idem");
     let pid = new_producer(&mut client);
 
     let first = batch(pid, 0, 0, 3, "a");
@@ -218,7 +183,7 @@ fn a_retried_batch_gets_its_original_offset_and_is_stored_once() {
 fn producer_state_survives_a_restart_and_a_kill() {
     let mut broker = TestBroker::start();
     let mut client = broker.connect();
-    create_topic(&mut client, "durable");
+    client.create_topic("durable");
     let pid = new_producer(&mut client);
     let a = batch(pid, 0, 0, 2, "a");
     assert_eq!(produce(&mut client, "durable", &a).base_offset, 0);
@@ -448,7 +413,7 @@ mod librdkafka {
     fn an_idempotent_producer_forced_to_retry_writes_no_duplicates() {
         let broker = TestBroker::start();
         let mut client = broker.connect();
-        create_topic(&mut client, TOPIC);
+        client.create_topic(TOPIC);
         let ctx = Ctx::default();
         let tally = ctx.0.clone();
         let mut config = ClientConfig::new();

@@ -19,41 +19,74 @@ use crate::protocol::messages::alter_configs_response::{
 };
 
 pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
-    let keys: Vec<(i8, String)> = req
+    let changes = req
         .resources
-        .iter()
-        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .into_iter()
+        .map(|r| {
+            let change =
+                ConfigChange::Replace(r.configs.into_iter().map(|c| (c.name, c.value)).collect());
+            (r.resource_type, r.resource_name, change)
+        })
         .collect();
-    let mut responses = Vec::with_capacity(req.resources.len());
-    for r in req.resources {
-        let change =
-            ConfigChange::Replace(r.configs.into_iter().map(|c| (c.name, c.value)).collect());
+    let responses = alter_resources(ctx, changes, req.validate_only)
+        .await
+        .into_iter()
+        .map(|o| AlterConfigsResourceResponse {
+            error_code: o.error_code,
+            error_message: o.error_message,
+            resource_type: o.resource_type,
+            resource_name: o.resource_name,
+        })
+        .collect();
+    AlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses,
+    }
+}
+
+/// The answer for one resource of AlterConfigs or IncrementalAlterConfigs.
+pub(crate) struct ResourceOutcome {
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub error_code: i16,
+    pub error_message: Option<String>,
+}
+
+/// Applies each resource's change in request order (both AlterConfigs APIs share this).
+pub(crate) async fn alter_resources(
+    ctx: &RequestContext,
+    changes: Vec<(i8, String, ConfigChange)>,
+    validate_only: bool,
+) -> Vec<ResourceOutcome> {
+    let keys: Vec<(i8, String)> = changes
+        .iter()
+        .map(|(t, name, _)| (*t, name.clone()))
+        .collect();
+    let mut out = Vec::with_capacity(changes.len());
+    for (resource_type, resource_name, change) in changes {
         let names = change_names(&change);
         let outcome = alter(
             ctx,
             &keys,
-            r.resource_type,
-            &r.resource_name,
+            resource_type,
+            &resource_name,
             &names,
             change,
-            req.validate_only,
+            validate_only,
         )
         .await;
         let (error_code, error_message) = match outcome {
             Ok(()) => (ErrorCode::None.code(), None),
             Err((code, message)) => (code.code(), Some(message)),
         };
-        responses.push(AlterConfigsResourceResponse {
+        out.push(ResourceOutcome {
+            resource_type,
+            resource_name,
             error_code,
             error_message,
-            resource_type: r.resource_type,
-            resource_name: r.resource_name,
         });
     }
-    AlterConfigsResponse {
-        throttle_time_ms: 0,
-        responses,
-    }
+    out
 }
 
 pub(crate) fn change_names(change: &ConfigChange) -> Vec<String> {

@@ -134,8 +134,6 @@ pub enum ParseFailure {
     Header(DecodeError),
     #[error("bad request body: {0}")]
     Body(DecodeError),
-    #[error("{0} bytes left over after the request body")]
-    TrailingBytes(usize),
 }
 
 impl Request {
@@ -224,7 +222,15 @@ impl Request {
         }
         .map_err(|e| fail(ParseFailure::Body(e)))?;
         if buf.has_remaining() {
-            return Err(fail(ParseFailure::TrailingBytes(buf.remaining())));
+            // Kafka ignores bytes after the body, and clients depend on it: librdkafka (up to at
+            // least 2.12) sends an "all topics" Metadata v9+ request with a 4-byte null array
+            // where one varint byte belongs, i.e. 3 stray bytes at the end.
+            tracing::debug!(
+                api_key,
+                version,
+                trailing = buf.remaining(),
+                "ignoring bytes after the request body"
+            );
         }
         Ok(Request {
             header,

@@ -155,7 +155,7 @@ const PRODUCE: ApiSupport = ApiSupport {
     key: ApiKey::Produce,
     advertised_min: 0,
     advertised_max: 11,
-    decode_min: 3,
+    decode_min: 0,
     decode_max: 11,
     advertised: true,
 };
@@ -163,7 +163,7 @@ const FETCH: ApiSupport = ApiSupport {
     key: ApiKey::Fetch,
     advertised_min: 0,
     advertised_max: 16,
-    decode_min: 4,
+    decode_min: 0,
     decode_max: 16,
     advertised: true,
 };
@@ -171,7 +171,7 @@ const LIST_OFFSETS: ApiSupport = ApiSupport {
     key: ApiKey::ListOffsets,
     advertised_min: 0,
     advertised_max: 8,
-    decode_min: 1,
+    decode_min: 0,
     decode_max: 8,
     advertised: true,
 };

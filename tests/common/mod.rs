@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod process;
 pub mod requests;
+pub mod topics;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -42,9 +42,9 @@ const fn api(
 /// `(api_key, name, advertised min–max, decode min–max, advertise)`.
 #[rustfmt::skip]
 pub const APIS: &[Api] = &[
-    api(0,  "Produce",                 (0, 11), (3, 11), true),
-    api(1,  "Fetch",                   (0, 16), (4, 16), true),
-    api(2,  "ListOffsets",             (0, 8),  (1, 8),  true),
+    api(0,  "Produce",                 (0, 11), (0, 11), true),
+    api(1,  "Fetch",                   (0, 16), (0, 16), true),
+    api(2,  "ListOffsets",             (0, 8),  (0, 8),  true),
     api(3,  "Metadata",                (0, 12), (0, 12), true),
     api(8,  "OffsetCommit",            (0, 9),  (0, 9),  true),
     api(9,  "OffsetFetch",             (0, 9),  (0, 9),  true),

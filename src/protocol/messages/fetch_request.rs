@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/FetchRequest.json
 
-//! `FetchRequest` (API key 1): decoded in versions 4-16 (schema versions 0-17).
+//! `FetchRequest` (API key 1): decoded in versions 0-16 (schema versions 0-17).
 
 use crate::protocol::wire::*;
 
-/// `FetchRequest` (API key 1): decoded in versions 4-16 (schema versions 0-17).
+/// `FetchRequest` (API key 1): decoded in versions 0-16 (schema versions 0-17).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchRequest {
     /// The clusterId if known. This is used to validate metadata fetches prior to broker registration.
@@ -81,7 +81,7 @@ impl FetchRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 1;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 4;
+    pub const MIN_VERSION: i16 = 0;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 16;
 

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/FetchResponse.json
 
-//! `FetchResponse` (API key 1): decoded in versions 4-16 (schema versions 0-17).
+//! `FetchResponse` (API key 1): decoded in versions 0-16 (schema versions 0-17).
 
 use crate::protocol::wire::*;
 
-/// `FetchResponse` (API key 1): decoded in versions 4-16 (schema versions 0-17).
+/// `FetchResponse` (API key 1): decoded in versions 0-16 (schema versions 0-17).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -36,7 +36,7 @@ impl FetchResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 1;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 4;
+    pub const MIN_VERSION: i16 = 0;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 16;
 

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ListOffsetsRequest.json
 
-//! `ListOffsetsRequest` (API key 2): decoded in versions 1-8 (schema versions 0-10).
+//! `ListOffsetsRequest` (API key 2): decoded in versions 0-8 (schema versions 0-10).
 
 use crate::protocol::wire::*;
 
-/// `ListOffsetsRequest` (API key 2): decoded in versions 1-8 (schema versions 0-10).
+/// `ListOffsetsRequest` (API key 2): decoded in versions 0-8 (schema versions 0-10).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsRequest {
     /// The broker ID of the requester, or -1 if this request is being made by a normal consumer.
@@ -32,7 +32,7 @@ impl ListOffsetsRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 2;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 1;
+    pub const MIN_VERSION: i16 = 0;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 8;
 

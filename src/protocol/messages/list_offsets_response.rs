@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ListOffsetsResponse.json
 
-//! `ListOffsetsResponse` (API key 2): decoded in versions 1-8 (schema versions 0-10).
+//! `ListOffsetsResponse` (API key 2): decoded in versions 0-8 (schema versions 0-10).
 
 use crate::protocol::wire::*;
 
-/// `ListOffsetsResponse` (API key 2): decoded in versions 1-8 (schema versions 0-10).
+/// `ListOffsetsResponse` (API key 2): decoded in versions 0-8 (schema versions 0-10).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -24,7 +24,7 @@ impl ListOffsetsResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 2;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 1;
+    pub const MIN_VERSION: i16 = 0;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 8;
 

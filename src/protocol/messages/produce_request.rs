@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ProduceRequest.json
 
-//! `ProduceRequest` (API key 0): decoded in versions 3-11 (schema versions 0-11).
+//! `ProduceRequest` (API key 0): decoded in versions 0-11 (schema versions 0-11).
 
 use crate::protocol::wire::*;
 
-/// `ProduceRequest` (API key 0): decoded in versions 3-11 (schema versions 0-11).
+/// `ProduceRequest` (API key 0): decoded in versions 0-11 (schema versions 0-11).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProduceRequest {
     /// The transactional ID, or null if the producer is not transactional.
@@ -32,7 +32,7 @@ impl ProduceRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 0;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 3;
+    pub const MIN_VERSION: i16 = 0;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 11;
 

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ProduceResponse.json
 
-//! `ProduceResponse` (API key 0): decoded in versions 3-11 (schema versions 0-11).
+//! `ProduceResponse` (API key 0): decoded in versions 0-11 (schema versions 0-11).
 
 use crate::protocol::wire::*;
 
-/// `ProduceResponse` (API key 0): decoded in versions 3-11 (schema versions 0-11).
+/// `ProduceResponse` (API key 0): decoded in versions 0-11 (schema versions 0-11).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProduceResponse {
     /// Each produce response
@@ -28,7 +28,7 @@ impl ProduceResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 0;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 3;
+    pub const MIN_VERSION: i16 = 0;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 11;
 
