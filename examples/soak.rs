@@ -11,8 +11,9 @@
 //! generated codec, one request at a time, acks=-1, no retries) writing batches of 1-8 keyed
 //! records — key `p<id>`, value `<id>:<seq>:<padding>` — to partition `id % partitions` of one
 //! topic, pausing `--interval-ms` between requests. Each consumer is its own connection reading
-//! one partition from offset 0 (consumers beyond the partition count share nothing; with fewer
-//! consumers than partitions, each reads several). After `--duration` seconds the producers stop,
+//! its share of the partitions from offset 0 (with fewer consumers than partitions each reads
+//! several; consumers beyond the partition count are not started). After `--duration` seconds
+//! the producers stop,
 //! the consumers read to the end, and every (producer, seq) is accounted for:
 //! acknowledged records never read are lost; records read twice are duplicated; records stored
 //! for a request whose answer was an error (or never came) are counted on their own.
@@ -634,6 +635,7 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
         last = total;
     }
     stop.store(true, Ordering::Release);
+    let started_consumers = consumers.len();
     let mut produced_by: Vec<Produced> = Vec::new();
     for p in producers {
         produced_by.push(p.await.unwrap_or_default());
@@ -711,7 +713,7 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
         duration,
         producers: args.producers,
         producers_gave_up: gave_up,
-        consumers: consumer_count,
+        consumers: started_consumers,
         produced,
         failed_records,
         consumed,
