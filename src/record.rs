@@ -145,8 +145,11 @@ impl BatchHeader {
         LOG_OVERHEAD + self.batch_length as usize
     }
 
+    /// The offset of the last record. `baseOffset` is not covered by the CRC, so a damaged one
+    /// near i64::MAX saturates rather than overflowing.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     pub fn compression(&self) -> i16 {
@@ -207,7 +210,10 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader, BatchError> {
 /// `lastOffsetDelta` (producers never send compacted batches) and the batch must hold records.
 pub fn validate_produced(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = validate(buf)?;
-    if header.record_count == 0 || header.record_count != header.last_offset_delta + 1 {
+    // `lastOffsetDelta` may be i32::MAX on the wire: compare without overflowing.
+    if header.record_count == 0
+        || Some(header.record_count) != header.last_offset_delta.checked_add(1)
+    {
         return Err(BatchError::CountMismatch {
             count: header.record_count,
             last_offset_delta: header.last_offset_delta,
@@ -337,8 +343,9 @@ pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
             headers.push((key, read_nullable(&mut rec)?));
         }
         records.push(Record {
-            offset: header.base_offset + i64::from(offset_delta),
-            timestamp: header.base_timestamp + timestamp_delta,
+            // Deltas come from the data: saturate rather than overflow on a damaged batch.
+            offset: header.base_offset.saturating_add(i64::from(offset_delta)),
+            timestamp: header.base_timestamp.saturating_add(timestamp_delta),
             key,
             value,
             headers,

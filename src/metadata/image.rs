@@ -167,7 +167,8 @@ impl ClusterImage {
         }
         if r.leader != -2 && r.leader != p.leader {
             p.leader = r.leader;
-            p.leader_epoch += 1;
+            // Epochs come from the log: a damaged one at i32::MAX stays there.
+            p.leader_epoch = p.leader_epoch.saturating_add(1);
         }
         if r.eligible_leader_replicas.is_some() {
             p.eligible_leader_replicas = r.eligible_leader_replicas.clone();
@@ -175,7 +176,7 @@ impl ClusterImage {
         if r.last_known_elr.is_some() {
             p.last_known_elr = r.last_known_elr.clone();
         }
-        p.partition_epoch += 1;
+        p.partition_epoch = p.partition_epoch.saturating_add(1);
         true
     }
 

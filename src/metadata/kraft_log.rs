@@ -145,20 +145,23 @@ impl MetadataLog {
             if header.last_offset() < skip_below {
                 continue;
             }
-            self.leader_epoch = self.leader_epoch.max(header.partition_leader_epoch);
-            image.last_offset = image.last_offset.max(header.last_offset());
-            if header.is_control() {
+            let records = if header.is_control() {
                 debug!(offset = header.base_offset, "skipping control batch");
-                continue;
-            }
-            let records = match record::decode_records(&batch.bytes) {
-                Ok(r) => r,
-                Err(reason) => {
-                    warn!(file = %path.display(), position = batch.position, %reason,
-                          "unreadable metadata batch: keeping the records before it");
-                    return (applied, Some(batch.position));
+                Vec::new()
+            } else {
+                match record::decode_records(&batch.bytes) {
+                    Ok(r) => r,
+                    Err(reason) => {
+                        warn!(file = %path.display(), position = batch.position, %reason,
+                              "unreadable metadata batch: keeping the records before it");
+                        return (applied, Some(batch.position));
+                    }
                 }
             };
+            // Only a batch that is kept moves the end offset: the log is truncated before an
+            // unreadable one, so the next append must not leave a gap where it was.
+            self.leader_epoch = self.leader_epoch.max(header.partition_leader_epoch);
+            image.last_offset = image.last_offset.max(header.last_offset());
             for r in records {
                 if r.offset < skip_below {
                     continue;
