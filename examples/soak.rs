@@ -551,6 +551,7 @@ struct Report {
     malformed: u64,
     producer_failures: u64,
     errors: HashMap<String, u64>,
+    lost_examples: Vec<String>,
     consumer_errors: Vec<String>,
     latencies_us: Vec<u32>,
     peak_rss_kib: Option<u64>,
@@ -586,6 +587,9 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
     assert_eq!(created.topics[0].error_code, 0, "topic created");
 
     let stop = Arc::new(AtomicBool::new(false));
+    // Set only once every producer has its last answer: a request still in flight after `stop`
+    // may yet be appended, so consumers must not call the end before this.
+    let producers_done = Arc::new(AtomicBool::new(false));
     let acked_total = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration + 180);
@@ -605,7 +609,7 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
             c,
             addr,
             parts,
-            stop.clone(),
+            producers_done.clone(),
             deadline,
         )));
     }
@@ -640,6 +644,7 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
     for p in producers {
         produced_by.push(p.await.unwrap_or_default());
     }
+    producers_done.store(true, Ordering::Release);
     let duration = started.elapsed();
     let mut consumed_parts = Vec::new();
     for c in consumers {
@@ -677,6 +682,7 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
     let (mut produced, mut failed_records, mut lost, mut duplicated, mut stored_though_failed) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut errors = HashMap::new();
+    let mut lost_examples = Vec::new();
     let mut latencies_us = Vec::new();
     let mut gave_up = 0;
     for (id, p) in produced_by.iter().enumerate() {
@@ -684,7 +690,15 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
             for seq in from..to {
                 produced += 1;
                 match count_of(id, seq) {
-                    0 => lost += 1,
+                    0 => {
+                        lost += 1;
+                        if lost_examples.len() < 10 {
+                            lost_examples.push(format!(
+                                "producer {id} seq {seq} (partition {})",
+                                id % args.partitions
+                            ));
+                        }
+                    }
                     1 => {}
                     n => duplicated += u64::from(n - 1),
                 }
@@ -724,6 +738,7 @@ async fn run(args: Args, addr: SocketAddr, pid: u32) -> Report {
         malformed,
         producer_failures: errors.values().sum(),
         errors,
+        lost_examples,
         consumer_errors,
         latencies_us,
         peak_rss_kib,
@@ -782,6 +797,9 @@ impl Report {
         errors.sort();
         for (e, n) in errors {
             println!("producer error           {n} × {e}");
+        }
+        for l in &self.lost_examples {
+            println!("lost                     {l}");
         }
         for e in &self.consumer_errors {
             println!("consumer error           {e}");
