@@ -189,6 +189,11 @@ pub struct PartitionLog {
     counters: ScanCounters,
     /// Idempotent producers' epochs and last batches (see [`super::producer_state`]).
     producers: ProducerStateManager,
+    /// Our clean-shutdown marker is still on disk: the directory is byte for byte what the last
+    /// clean close left. It stays until the first change to the files (see [`Self::touch`]), so
+    /// opening a clean partition costs no write and no fsync, and closing one that was never
+    /// written to costs nothing either.
+    pristine: bool,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -255,7 +260,7 @@ impl PartitionLog {
     ) -> Result<PartitionLog, StorageError> {
         fs::create_dir_all(dir)?;
         let bases = scan_directory(dir)?;
-        let checkpoint = match checkpoint::read(dir) {
+        let on_disk = match checkpoint::read(dir) {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 warn!(dir = %dir.display(), error = %e, "ignoring unreadable checkpoint");
@@ -263,7 +268,7 @@ impl PartitionLog {
             }
             Err(e) => return Err(e.into()),
         };
-        let checkpoint = checkpoint.or(match (hints.log_start_offset, hints.recovery_point) {
+        let checkpoint = on_disk.or(match (hints.log_start_offset, hints.recovery_point) {
             (None, None) => None,
             (log_start_offset, recovery_point) => Some(Checkpoint {
                 log_start_offset: log_start_offset.unwrap_or(0),
@@ -341,7 +346,14 @@ impl PartitionLog {
             .min(log_end_offset);
         let producers =
             load_producer_state(dir, &segments, log_end_offset, &counters, now, &mut stats)?;
-        let log = PartitionLog {
+        // A clean open that found nothing to repair leaves the directory untouched (marker and
+        // all) until the first write; any repair counts as a write.
+        let repaired = stats.segments_recovered > 0
+            || stats.indexes_rebuilt > 0
+            || stats.segments_deleted > 0
+            || stats.bytes_truncated > 0
+            || stats.producer_batches_scanned > 0;
+        let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
             segments,
@@ -353,10 +365,16 @@ impl PartitionLog {
             recovery_stats: stats,
             counters,
             producers,
+            pristine: own_clean,
         };
-        log.write_checkpoint()?;
-        if own_clean {
-            checkpoint::take_clean_shutdown(dir)?;
+        let unchanged = on_disk
+            == Some(Checkpoint {
+                log_start_offset,
+                recovery_point: log_end_offset,
+            });
+        if repaired || !unchanged {
+            log.touch()?;
+            log.write_checkpoint()?;
         }
         let stats = &log.recovery_stats;
         if stats.segments_recovered > 0 || stats.bytes_truncated > 0 || stats.indexes_rebuilt > 0 {
@@ -379,6 +397,17 @@ impl PartitionLog {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Called before anything in the directory changes: removes the clean-shutdown marker (and
+    /// makes the removal durable) if it is still there, so that a crash from here on is never
+    /// mistaken for a clean stop.
+    fn touch(&mut self) -> io::Result<()> {
+        if self.pristine {
+            checkpoint::take_clean_shutdown(&self.dir)?;
+            self.pristine = false;
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &LogConfig {
@@ -561,6 +590,7 @@ impl PartitionLog {
         let last_offset = next_offset - 1;
         let max_timestamp = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
 
+        self.touch()?;
         let active = active_of(&mut self.segments)?;
         if active.should_roll(
             records.len() as u64,
@@ -735,6 +765,9 @@ impl PartitionLog {
     /// close): recovery works on whole segments, so a finer recovery point on disk would not
     /// shorten it.
     pub fn flush(&mut self) -> io::Result<()> {
+        if self.pristine {
+            return Ok(()); // nothing written since the last clean close
+        }
         active_of(&mut self.segments)?.flush()?;
         self.recovery_point = self.log_end_offset;
         self.first_unflushed_ms = None;
@@ -806,6 +839,9 @@ impl PartitionLog {
         }
 
         let mut outcome = RetentionOutcome::default();
+        if doomed > 0 {
+            self.touch()?;
+        }
         for &(base, _, _, _) in &inactive[..doomed] {
             if let Some(segment) = self.segments.remove(&base) {
                 outcome.segments_deleted += 1;
@@ -860,6 +896,7 @@ impl PartitionLog {
         if target <= self.log_start_offset {
             return Ok(self.log_start_offset);
         }
+        self.touch()?;
         self.log_start_offset = target;
         // Durable before anything is deleted, so a crash cannot bring the records back.
         self.write_checkpoint()?;
@@ -898,6 +935,10 @@ impl PartitionLog {
     /// the recovery point, and the clean-shutdown marker is written so the next open skips
     /// validation (and, with the snapshot, the producer-state scan).
     pub fn close(mut self) -> io::Result<()> {
+        if self.pristine {
+            // Nothing changed since the clean close that left the marker: it still holds.
+            return Ok(());
+        }
         active_of(&mut self.segments)?.append_final_time_index_entry()?;
         self.flush()?;
         self.write_producer_snapshot();

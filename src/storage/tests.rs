@@ -559,7 +559,8 @@ fn clean_close_skips_validation_unclean_recovers_the_active_segment() {
     assert_eq!(stats.segments_loaded, 3);
     assert_eq!((stats.segments_recovered, stats.batches_validated), (0, 0));
     assert_eq!(stats.indexes_rebuilt, 0);
-    assert!(!dir.path().join("sluice-clean-shutdown").exists());
+    // Nothing changed yet: the marker stays until the first write.
+    assert!(dir.path().join("sluice-clean-shutdown").exists());
     assert_eq!(log.log_end_offset(), 18);
     assert_eq!(log.recovery_point(), 18);
     // Only the headers after each segment's last index entry were walked (no index entries
@@ -570,6 +571,7 @@ fn clean_close_skips_validation_unclean_recovers_the_active_segment() {
     assert_eq!(log.max_timestamp_offset(), max);
 
     append(&mut log, 2, 2000);
+    assert!(!dir.path().join("sluice-clean-shutdown").exists());
     drop(log); // unclean
     let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
     let stats = log.recovery_stats();
@@ -577,6 +579,51 @@ fn clean_close_skips_validation_unclean_recovers_the_active_segment() {
     assert_eq!(stats.recovery_point, Some(18));
     assert_eq!(stats.segments_recovered, 1, "only the active segment");
     assert_eq!(stats.batches_validated, 4);
+    assert_eq!(log.log_end_offset(), 20);
+}
+
+/// Every file of `dir` with its bytes.
+fn dir_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, fs::read(e.path()).expect("read"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_clean_open_changes_nothing_until_the_first_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    three_segment_log(dir.path(), LogConfig::default())
+        .close()
+        .expect("close");
+    let closed = dir_contents(dir.path());
+    assert!(closed.iter().any(|(n, _)| n == "sluice-clean-shutdown"));
+
+    // Opened, read, and stopped without a close (a crash): still exactly as closed, so still
+    // clean.
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert!(!headers(&log.read(0, 1 << 20, false).expect("read")).is_empty());
+    drop(log);
+    assert_eq!(dir_contents(dir.path()), closed);
+    // Opened and closed again without a write: nothing rewritten.
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert!(log.recovery_stats().clean_shutdown);
+    log.close().expect("close");
+    assert_eq!(dir_contents(dir.path()), closed);
+
+    // The first write takes the marker away before anything else changes.
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    append(&mut log, 2, 3000);
+    assert!(!dir.path().join("sluice-clean-shutdown").exists());
+    drop(log); // unclean
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert!(!log.recovery_stats().clean_shutdown);
     assert_eq!(log.log_end_offset(), 20);
 }
 
