@@ -225,6 +225,30 @@ impl Probe {
     }
 }
 
+/// Runs `f`; if `SLUICE_BENCH_PROFILE` is part of `row`'s name, with the profiler enabled
+/// meanwhile through perf's control fifo `SLUICE_BENCH_PERF_CTL` (start the broker through a
+/// `SLUICE_BIN` wrapper running `perf record -D -1 --control fifo:<that path> …`).
+fn profiled<T>(row: &str, f: impl FnOnce() -> T) -> T {
+    let ctl = std::env::var_os("SLUICE_BENCH_PERF_CTL");
+    let wanted = std::env::var("SLUICE_BENCH_PROFILE").unwrap_or_default();
+    let on = ctl.is_some() && !wanted.is_empty() && row.contains(&wanted);
+    let send = |what: &str| {
+        if let Some(path) = &ctl {
+            if let Err(e) = std::fs::write(path, what) {
+                eprintln!("bench: cannot write {what:?} to the perf control fifo: {e}");
+            }
+        }
+    };
+    if on {
+        send("enable\n");
+    }
+    let out = f();
+    if on {
+        send("disable\n");
+    }
+    out
+}
+
 #[derive(Clone, Copy, Default)]
 struct Usage {
     cpu: f64,
@@ -958,27 +982,37 @@ fn main() {
 
     if options.runs("ceilings") {
         let total = if quick { GIB / 4 } else { GIB };
+        // This process's own CPU: what moving the bytes costs the machine, for comparison with
+        // the broker's CPU per GB below.
+        let me = Probe {
+            pid: std::process::id(),
+            ticks,
+        };
         say("ceiling: loopback TCP");
-        let tcp = loopback_tcp(total);
+        let (tcp, tcp_usage) = me.measure(|| loopback_tcp(total));
         say("ceiling: page-cache write");
         let dir = temp_dir();
-        let disk = page_cache_write(dir.path(), total);
-        for (name, mb_s) in [
+        let (disk, disk_usage) = me.measure(|| page_cache_write(dir.path(), total));
+        for (name, mb_s, usage, what) in [
             (
                 format!("ceiling: loopback TCP, 1 stream, {} MiB", total / MIB),
                 tcp,
+                tcp_usage,
+                "CPU = sender + receiver",
             ),
             (
                 format!("ceiling: page-cache write, {} MiB", total / MIB),
                 disk,
+                disk_usage,
+                "CPU = the writer",
             ),
         ] {
             rows.push(Row {
                 name,
                 throughput: Some((0, total as f64 / 1e6 / mb_s)),
                 bytes: total as u64,
-                result: String::new(),
-                usage: Usage::default(),
+                result: format!("(not the broker: {what})"),
+                usage,
             });
         }
         figures.tcp_mb_s = Some(tcp);
@@ -1004,8 +1038,9 @@ fn main() {
                         }
                         create_topic(&addr, &topic, partitions as i32);
                         say(&name);
-                        let (seconds, usage) =
-                            probe.measure(|| produce(&addr, &topic, acks, count, size));
+                        let (seconds, usage) = probe.measure(|| {
+                            profiled(&name, || produce(&addr, &topic, acks, count, size))
+                        });
                         let row = Row {
                             name,
                             throughput: Some((count, seconds)),
@@ -1033,8 +1068,9 @@ fn main() {
                     continue;
                 }
                 say(&name);
-                let (seconds, usage) =
-                    probe.measure(|| consume(&addr, topic, *partitions, *count, *size));
+                let (seconds, usage) = probe.measure(|| {
+                    profiled(&name, || consume(&addr, topic, *partitions, *count, *size))
+                });
                 let row = Row {
                     name,
                     throughput: Some((*count, seconds)),
@@ -1058,8 +1094,11 @@ fn main() {
             };
             create_topic(&addr, "bench-latency", 1);
             say("latency");
-            let ((acks, e2e, n), usage) =
-                probe.measure(|| latency(&addr, "bench-latency", rate, warmup, seconds));
+            let ((acks, e2e, n), usage) = probe.measure(|| {
+                profiled("latency", || {
+                    latency(&addr, "bench-latency", rate, warmup, seconds)
+                })
+            });
             for (what, p) in [("produce→ack", acks), ("end-to-end", e2e)] {
                 rows.push(Row {
                     name: format!("latency {what}, {rate}/s × 100 B acks=1"),
@@ -1268,20 +1307,20 @@ fn print_table(rows: &[Row], figures: &Figures) {
             .unwrap_or_else(|| "-".into());
         let is_ceiling = row.name.starts_with("ceiling");
         let of_tcp = match (row.mb_per_s(), figures.tcp_mb_s) {
-            (Some(mb), Some(tcp)) if !is_ceiling && row.result.is_empty() => {
+            (Some(mb), Some(tcp)) if !is_ceiling && !row.name.starts_with("latency") => {
                 format!("{:.0}%", 100.0 * mb / tcp)
             }
             _ => "-".into(),
         };
-        let (cpu, per_gb, peak) = if is_ceiling {
-            ("-".into(), "-".into(), "-".into())
-        } else {
-            (
-                format!("{:.2}", row.usage.cpu),
-                opt(row.cpu_per_gb(), 2),
-                format!("{:.1}", row.usage.peak_kib / 1024.0),
-            )
-        };
+        let (cpu, per_gb, peak) = (
+            format!("{:.2}", row.usage.cpu),
+            opt(row.cpu_per_gb(), 2),
+            if is_ceiling {
+                "-".into()
+            } else {
+                format!("{:.1}", row.usage.peak_kib / 1024.0)
+            },
+        );
         println!(
             "{:<46} {:>9} {:>8} {:>8} {:>8}  {:>9} {:>9}  {}",
             row.name,
