@@ -217,6 +217,9 @@ async fn read_one(t: &Target, max_bytes: usize, min_one: bool) -> Outcome {
         Ok(h) => h,
         Err(code) => return Outcome::failed(*code, None),
     };
+    if let Some(outcome) = from_published(handle, t.fetch_offset, max_bytes) {
+        return outcome;
+    }
     let read = Read {
         offset: t.fetch_offset,
         max_bytes,
@@ -231,4 +234,33 @@ async fn read_one(t: &Target, max_bytes: usize, min_one: bool) -> Outcome {
         Ok(Err((code, offsets))) => Outcome::failed(code, Some(offsets)),
         Err(_) => Outcome::failed(ErrorCode::UnknownTopicOrPartition, None),
     }
+}
+
+/// The answer to a read that the partition's published state already gives, without a round
+/// trip through its actor: nothing at the log end (a consumer that has caught up), or the
+/// latest write when the read starts where it does and has room for all of it (that consumer,
+/// woken by the write). Anything else, and a partition whose actor is gone or has no log, goes
+/// to the actor.
+fn from_published(handle: &PartitionHandle, offset: i64, max_bytes: usize) -> Option<Outcome> {
+    if handle.offsets.has_changed().is_err() {
+        return None;
+    }
+    let published = handle.offsets.borrow();
+    if !published.serving || offset < published.log_start_offset {
+        return None;
+    }
+    let records = if offset == published.log_end_offset {
+        FileSlice::empty()
+    } else {
+        published
+            .tail
+            .as_ref()
+            .filter(|t| t.first_offset == offset && t.len <= max_bytes)?
+            .clone()
+    };
+    Some(Outcome {
+        error: ErrorCode::None,
+        offsets: Some(published.clone()),
+        records,
+    })
 }

@@ -23,12 +23,30 @@ use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
 
 pub use registry::{PartitionHandle, PartitionRegistry};
 
-/// Offsets a partition publishes after every change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Offsets a partition publishes after every change, with the bytes of its latest write.
+#[derive(Debug, Clone, Default)]
 pub struct Offsets {
     pub log_start_offset: i64,
     pub high_watermark: i64,
     pub log_end_offset: i64,
+    /// Set only when the latest change was a write: its batches, from `tail.first_offset` to
+    /// the log end. A Fetch that waited at the previous log end serves it as it is, without a
+    /// round trip through the actor (whose answer would be this same slice).
+    pub tail: Option<FileSlice>,
+    /// Published by an actor with an open log (a log that failed to open publishes nothing).
+    pub serving: bool,
+}
+
+impl Offsets {
+    /// The offsets alone (what a change is judged by: the tail follows them).
+    fn key(&self) -> (i64, i64, i64, bool) {
+        (
+            self.log_start_offset,
+            self.high_watermark,
+            self.log_end_offset,
+            self.serving,
+        )
+    }
 }
 
 pub struct PartitionActor {
@@ -106,15 +124,26 @@ impl PartitionActor {
     }
 
     fn publish(&mut self) {
+        self.publish_with_tail(None);
+    }
+
+    /// Publishes the offsets; `tail` is the slice just written, if the change was a write.
+    fn publish_with_tail(&mut self, tail: Option<FileSlice>) {
         if let Some(log) = &self.log {
             let next = Offsets {
                 log_start_offset: log.log_start_offset(),
                 high_watermark: log.high_watermark(),
                 log_end_offset: log.log_end_offset(),
+                tail: tail.filter(|t| t.len > 0 && t.first_offset >= log.log_start_offset()),
+                serving: true,
             };
             self.offsets.send_if_modified(|o| {
-                let changed = *o != next;
-                *o = next;
+                let changed = o.key() != next.key();
+                if changed || o.tail.is_some() {
+                    // A tail only ever describes the latest write: a change that is not a
+                    // write drops it.
+                    *o = next.clone();
+                }
                 changed
             });
             if let Some(g) = self.stats.as_ref().and_then(|s| s.partition_gauges()) {
@@ -155,6 +184,7 @@ impl PartitionActor {
             waiting.push((a.sync, a.reply));
         }
         let results = log.append_all(inputs, now);
+        let tail = log.take_last_write();
         let flushed = log.maybe_flush(now).map_err(|e| {
             error!(error = %e, "flush failed");
             ErrorCode::KafkaStorageError
@@ -194,7 +224,7 @@ impl PartitionActor {
                 let _ = reply.send(flushed.map(|_| info));
             }
         }
-        self.publish();
+        self.publish_with_tail(tail);
     }
 }
 
@@ -357,7 +387,7 @@ impl Handler<Read> for PartitionActor {
 
     fn handle(&mut self, msg: Read, ctx: &mut Self::Context) -> Self::Result {
         self.write_appends(ctx);
-        let offsets = *self.offsets.borrow();
+        let offsets = self.offsets.borrow().clone();
         let Some(log) = self.log.as_ref() else {
             return Err((ErrorCode::KafkaStorageError, offsets));
         };

@@ -268,6 +268,9 @@ pub struct PartitionLog {
     /// opening a clean partition costs no write and no fsync, and closing one that was never
     /// written to costs nothing either.
     pristine: bool,
+    /// The batches of the latest write, from its first offset to the log end (see
+    /// [`take_last_write`](Self::take_last_write)).
+    last_write: Option<FileSlice>,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -440,6 +443,7 @@ impl PartitionLog {
             counters,
             producers,
             pristine: own_clean,
+            last_write: None,
         };
         let unchanged = on_disk
             == Some(Checkpoint {
@@ -607,6 +611,16 @@ impl PartitionLog {
             .into_iter()
             .map(|r| r.unwrap_or(Err(AppendError::Empty)))
             .collect()
+    }
+
+    /// The batches written by the latest write (the last stage of the latest
+    /// [`append_all`](Self::append_all)): a slice from its first offset to the log end, as
+    /// [`read`](Self::read) at that offset would give it with room for all of it. `None` once
+    /// taken, or if anything but a write happened since.
+    pub fn take_last_write(&mut self) -> Option<FileSlice> {
+        self.last_write
+            .take()
+            .filter(|w| w.first_offset >= self.log_start_offset)
     }
 
     /// Checks one input and gives its batches their offsets, following what is staged.
@@ -837,6 +851,10 @@ impl PartitionLog {
             }
             return Err(e.into());
         }
+        let written: usize = stage.members.iter().map(|(_, m)| m.info.bytes).sum();
+        self.last_write = active_of(&mut self.segments)
+            .ok()
+            .and_then(|active| active.tail_slice(written, stage.members.first()?.1.base_offset));
         self.log_end_offset = stage.next_offset;
         self.producers.commit(stage.pending, stage.next_offset);
         for (input, member) in stage.members {

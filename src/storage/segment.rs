@@ -698,6 +698,18 @@ impl LogSegment {
         Ok(())
     }
 
+    /// The last `len` bytes of the segment as a slice whose first batch starts at
+    /// `first_offset` (the caller knows the batches there).
+    pub(crate) fn tail_slice(&self, len: usize, first_offset: i64) -> Option<FileSlice> {
+        let position = self.size.checked_sub(len as u64)?;
+        (len > 0).then(|| FileSlice {
+            file: Some(Arc::clone(&self.log)),
+            position,
+            len,
+            first_offset,
+        })
+    }
+
     fn persist_indexes(&mut self) -> io::Result<()> {
         self.offset_index
             .persist()
