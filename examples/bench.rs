@@ -77,6 +77,8 @@ struct Broker {
     addr: String,
     /// From spawn to the "listening on" line.
     listening_after: Duration,
+    /// The admin endpoint, if started with one (`admin.listener`).
+    admin: Arc<Mutex<Option<String>>>,
 }
 
 impl Broker {
@@ -94,12 +96,23 @@ impl Broker {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let admin = Arc::new(Mutex::new(None));
+        let admin_addr = admin.clone();
         // Drains the broker's log for its whole life, so it never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(pos) = line.find("listening on ") {
+                if let Some(pos) = line.find("admin listening on ") {
+                    let addr = line[pos + "admin listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    if let Ok(mut a) = admin_addr.lock() {
+                        *a = Some(addr);
+                    }
+                } else if let Some(pos) = line.find("listening on ") {
                     let addr = line[pos + "listening on ".len()..]
                         .split_whitespace()
                         .next()
@@ -118,7 +131,42 @@ impl Broker {
             child,
             addr,
             listening_after: at - spawned,
+            admin,
         }
+    }
+
+    /// Requests answered so far, by API, from the admin endpoint's `/metrics` (empty without
+    /// one).
+    fn requests(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        let Some(admin) = self.admin.lock().ok().and_then(|a| a.clone()) else {
+            return out;
+        };
+        let Ok(mut s) = TcpStream::connect(&admin) else {
+            return out;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let request =
+            format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
+        let mut text = String::new();
+        if s.write_all(request.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
+            return out;
+        }
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("sluice_requests_total{api=\"") else {
+                continue;
+            };
+            let Some((api, rest)) = rest.split_once('"') else {
+                continue;
+            };
+            let n: u64 = rest
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            *out.entry(api.to_string()).or_insert(0) += n;
+        }
+        out
     }
 
     fn pid(&self) -> u32 {
@@ -215,13 +263,38 @@ impl Probe {
     /// peak RSS meanwhile.
     fn measure<T>(&self, f: impl FnOnce() -> T) -> (T, Usage) {
         self.reset_peak();
-        let before = self.cpu();
+        let before = (self.cpu(), self.threads_cpu());
         let out = f();
+        let after = (self.cpu(), self.threads_cpu());
+        // utime + stime come in 10 ms ticks; the threads' own run time is the same quantity to
+        // the nanosecond, usable when no thread came or went meanwhile.
+        let cpu = match (before.1, after.1) {
+            (Some((b, b_tids)), Some((a, a_tids))) if b_tids == a_tids && a >= b => a - b,
+            _ => after.0 - before.0,
+        };
         let usage = Usage {
-            cpu: self.cpu() - before,
+            cpu,
             peak_kib: self.peak_kib(),
         };
         (out, usage)
+    }
+
+    /// The sum of every thread's run time (`sum_exec_runtime` in
+    /// `/proc/<pid>/task/<tid>/schedstat`, nanoseconds: what utime + stime add up to), with the
+    /// thread ids it covers.
+    fn threads_cpu(&self) -> Option<(f64, Vec<u64>)> {
+        let mut tids: Vec<u64> = std::fs::read_dir(format!("/proc/{}/task", self.pid))
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        tids.sort_unstable();
+        let mut ns = 0u64;
+        for tid in &tids {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/task/{tid}/schedstat", self.pid)).ok()?;
+            ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some((ns as f64 / 1e9, tids))
     }
 }
 
@@ -613,6 +686,7 @@ fn default_consumer(
     topic: &str,
     partitions: u32,
     extra: Option<&str>,
+    settings: &[(&str, &str)],
 ) -> BaseConsumer<Logged> {
     // It needs a group.id even to assign partitions; auto commit off so that closing it does not
     // commit. Neither changes how it fetches.
@@ -621,10 +695,16 @@ fn default_consumer(
         .set("bootstrap.servers", addr)
         .set("group.id", "sluice-bench")
         .set("enable.auto.commit", "false");
-    let config = match extra {
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let mut config = match extra {
         Some(var) => with_extra(config, var),
         None => config,
     };
+    if config.get("debug").is_some() {
+        config.set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+    }
     let consumer: BaseConsumer<Logged> = config.create_with_context(Logged).expect("consumer");
     // Metadata first, as for the producer: assigned before it knows the leader, librdkafka
     // waits for its 500 ms offset-query timer before the first fetch.
@@ -642,13 +722,21 @@ fn default_consumer(
 
 /// Reads `count` records of `size` bytes from the start; returns the seconds it took from the
 /// assignment on.
-fn consume(addr: &str, topic: &str, partitions: u32, count: u64, size: usize) -> f64 {
+fn consume(
+    addr: &str,
+    topic: &str,
+    partitions: u32,
+    count: u64,
+    size: usize,
+    settings: &[(&str, &str)],
+) -> f64 {
     let started = Instant::now();
     let consumer = default_consumer(
         addr,
         topic,
         partitions,
         Some("SLUICE_BENCH_CONSUMER_CONFIG"),
+        settings,
     );
     let deadline = started + Duration::from_secs(600);
     let mut n = 0u64;
@@ -723,7 +811,7 @@ fn latency(
             done.clone(),
         );
         std::thread::spawn(move || {
-            let consumer = default_consumer(&addr, &topic, 1, None);
+            let consumer = default_consumer(&addr, &topic, 1, None, &[]);
             let mut samples = Vec::new();
             let deadline_after_done = Duration::from_secs(30);
             let mut done_at = None;
@@ -1022,9 +1110,19 @@ fn main() {
     let throughput = options.runs("produce") || options.runs("consume") || options.runs("latency");
     if throughput {
         let dir = temp_dir();
-        let broker = Broker::start(&bin, dir.path(), &[]);
+        // With the admin endpoint, to count the requests each row took.
+        let broker = Broker::start(&bin, dir.path(), &["--set", "admin.listener=127.0.0.1:0"]);
         let probe = broker.probe(ticks);
         let addr = broker.addr.clone();
+        let requests_during = |api: &str, before: &std::collections::BTreeMap<String, u64>| {
+            let after = broker.requests();
+            let n = after.get(api).copied().unwrap_or(0) - before.get(api).copied().unwrap_or(0);
+            if after.is_empty() {
+                String::new()
+            } else {
+                format!("{n} {api} requests")
+            }
+        };
         let workloads: [(u64, usize); 2] = [(2_000_000 / scale, 100), (400_000 / scale, 1024)];
         let mut produced = Vec::new();
         if options.runs("produce") || options.runs("consume") {
@@ -1038,6 +1136,7 @@ fn main() {
                         }
                         create_topic(&addr, &topic, partitions as i32);
                         say(&name);
+                        let before = broker.requests();
                         let (seconds, usage) = probe.measure(|| {
                             profiled(&name, || produce(&addr, &topic, acks, count, size))
                         });
@@ -1045,7 +1144,7 @@ fn main() {
                             name,
                             throughput: Some((count, seconds)),
                             bytes: count * size as u64,
-                            result: String::new(),
+                            result: requests_during("Produce", &before),
                             usage,
                         };
                         figures.produce.push((
@@ -1062,27 +1161,44 @@ fn main() {
             }
         }
         if options.runs("consume") {
-            for (topic, partitions, count, size) in &produced {
-                let name = format!("consume {size:>4} B  p={partitions} (default consumer)");
+            // The default consumer, then (100 B only, informative) one that does not pause for a
+            // second whenever 100,000 records wait in its queue (see the README).
+            let no_pause: &[(&str, &str)] = &[("fetch.queue.backoff.ms", "10")];
+            let runs = produced
+                .iter()
+                .map(|p| (p, "default consumer", &[][..]))
+                .chain(
+                    produced
+                        .iter()
+                        .filter(|p| p.3 == 100)
+                        .map(|p| (p, "fetch.queue.backoff.ms=10", no_pause)),
+                );
+            for ((topic, partitions, count, size), what, settings) in runs {
+                let name = format!("consume {size:>4} B  p={partitions} ({what})");
                 if !options.selects(&name) {
                     continue;
                 }
                 say(&name);
+                let before = broker.requests();
                 let (seconds, usage) = probe.measure(|| {
-                    profiled(&name, || consume(&addr, topic, *partitions, *count, *size))
+                    profiled(&name, || {
+                        consume(&addr, topic, *partitions, *count, *size, settings)
+                    })
                 });
                 let row = Row {
                     name,
                     throughput: Some((*count, seconds)),
                     bytes: count * *size as u64,
-                    result: String::new(),
+                    result: requests_during("Fetch", &before),
                     usage,
                 };
-                figures.consume.push((
-                    (*size, *partitions),
-                    row.records_per_s().unwrap_or(0.0),
-                    row.cpu_per_gb().unwrap_or(0.0),
-                ));
+                if settings.is_empty() {
+                    figures.consume.push((
+                        (*size, *partitions),
+                        row.records_per_s().unwrap_or(0.0),
+                        row.cpu_per_gb().unwrap_or(0.0),
+                    ));
+                }
                 rows.push(row);
             }
         }
