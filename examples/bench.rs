@@ -16,7 +16,8 @@
 //!   keys) sends 2,000,000 × 100 B and 400,000 × 1 KiB records, into 1 and 8 partitions, with
 //!   acks=1 and acks=all: eight rows, each into its own topic.
 //! - `consume`: a consumer with librdkafka's default settings reads the acks=1 topics back from
-//!   the start (from the page cache). See the README for what `fetch.queue.backoff.ms` does to it.
+//!   the start (from the page cache); for 100 B also one with `fetch.queue.backoff.ms=10`. See
+//!   the README for what that setting does to a default consumer.
 //! - `latency`: 5,000 records/s of 100 B, acks=1, linger.ms 0, for 10 s after 1 s of warm-up:
 //!   produce-to-acknowledgment (send call to delivery report) and end-to-end (send call to the
 //!   record reaching a default-settings consumer polling in another thread), p50 / p99 / p99.9 /
@@ -27,15 +28,20 @@
 //!   and started again: time from spawn to its "listening on" line, and to the first Metadata
 //!   answer listing all 1,000 partitions; its idle RSS after that.
 //!
-//! For every row: the broker's CPU seconds (utime + stime from `/proc/<pid>/stat`), per GB of
-//! record values moved (10^9 bytes), and its peak RSS during the row (VmHWM, reset before each row
-//! through `/proc/<pid>/clear_refs` where the kernel allows it). MB = 10^6 bytes, KB = 10^3 bytes.
-//! A last block checks the figures against issue 7's targets.
+//! For every row: the broker's CPU seconds (user + system; the sum of its threads' run time from
+//! `/proc/<pid>/task/*/schedstat`, which `/proc/<pid>/stat`'s utime + stime count in 10 ms ticks
+//! and which is used when a thread came or went), per GB of record values moved (10^9 bytes), and
+//! its peak RSS during the row (VmHWM, reset before each row through `/proc/<pid>/clear_refs`).
+//! MB = 10^6 bytes, KB = 10^3 bytes. The throughput broker runs with its admin endpoint, whose
+//! `/metrics` gives the number of Produce / Fetch requests each row took. A last block checks the
+//! figures against issue 7's targets.
 //!
-//! Environment: `SLUICE_BIN` (broker binary; default `sluice` beside this example, i.e.
-//! `target/release/sluice`), `SLUICE_BENCH_DIR` (where the temp data directories go; default the
-//! system temp dir), `SLUICE_BENCH_PRODUCER_CONFIG` / `SLUICE_BENCH_CONSUMER_CONFIG` (extra
-//! librdkafka settings for the throughput rows, `key=value,key=value`).
+//! Options: `--quick`, `--only <sections>`, `--filter TEXT` (produce/consume rows whose name
+//! contains TEXT). Environment: `SLUICE_BIN` (broker binary; default `sluice` beside this example,
+//! i.e. `target/release/sluice`), `SLUICE_BENCH_DIR` (where the temp data directories go; default
+//! the system temp dir), `SLUICE_BENCH_PRODUCER_CONFIG` / `SLUICE_BENCH_CONSUMER_CONFIG` (extra
+//! librdkafka settings for the throughput rows, `key=value,key=value`), `SLUICE_BENCH_PERF_CTL` +
+//! `SLUICE_BENCH_PROFILE` (profile one row; see [`profiled`]).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
