@@ -141,23 +141,64 @@ impl Broker {
         }
     }
 
-    /// Requests answered so far, by API, from the admin endpoint's `/metrics` (empty without
-    /// one).
-    fn requests(&self) -> std::collections::BTreeMap<String, u64> {
-        let mut out = std::collections::BTreeMap::new();
+    /// The admin endpoint's `/metrics` text (empty without one).
+    fn metrics(&self) -> String {
+        let mut text = String::new();
         let Some(admin) = self.admin.lock().ok().and_then(|a| a.clone()) else {
-            return out;
+            return text;
         };
         let Ok(mut s) = TcpStream::connect(&admin) else {
-            return out;
+            return text;
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         let request =
             format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
-        let mut text = String::new();
         if s.write_all(request.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
-            return out;
+            text.clear();
         }
+        text
+    }
+
+    /// The broker's own handling time of `api` requests (read to response ready): cumulative
+    /// count per histogram bound in µs (u64::MAX for +Inf), summed over versions.
+    fn handling_histogram(&self, api: &str) -> std::collections::BTreeMap<u64, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        // sluice_request_duration_seconds_bucket{le="0.0001",api="Produce",version="9"} 12
+        let api_label = format!("api=\"{api}\"");
+        for line in self.metrics().lines() {
+            let Some(rest) = line.strip_prefix("sluice_request_duration_seconds_bucket{") else {
+                continue;
+            };
+            if !rest.contains(&api_label) {
+                continue;
+            }
+            let Some((_, rest)) = rest.split_once("le=\"") else {
+                continue;
+            };
+            let Some((le, rest)) = rest.split_once('"') else {
+                continue;
+            };
+            let bound = if le == "+Inf" {
+                u64::MAX
+            } else {
+                le.parse::<f64>()
+                    .map_or(u64::MAX, |s| (s * 1e6).round() as u64)
+            };
+            let n: u64 = rest
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            *out.entry(bound).or_insert(0) += n;
+        }
+        out
+    }
+
+    /// Requests answered so far, by API, from the admin endpoint's `/metrics` (empty without
+    /// one).
+    fn requests(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        let text = self.metrics();
         for line in text.lines() {
             let Some(rest) = line.strip_prefix("sluice_requests_total{api=\"") else {
                 continue;
@@ -1216,17 +1257,37 @@ fn main() {
             };
             create_topic(&addr, "bench-latency", 1);
             say("latency");
+            let before = broker.handling_histogram("Produce");
             let ((acks, e2e, n), usage) = probe.measure(|| {
                 profiled("latency", || {
                     latency(&addr, "bench-latency", rate, warmup, seconds)
                 })
             });
+            let after = broker.handling_histogram("Produce");
             for (what, p) in [("produce→ack", acks), ("end-to-end", e2e)] {
                 rows.push(Row {
                     name: format!("latency {what}, {rate}/s × 100 B acks=1"),
                     throughput: Some((n, seconds)),
                     bytes: n * 100,
                     result: p.map(|p| p.to_string()).unwrap_or_default(),
+                    usage,
+                });
+            }
+            // Of the produce-to-ack time, what the broker took (read to response ready, warm-up
+            // included): shares under its histogram's bounds.
+            let delta =
+                |b: u64| after.get(&b).copied().unwrap_or(0) - before.get(&b).copied().unwrap_or(0);
+            let total = delta(u64::MAX);
+            if total > 0 {
+                let shares: Vec<String> = [100u64, 250, 500, 1000, 2500]
+                    .iter()
+                    .map(|&b| format!("{:.2}% ≤ {b}", 100.0 * delta(b) as f64 / total as f64))
+                    .collect();
+                rows.push(Row {
+                    name: "latency: the broker's Produce handling".into(),
+                    throughput: None,
+                    bytes: 0,
+                    result: format!("{} µs ({total} requests)", shares.join(", ")),
                     usage,
                 });
             }
