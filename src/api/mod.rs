@@ -532,6 +532,7 @@ impl Response {
 
 /// Sends a file range to the socket with `sendfile` (page cache to socket, no copy through this
 /// process), waiting for the socket to be writable as needed.
+#[cfg(target_os = "linux")]
 async fn send_file(socket: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {
     let Some(file) = slice.file.as_deref() else {
         return if slice.len == 0 {
@@ -561,6 +562,19 @@ async fn send_file(socket: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Resul
         }
     }
     Ok(())
+}
+
+/// Without Linux's `sendfile`: the range is read (`pread`) and written.
+#[cfg(not(target_os = "linux"))]
+async fn send_file(socket: &mut OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {
+    if slice.len > 0 && slice.file.is_none() {
+        return Err(std::io::Error::other("file range without a file"));
+    }
+    let bytes = slice.read()?;
+    if bytes.len() != slice.len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    socket.write_all(&bytes).await
 }
 
 #[cfg(test)]
