@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::future::{join_all, select_all};
 
-use crate::api::RequestContext;
+use crate::api::{file_placeholder, RequestContext};
 use crate::error::ErrorCode;
 use crate::partition::{Offsets, PartitionHandle, Read};
 use crate::protocol::messages::fetch_request::FetchRequest;
 use crate::protocol::messages::fetch_response::{
     FetchResponse, FetchableTopicResponse, PartitionData,
 };
+use crate::storage::FileSlice;
 
 /// Fetch versions whose responses can carry magic-2 batches.
 const MIN_SERVED_VERSION: i16 = 4;
@@ -38,10 +39,26 @@ struct Target {
 struct Outcome {
     error: ErrorCode,
     offsets: Option<Offsets>,
-    records: Bytes,
+    records: FileSlice,
 }
 
-pub async fn handle(ctx: &RequestContext, version: i16, req: FetchRequest) -> FetchResponse {
+impl Outcome {
+    fn failed(error: ErrorCode, offsets: Option<Offsets>) -> Outcome {
+        Outcome {
+            error,
+            offsets,
+            records: FileSlice::empty(),
+        }
+    }
+}
+
+/// The response, and the file ranges its `records` placeholders stand for, in encoding order
+/// (see [`Response::encode_with_files`](crate::api::Response::encode_with_files)).
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    req: FetchRequest,
+) -> (FetchResponse, Vec<FileSlice>) {
     let broker = &ctx.broker;
     let image = broker.image();
     let by_id = version >= 13;
@@ -96,7 +113,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: FetchRequest) -> Fe
     }
     let outcomes = loop {
         let outcomes = read_pass(&targets, max_bytes).await;
-        let bytes: usize = outcomes.iter().map(|o| o.records.len()).sum();
+        let bytes: usize = outcomes.iter().map(|o| o.records.len).sum();
         let errored = outcomes.iter().any(|o| !o.error.is_ok());
         if bytes >= min_bytes || errored || watchers.is_empty() || Instant::now() >= deadline {
             break outcomes;
@@ -115,22 +132,39 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: FetchRequest) -> Fe
         }
     };
 
+    let mut files = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
         let (hw, lso, log_start) = match outcome.offsets {
             Some(o) => (o.high_watermark, o.high_watermark, o.log_start_offset),
             None => (-1, -1, -1),
         };
+        // Record bytes stay in the file: a placeholder now, sent with sendfile.
+        let mut error = outcome.error;
+        let records = match file_placeholder(outcome.records.len) {
+            Some(placeholder) => {
+                files.push(outcome.records);
+                placeholder
+            }
+            None if outcome.records.len == 0 => Bytes::new(),
+            None => match outcome.records.read() {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    error = ErrorCode::KafkaStorageError;
+                    Bytes::new()
+                }
+            },
+        };
         topics_out[target.topic_index]
             .partitions
             .push(PartitionData {
                 partition_index: target.partition,
-                error_code: outcome.error.code(),
+                error_code: error.code(),
                 high_watermark: hw,
                 last_stable_offset: lso,
                 log_start_offset: log_start,
                 aborted_transactions: None,
                 preferred_read_replica: -1,
-                records: Some(outcome.records),
+                records: Some(records),
                 ..PartitionData::default()
             });
     }
@@ -142,14 +176,16 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: FetchRequest) -> Fe
     };
     if !session_error.is_ok() {
         topics_out.clear();
+        files.clear();
     }
-    FetchResponse {
+    let response = FetchResponse {
         throttle_time_ms: 0,
         error_code: session_error.code(),
         session_id: 0,
         responses: topics_out,
         ..FetchResponse::default()
-    }
+    };
+    (response, files)
 }
 
 /// Reads every partition once, concurrently, then applies the response budget in request
@@ -165,12 +201,12 @@ async fn read_pass(targets: &[Target], max_bytes: usize) -> Vec<Outcome> {
     let mut out = Vec::with_capacity(first.len());
     for (t, outcome) in targets.iter().zip(first) {
         let remaining = max_bytes.saturating_sub(used);
-        let outcome = if outcome.records.len() > remaining && used > 0 {
+        let outcome = if outcome.records.len > remaining && used > 0 {
             read_one(t, remaining.min(t.max_bytes), false).await
         } else {
             outcome
         };
-        used += outcome.records.len();
+        used += outcome.records.len;
         out.push(outcome);
     }
     out
@@ -179,41 +215,52 @@ async fn read_pass(targets: &[Target], max_bytes: usize) -> Vec<Outcome> {
 async fn read_one(t: &Target, max_bytes: usize, min_one: bool) -> Outcome {
     let handle = match &t.handle {
         Ok(h) => h,
-        Err(code) => {
-            return Outcome {
-                error: *code,
-                offsets: None,
-                records: Bytes::new(),
-            }
-        }
+        Err(code) => return Outcome::failed(*code, None),
     };
+    if let Some(outcome) = from_published(handle, t.fetch_offset, max_bytes) {
+        return outcome;
+    }
     let read = Read {
         offset: t.fetch_offset,
         max_bytes,
         min_one: min_one && t.max_bytes > 0,
     };
     match handle.send(read).await {
-        Ok(Ok(result)) => match result.slice.read() {
-            Ok(records) => Outcome {
-                error: ErrorCode::None,
-                offsets: Some(result.offsets),
-                records,
-            },
-            Err(_) => Outcome {
-                error: ErrorCode::KafkaStorageError,
-                offsets: Some(result.offsets),
-                records: Bytes::new(),
-            },
+        Ok(Ok(result)) => Outcome {
+            error: ErrorCode::None,
+            offsets: Some(result.offsets),
+            records: result.slice,
         },
-        Ok(Err((code, offsets))) => Outcome {
-            error: code,
-            offsets: Some(offsets),
-            records: Bytes::new(),
-        },
-        Err(_) => Outcome {
-            error: ErrorCode::UnknownTopicOrPartition,
-            offsets: None,
-            records: Bytes::new(),
-        },
+        Ok(Err((code, offsets))) => Outcome::failed(code, Some(offsets)),
+        Err(_) => Outcome::failed(ErrorCode::UnknownTopicOrPartition, None),
     }
+}
+
+/// The answer to a read that the partition's published state already gives, without a round
+/// trip through its actor: nothing at the log end (a consumer that has caught up), or the
+/// latest write when the read starts where it does and has room for all of it (that consumer,
+/// woken by the write). Anything else, and a partition whose actor is gone or has no log, goes
+/// to the actor.
+fn from_published(handle: &PartitionHandle, offset: i64, max_bytes: usize) -> Option<Outcome> {
+    if handle.offsets.has_changed().is_err() {
+        return None;
+    }
+    let published = handle.offsets.borrow();
+    if !published.serving || offset < published.log_start_offset {
+        return None;
+    }
+    let records = if offset == published.log_end_offset {
+        FileSlice::empty()
+    } else {
+        published
+            .tail
+            .as_ref()
+            .filter(|t| t.first_offset == offset && t.len <= max_bytes)?
+            .clone()
+    };
+    Some(Outcome {
+        error: ErrorCode::None,
+        offsets: Some(published.clone()),
+        records,
+    })
 }

@@ -38,7 +38,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::broker::Broker;
 use crate::protocol::api_table::{self, ApiKey};
@@ -62,6 +63,7 @@ use crate::protocol::messages::{
     offset_fetch_request::OffsetFetchRequest, sync_group_request::SyncGroupRequest,
 };
 use crate::protocol::wire::{DecodeError, EncodeBuf};
+use crate::storage::FileSlice;
 
 /// What a handler knows about the connection its request came on.
 #[derive(Clone)]
@@ -274,8 +276,13 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
             respond(&|b| body.encode(b, version))
         }),
         Body::Fetch(r) => Box::pin(async move {
-            let body = fetch::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
+            let (body, files) = fetch::handle(&ctx, version, r).await;
+            Some(Response::encode_with_files(
+                correlation_id,
+                header_version,
+                &|b| body.encode(b, version),
+                files,
+            ))
         }),
         Body::ListOffsets(r) => Box::pin(async move {
             let body = list_offsets::handle(&ctx, version, r).await;
@@ -364,10 +371,47 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
 }
 
 /// An encoded response frame: size prefix, header and body, as chunks so that record bytes
-/// shared from the log are written without being copied.
+/// are never copied: bytes shared from elsewhere (a request, a cache), or byte ranges of segment
+/// files that go from the page cache to the socket with `sendfile`.
 #[derive(Debug)]
 pub struct Response {
-    chunks: Vec<Bytes>,
+    chunks: Vec<Chunk>,
+}
+
+#[derive(Debug)]
+enum Chunk {
+    Mem(Bytes),
+    File(FileSlice),
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Mem(b) => b.len(),
+            Chunk::File(f) => f.len,
+        }
+    }
+}
+
+/// The bytes that stand for a file's records while a response is encoded (see
+/// [`file_placeholder`]). Zero-initialised, so it takes address space, never memory: nothing
+/// reads it.
+static FILE_PLACEHOLDER: [u8; MAX_FILE_CHUNK] = [0; MAX_FILE_CHUNK];
+
+/// The largest file range sent as a file chunk; a larger one (a client asking for more than
+/// this from one partition) is read into memory.
+pub const MAX_FILE_CHUNK: usize = 16 << 20;
+
+/// A stand-in for `len` bytes of a segment file in a message about to be encoded (a Fetch
+/// response's `records`): the generated encoder puts it in a chunk of its own, without copying,
+/// and [`Response::encode_with_files`] swaps it for the file range. `None` if `len` is 0 or
+/// over [`MAX_FILE_CHUNK`].
+pub fn file_placeholder(len: usize) -> Option<Bytes> {
+    (len > 0 && len <= MAX_FILE_CHUNK).then(|| Bytes::from_static(&FILE_PLACEHOLDER[..len]))
+}
+
+fn is_file_placeholder(chunk: &Bytes) -> bool {
+    chunk.as_ptr() == FILE_PLACEHOLDER.as_ptr() && !chunk.is_empty()
 }
 
 impl Response {
@@ -376,51 +420,256 @@ impl Response {
         header_version: i16,
         body: &dyn Fn(&mut EncodeBuf),
     ) -> Response {
-        let mut buf = EncodeBuf::new();
+        Response::encode_with_files(correlation_id, header_version, body, Vec::new())
+    }
+
+    /// As [`encode`](Self::encode) for a body holding [`file_placeholder`]s: each, in encoding
+    /// order, becomes the file range of the same length in `files`. A placeholder without its
+    /// file range (a bug) becomes a range that fails to write, which closes the connection:
+    /// never are the placeholder's zeros sent as records.
+    pub fn encode_with_files(
+        correlation_id: i32,
+        header_version: i16,
+        body: &dyn Fn(&mut EncodeBuf),
+        files: Vec<FileSlice>,
+    ) -> Response {
+        let mut buf = EncodeBuf::with_capacity(128);
         ResponseHeader { correlation_id }.encode(&mut buf, header_version);
         body(&mut buf);
-        Response {
-            chunks: buf.into_frame_chunks(),
-        }
+        let mut files = files.into_iter();
+        let chunks = buf
+            .into_frame_chunks()
+            .into_iter()
+            .map(|chunk| {
+                if !is_file_placeholder(&chunk) {
+                    return Chunk::Mem(chunk);
+                }
+                match files.next() {
+                    Some(file) if file.len == chunk.len() => Chunk::File(file),
+                    other => {
+                        // Cannot happen: the Fetch handler makes one placeholder per file range,
+                        // in the order it encodes them. Never send the placeholder's zeros.
+                        tracing::error!(
+                            expected = chunk.len(),
+                            found = other.map(|f| f.len),
+                            "file placeholder without its file range"
+                        );
+                        Chunk::File(FileSlice {
+                            len: chunk.len(),
+                            ..FileSlice::empty()
+                        })
+                    }
+                }
+            })
+            .collect();
+        Response { chunks }
     }
 
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(Bytes::len).sum()
+        self.chunks.iter().map(Chunk::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
 
-    /// The whole frame in one buffer (tests).
+    /// The whole frame in one buffer (tests): file ranges are read.
     pub fn to_vec(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|c| c.iter().copied()).collect()
+        let mut out = Vec::with_capacity(self.len());
+        for chunk in &self.chunks {
+            match chunk {
+                Chunk::Mem(b) => out.extend_from_slice(b),
+                Chunk::File(f) => match f.read() {
+                    Ok(bytes) if bytes.len() == f.len => out.extend_from_slice(&bytes),
+                    _ => out.resize(out.len() + f.len, 0),
+                },
+            }
+        }
+        out
     }
 
-    /// Writes the frame with vectored writes, resuming after partial writes.
-    pub async fn write_to<W: AsyncWrite + Unpin>(mut self, w: &mut W) -> std::io::Result<()> {
-        let mut first = 0;
-        while first < self.chunks.len() {
-            let slices: Vec<IoSlice<'_>> = self.chunks[first..]
+    /// Writes the frame: runs of in-memory chunks with vectored writes, file ranges with
+    /// `sendfile`, resuming after partial writes. A file range that cannot be sent whole (the
+    /// file is shorter than it was: only a damaged disk does that) fails the write, which closes
+    /// the connection: the frame cannot be finished.
+    pub async fn write_to(mut self, socket: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        let mut i = 0;
+        while i < self.chunks.len() {
+            if let Chunk::File(file) = &self.chunks[i] {
+                send_file(socket, file).await?;
+                i += 1;
+                continue;
+            }
+            let slices: Vec<IoSlice<'_>> = self.chunks[i..]
                 .iter()
                 .take(64)
-                .map(|c| IoSlice::new(c))
+                .map_while(|c| match c {
+                    Chunk::Mem(b) => Some(IoSlice::new(b)),
+                    Chunk::File(_) => None,
+                })
                 .collect();
-            let mut written = w.write_vectored(&slices).await?;
+            let mut written = socket.write_vectored(&slices).await?;
             if written == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
-            while written > 0 && first < self.chunks.len() {
-                let len = self.chunks[first].len();
+            while written > 0 && i < self.chunks.len() {
+                let Chunk::Mem(chunk) = &mut self.chunks[i] else {
+                    break;
+                };
+                let len = chunk.len();
                 if written >= len {
                     written -= len;
-                    first += 1;
+                    i += 1;
                 } else {
-                    self.chunks[first].advance(written);
+                    chunk.advance(written);
                     written = 0;
                 }
             }
         }
-        w.flush().await
+        socket.flush().await
+    }
+}
+
+/// Sends a file range to the socket with `sendfile` (page cache to socket, no copy through this
+/// process), waiting for the socket to be writable as needed.
+#[cfg(target_os = "linux")]
+async fn send_file(socket: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {
+    let Some(file) = slice.file.as_deref() else {
+        return if slice.len == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("file range without a file"))
+        };
+    };
+    let stream: &tokio::net::TcpStream = socket.as_ref();
+    let mut offset = slice.position;
+    let mut remaining = slice.len;
+    while remaining > 0 {
+        stream.writable().await?;
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, file, Some(&mut offset), remaining)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => remaining = remaining.saturating_sub(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Without Linux's `sendfile`: the range is read (`pread`) and written.
+#[cfg(not(target_os = "linux"))]
+async fn send_file(socket: &mut OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {
+    if slice.len > 0 && slice.file.is_none() {
+        return Err(std::io::Error::other("file range without a file"));
+    }
+    let bytes = slice.read()?;
+    if bytes.len() != slice.len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    socket.write_all(&bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::protocol::wire::put_records_field;
+
+    /// A file of `len` bytes (a repeating pattern) and a slice of it.
+    fn file_slice(len: usize, skip: usize) -> (tempfile::NamedTempFile, FileSlice, Vec<u8>) {
+        let mut tmp = tempfile::NamedTempFile::new().expect("temp file");
+        let data: Vec<u8> = (0..skip + len).map(|i| (i * 7 % 251) as u8).collect();
+        tmp.write_all(&data).expect("write");
+        let file = Arc::new(tmp.reopen().expect("reopen"));
+        let slice = FileSlice {
+            file: Some(file),
+            position: skip as u64,
+            len,
+            first_offset: 0,
+        };
+        (tmp, slice, data[skip..].to_vec())
+    }
+
+    /// A body: an i32, a records field, another i32.
+    fn body(records: &Bytes) -> impl Fn(&mut EncodeBuf) + '_ {
+        move |b: &mut EncodeBuf| {
+            b.put_i32(0x0102_0304);
+            put_records_field(b, false, records);
+            b.put_i32(0x0506_0708);
+        }
+    }
+
+    fn expected_frame(records: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&7i32.to_be_bytes()); // correlation id (header v0)
+        body.extend_from_slice(&0x0102_0304i32.to_be_bytes());
+        body.extend_from_slice(&(records.len() as i32).to_be_bytes());
+        body.extend_from_slice(records);
+        body.extend_from_slice(&0x0506_0708i32.to_be_bytes());
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    async fn written(response: Response) -> std::io::Result<Vec<u8>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let client = tokio::net::TcpStream::connect(addr).await?;
+        let (server, _) = listener.accept().await?;
+        let (_read, mut write) = server.into_split();
+        let reader = tokio::spawn(async move {
+            let mut client = client;
+            let mut out = Vec::new();
+            client.read_to_end(&mut out).await.map(|_| out)
+        });
+        let sent = response.write_to(&mut write).await;
+        drop(write);
+        let received = reader.await.map_err(std::io::Error::other)??;
+        sent.map(|()| received)
+    }
+
+    #[tokio::test]
+    async fn file_ranges_are_sent_in_place_of_their_placeholders() {
+        // Big enough that the socket buffer fills and sendfile resumes several times.
+        for len in [1usize, 100, 3 << 20] {
+            let (_tmp, slice, data) = file_slice(len, 13);
+            let placeholder = file_placeholder(len).expect("placeholder");
+            let response = Response::encode_with_files(7, 0, &body(&placeholder), vec![slice]);
+            let expected = expected_frame(&data);
+            assert_eq!(response.len(), expected.len());
+            assert_eq!(response.to_vec(), expected);
+            assert_eq!(written(response).await.expect("written"), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_placeholder_without_its_file_range_is_never_sent() {
+        let placeholder = file_placeholder(10).expect("placeholder");
+        let response = Response::encode_with_files(7, 0, &body(&placeholder), Vec::new());
+        assert!(written(response).await.is_err());
+        assert!(file_placeholder(0).is_none());
+        assert!(file_placeholder(MAX_FILE_CHUNK + 1).is_none());
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_placeholders_are_sent_as_they_are() {
+        let records = Bytes::from(vec![9u8; 5000]);
+        let response = Response::encode(7, 0, &body(&records));
+        assert_eq!(
+            written(response).await.expect("written"),
+            expected_frame(&records)
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! Produce (0): each partition's batches go to that partition's actor, all partitions at once;
 //! the answer waits for every append (and, when the flush policy asks, its fsync).
 
-use bytes::BytesMut;
 use futures_util::future::join_all;
 
 use crate::api::RequestContext;
@@ -44,10 +43,7 @@ pub async fn handle(
                 (Some(code), _, _) => Err(code),
                 (None, None, _) => Err(ErrorCode::UnknownTopicOrPartition),
                 (None, Some(_), None) => Err(ErrorCode::CorruptMessage),
-                (None, Some(h), Some(records)) => Ok(h.send(Append {
-                    records: BytesMut::from(records),
-                    sync,
-                })),
+                (None, Some(h), Some(records)) => Ok(h.send(Append { records, sync })),
             };
             pending.push((topic.name.clone(), p.index, append));
         }

@@ -79,19 +79,23 @@ impl MetadataActor {
                 .broker
                 .log_dir
                 .join(format!("{}-{}", topic.name, index));
+            // One read of partition.metadata: a directory that names this topic exists and
+            // needs nothing (what a restart with many partitions finds everywhere).
             match properties::read_partition_metadata(&dir) {
-                // Left by an earlier topic of the same name whose deletion did not finish (a
-                // crash between its RemoveTopicRecord and the directory's removal): its records
-                // must not reappear in the new topic.
-                Some(old) if old != topic.id => set_aside(&dir, "stray"),
-                _ => {}
-            }
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                error!(dir = %dir.display(), error = %e, "cannot create partition directory");
-            }
-            if properties::read_partition_metadata(&dir) != Some(topic.id) {
-                if let Err(e) = properties::write_partition_metadata(&dir, topic.id) {
-                    warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
+                Some(id) if id == topic.id => {}
+                found => {
+                    if found.is_some() {
+                        // Left by an earlier topic of the same name whose deletion did not
+                        // finish (a crash between its RemoveTopicRecord and the directory's
+                        // removal): its records must not reappear in the new topic.
+                        set_aside(&dir, "stray");
+                    }
+                    if let Err(e) = std::fs::create_dir_all(&dir) {
+                        error!(dir = %dir.display(), error = %e, "cannot create partition directory");
+                    }
+                    if let Err(e) = properties::write_partition_metadata(&dir, topic.id) {
+                        warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
+                    }
                 }
             }
             let config = log_config(&self.broker, topic);
@@ -373,6 +377,10 @@ fn clean_log_dir(log_dir: &Path, image: &ClusterImage) {
         if name == kraft_log::METADATA_DIR {
             continue;
         }
+        if is_known_partition_dir(name, image) {
+            // Its partition.metadata is checked when the partition starts.
+            continue;
+        }
         if name.ends_with("-delete") {
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => info!(dir = %path.display(), "finished an interrupted topic deletion"),
@@ -388,6 +396,19 @@ fn clean_log_dir(log_dir: &Path, image: &ClusterImage) {
             }
         }
     }
+}
+
+/// `<topic>-<partition>` of a partition the image knows.
+fn is_known_partition_dir(name: &str, image: &ClusterImage) -> bool {
+    let Some((topic, index)) = name.rsplit_once('-') else {
+        return false;
+    };
+    let Ok(index) = index.parse::<i32>() else {
+        return false;
+    };
+    image
+        .topic(topic)
+        .is_some_and(|t| t.partitions.contains_key(&index))
 }
 
 fn new_partition_record(topic_id: Uuid, index: i32, node: i32, dir: Uuid) -> PartitionRecord {

@@ -3,7 +3,10 @@
 //! The decoder yields each request as a zero-copy [`Bytes`] (header + body). The maximum request
 //! size (`socket.request.max.bytes`) is enforced on the prefix alone, before any buffer is
 //! reserved, so a client cannot make the broker allocate by announcing a huge frame. A partial
-//! frame is not an error: the decoder reserves what the frame still needs and waits.
+//! frame is not an error: the decoder reserves room for the rest and waits. A frame of up to
+//! [`WHOLE_FRAME_RESERVE`] (what producers send: librdkafka's and Java's request limits are
+//! about 1 MB) gets its whole buffer at once, so it is read straight into place instead of
+//! being copied at every doubling of a growing buffer; a larger one grows with what has arrived.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
@@ -36,6 +39,11 @@ impl FrameDecoder {
 /// Smallest read-ahead reservation for a partial frame (see `decode`).
 const RESERVE_STEP: usize = 64 * 1024;
 
+/// Frames up to this size are reserved whole as soon as their size is read; beyond it the
+/// reservation grows with the bytes that have arrived. Either way an announced size costs at
+/// most this much address space before its bytes come (and no resident memory: untouched).
+pub const WHOLE_FRAME_RESERVE: usize = (1 << 20) + RESERVE_STEP;
+
 impl Decoder for FrameDecoder {
     type Item = Bytes;
     type Error = FrameError;
@@ -59,12 +67,14 @@ impl Decoder for FrameDecoder {
             });
         }
         if src.len() < 4 + size {
-            // Only now, with the size known to be acceptable, make room for more — but in step
-            // with what has arrived (at most doubling it, at least 64 KiB), so that a client
-            // announcing a large frame and sending a few bytes holds a few bytes of memory, not
-            // the announced size.
+            // Only now, with the size known to be acceptable, make room for the rest: all of it
+            // for a frame of ordinary size, otherwise in step with what has arrived (at most
+            // doubling it), so that a client announcing a large frame and sending a few bytes
+            // does not make the broker reserve the announced size.
             let missing = 4 + size - src.len();
-            src.reserve(missing.min(src.len().max(RESERVE_STEP)));
+            if src.capacity() - src.len() < missing {
+                src.reserve(missing.min(src.len().max(WHOLE_FRAME_RESERVE)));
+            }
             return Ok(None);
         }
         src.advance(4);
@@ -81,7 +91,11 @@ mod tests {
         let mut d = FrameDecoder::new(100 * 1024 * 1024);
         let mut buf = BytesMut::from(&(50i32 * 1024 * 1024).to_be_bytes()[..]);
         assert!(d.decode(&mut buf).expect("ok").is_none());
-        assert!(buf.capacity() <= 2 * RESERVE_STEP, "{}", buf.capacity());
+        assert!(
+            buf.capacity() <= WHOLE_FRAME_RESERVE + RESERVE_STEP,
+            "{}",
+            buf.capacity()
+        );
         // Growing with the data still ends in one whole frame.
         let mut d = FrameDecoder::new(1024 * 1024);
         let mut buf = BytesMut::from(&(300_000i32).to_be_bytes()[..]);
@@ -95,6 +109,31 @@ mod tests {
             sent += n;
         };
         assert_eq!(frame.len(), 300_000);
+    }
+
+    #[test]
+    fn an_ordinary_frame_is_read_into_one_buffer() {
+        // A 1 MB produce request arriving in 64 KiB reads: one reservation, never moved.
+        let size = 1_000_000usize;
+        let mut d = FrameDecoder::new(100 * 1024 * 1024);
+        let mut buf = BytesMut::with_capacity(8 * 1024);
+        buf.extend_from_slice(&(size as i32).to_be_bytes());
+        buf.extend_from_slice(&[1u8; 4000]);
+        assert!(d.decode(&mut buf).expect("ok").is_none());
+        let start = buf.as_ptr();
+        assert!(buf.capacity() >= 4 + size);
+        let mut sent = 4000;
+        let frame = loop {
+            if let Some(f) = d.decode(&mut buf).expect("ok") {
+                break f;
+            }
+            assert_eq!(buf.as_ptr(), start, "the buffer moved after {sent} bytes");
+            let n = (size - sent).min(64 * 1024);
+            buf.extend_from_slice(&vec![1u8; n]);
+            sent += n;
+        };
+        assert_eq!(frame.len(), size);
+        assert_eq!(frame.as_ptr(), start.wrapping_add(4));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bytes::BytesMut;
+use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, Span};
 
@@ -23,12 +23,30 @@ use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
 
 pub use registry::{PartitionHandle, PartitionRegistry};
 
-/// Offsets a partition publishes after every change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Offsets a partition publishes after every change, with the bytes of its latest write.
+#[derive(Debug, Clone, Default)]
 pub struct Offsets {
     pub log_start_offset: i64,
     pub high_watermark: i64,
     pub log_end_offset: i64,
+    /// Set only when the latest change was a write: its batches, from `tail.first_offset` to
+    /// the log end. A Fetch that waited at the previous log end serves it as it is, without a
+    /// round trip through the actor (whose answer would be this same slice).
+    pub tail: Option<FileSlice>,
+    /// Published by an actor with an open log (a log that failed to open publishes nothing).
+    pub serving: bool,
+}
+
+impl Offsets {
+    /// The offsets alone (what a change is judged by: the tail follows them).
+    fn key(&self) -> (i64, i64, i64, bool) {
+        (
+            self.log_start_offset,
+            self.high_watermark,
+            self.log_end_offset,
+            self.serving,
+        )
+    }
 }
 
 pub struct PartitionActor {
@@ -39,6 +57,9 @@ pub struct PartitionActor {
     offsets: watch::Sender<Offsets>,
     span: ActorSpan,
     retention_check: Duration,
+    /// Appends received in this pass over the mailbox, written together once it is drained
+    /// (see [`Append`]).
+    appends: Vec<PendingAppend>,
     /// Appends written but waiting for the shared fsync before they are acknowledged.
     awaiting_sync: Vec<(oneshot::Sender<Result<AppendInfo, ErrorCode>>, AppendInfo)>,
     /// Inspection counters shared with the handle; the log gauges are refreshed on publish.
@@ -82,6 +103,7 @@ impl PartitionActor {
             span: ActorSpan::new(span),
             retention_check,
             stats: None,
+            appends: Vec::new(),
             awaiting_sync: Vec::new(),
         };
         actor.publish();
@@ -102,15 +124,26 @@ impl PartitionActor {
     }
 
     fn publish(&mut self) {
+        self.publish_with_tail(None);
+    }
+
+    /// Publishes the offsets; `tail` is the slice just written, if the change was a write.
+    fn publish_with_tail(&mut self, tail: Option<FileSlice>) {
         if let Some(log) = &self.log {
             let next = Offsets {
                 log_start_offset: log.log_start_offset(),
                 high_watermark: log.high_watermark(),
                 log_end_offset: log.log_end_offset(),
+                tail: tail.filter(|t| t.len > 0 && t.first_offset >= log.log_start_offset()),
+                serving: true,
             };
             self.offsets.send_if_modified(|o| {
-                let changed = *o != next;
-                *o = next;
+                let changed = o.key() != next.key();
+                if changed || o.tail.is_some() {
+                    // A tail only ever describes the latest write: a change that is not a
+                    // write drops it.
+                    *o = next.clone();
+                }
                 changed
             });
             if let Some(g) = self.stats.as_ref().and_then(|s| s.partition_gauges()) {
@@ -127,6 +160,79 @@ impl PartitionActor {
     fn log_mut(&mut self) -> Result<&mut PartitionLog, ErrorCode> {
         self.log.as_mut().ok_or(ErrorCode::KafkaStorageError)
     }
+
+    /// Writes the appends gathered so far, with one write, and answers them (or queues them for
+    /// the group fsync). Every other message handler calls it first, so each message still sees
+    /// every append that was ahead of it in the mailbox.
+    fn write_appends(&mut self, ctx: &mut Context<Self>) {
+        if self.appends.is_empty() {
+            return;
+        }
+        let appends = std::mem::take(&mut self.appends);
+        let _e = self.span().entered();
+        let now = now_ms();
+        let Some(log) = self.log.as_mut() else {
+            for a in appends {
+                let _ = a.reply.send(Err(ErrorCode::KafkaStorageError));
+            }
+            return;
+        };
+        let mut inputs = Vec::with_capacity(appends.len());
+        let mut waiting = Vec::with_capacity(appends.len());
+        for a in appends {
+            inputs.push(a.records);
+            waiting.push((a.sync, a.reply));
+        }
+        let results = log.append_all(inputs, now);
+        let tail = log.take_last_write();
+        let flushed = log.maybe_flush(now).map_err(|e| {
+            error!(error = %e, "flush failed");
+            ErrorCode::KafkaStorageError
+        });
+        for ((sync, reply), result) in waiting.into_iter().zip(results) {
+            let info = match result {
+                Ok(info) => info,
+                Err(e) => {
+                    debug!(error = %e, "append refused");
+                    let _ = reply.send(Err(e.error_code()));
+                    continue;
+                }
+            };
+            if info.duplicate {
+                // A producer retried batches already written (its acknowledgement was lost).
+                // The sync below still applies: the retry may ask for more durability than the
+                // original.
+                info!(
+                    base_offset = info.base_offset,
+                    last_offset = info.last_offset,
+                    "duplicate batch acknowledged with its original offsets, not written again"
+                );
+            } else {
+                debug!(
+                    base_offset = info.base_offset,
+                    last_offset = info.last_offset,
+                    bytes = info.bytes,
+                    "appended"
+                );
+            }
+            if sync {
+                if self.awaiting_sync.is_empty() {
+                    ctx.notify(SyncPending);
+                }
+                self.awaiting_sync.push((reply, info));
+            } else {
+                let _ = reply.send(flushed.map(|_| info));
+            }
+        }
+        self.publish_with_tail(tail);
+    }
+}
+
+/// An append waiting for the mailbox to be drained.
+struct PendingAppend {
+    records: Bytes,
+    sync: bool,
+    reply: oneshot::Sender<Result<AppendInfo, ErrorCode>>,
 }
 
 impl Actor for PartitionActor {
@@ -143,14 +249,15 @@ impl Actor for PartitionActor {
             );
         }
         if !self.retention_check.is_zero() {
-            ctx.run_interval(self.retention_check, |act, _ctx| act.housekeeping());
+            ctx.run_interval(self.retention_check, |act, ctx| act.housekeeping(ctx));
         }
     }
 }
 
 impl PartitionActor {
     /// Periodic work: retention, the time-based flush policy and producer-id expiry.
-    fn housekeeping(&mut self) {
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        self.write_appends(ctx);
         let _e = self.span().entered();
         let now = now_ms();
         let Some(log) = self.log.as_mut() else { return };
@@ -186,13 +293,17 @@ pub fn now_ms() -> i64 {
 
 /// Appends one Produce partition's batches. `sync` asks for an fsync before the answer.
 ///
-/// Group commit: a sync append is written at once, but its answer waits for a flush that is
-/// queued behind the messages already in the mailbox, so every append that arrived meanwhile
-/// shares that one fsync.
+/// Coalescing: the handler only queues the append; once the mailbox is drained, every append
+/// queued meanwhile is written with one vectored write straight from the requests' buffers
+/// ([`PartitionLog::append_all`]), then answered. (Any other message writes the queued appends
+/// first, so it is handled as if they had been written one by one.)
+///
+/// Group commit: an append that asks for a sync is written the same way, but its answer waits
+/// for a flush queued behind whatever arrived meanwhile, so those appends share one fsync.
 #[derive(Message)]
 #[rtype(result = "Result<AppendInfo, ErrorCode>")]
 pub struct Append {
-    pub records: BytesMut,
+    pub records: Bytes,
     pub sync: bool,
 }
 
@@ -200,53 +311,32 @@ impl Handler<Append> for PartitionActor {
     type Result = ResponseFuture<Result<AppendInfo, ErrorCode>>;
 
     fn handle(&mut self, msg: Append, ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span().entered();
-        let now = now_ms();
-        let log = match self.log_mut() {
-            Ok(log) => log,
-            Err(code) => return Box::pin(std::future::ready(Err(code))),
-        };
-        let info = match log.append(msg.records, now) {
-            Ok(info) => info,
-            Err(e) => {
-                debug!(error = %e, "append refused");
-                return Box::pin(std::future::ready(Err(e.error_code())));
-            }
-        };
-        if info.duplicate {
-            // A producer retried batches already written (its acknowledgement was lost). The
-            // sync below still applies: the retry may ask for more durability than the original.
-            info!(
-                base_offset = info.base_offset,
-                last_offset = info.last_offset,
-                "duplicate batch acknowledged with its original offsets, not written again"
-            );
-        } else {
-            debug!(
-                base_offset = info.base_offset,
-                last_offset = info.last_offset,
-                bytes = info.bytes,
-                "appended"
-            );
+        if self.log.is_none() {
+            return Box::pin(std::future::ready(Err(ErrorCode::KafkaStorageError)));
         }
-        if msg.sync {
-            let (tx, rx) = oneshot::channel();
-            if self.awaiting_sync.is_empty() {
-                ctx.notify(SyncPending);
-            }
-            self.awaiting_sync.push((tx, info));
-            self.publish();
-            return Box::pin(async move { rx.await.unwrap_or(Err(ErrorCode::KafkaStorageError)) });
+        let (reply, answer) = oneshot::channel();
+        if self.appends.is_empty() {
+            ctx.notify(WriteAppends);
         }
-        let flushed = log.maybe_flush(now);
-        self.publish();
-        Box::pin(std::future::ready(match flushed {
-            Ok(_) => Ok(info),
-            Err(e) => {
-                error!(error = %e, "flush failed");
-                Err(ErrorCode::KafkaStorageError)
-            }
-        }))
+        self.appends.push(PendingAppend {
+            records: msg.records,
+            sync: msg.sync,
+            reply,
+        });
+        Box::pin(async move { answer.await.unwrap_or(Err(ErrorCode::KafkaStorageError)) })
+    }
+}
+
+/// Writes the appends queued while the mailbox was drained.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriteAppends;
+
+impl Handler<WriteAppends> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: WriteAppends, ctx: &mut Self::Context) {
+        self.write_appends(ctx);
     }
 }
 
@@ -258,7 +348,8 @@ struct SyncPending;
 impl Handler<SyncPending> for PartitionActor {
     type Result = ();
 
-    fn handle(&mut self, _: SyncPending, _ctx: &mut Self::Context) {
+    fn handle(&mut self, _: SyncPending, ctx: &mut Self::Context) {
+        self.write_appends(ctx);
         let _e = self.span().entered();
         let waiting = std::mem::take(&mut self.awaiting_sync);
         let outcome = match self.log.as_mut() {
@@ -294,8 +385,9 @@ pub struct Read {
 impl Handler<Read> for PartitionActor {
     type Result = Result<ReadResult, (ErrorCode, Offsets)>;
 
-    fn handle(&mut self, msg: Read, _ctx: &mut Self::Context) -> Self::Result {
-        let offsets = *self.offsets.borrow();
+    fn handle(&mut self, msg: Read, ctx: &mut Self::Context) -> Self::Result {
+        self.write_appends(ctx);
+        let offsets = self.offsets.borrow().clone();
         let Some(log) = self.log.as_ref() else {
             return Err((ErrorCode::KafkaStorageError, offsets));
         };
@@ -320,7 +412,8 @@ pub const MAX_TIMESTAMP: i64 = -3;
 impl Handler<ListOffset> for PartitionActor {
     type Result = Result<(i64, i64), ErrorCode>;
 
-    fn handle(&mut self, msg: ListOffset, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ListOffset, ctx: &mut Self::Context) -> Self::Result {
+        self.write_appends(ctx);
         let log = self.log.as_ref().ok_or(ErrorCode::KafkaStorageError)?;
         match msg.timestamp {
             EARLIEST_TIMESTAMP => Ok((log.log_start_offset(), -1)),
@@ -345,7 +438,8 @@ pub struct DeleteRecordsBefore {
 impl Handler<DeleteRecordsBefore> for PartitionActor {
     type Result = Result<i64, ErrorCode>;
 
-    fn handle(&mut self, msg: DeleteRecordsBefore, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: DeleteRecordsBefore, ctx: &mut Self::Context) -> Self::Result {
+        self.write_appends(ctx);
         let _e = self.span().entered();
         let log = self.log_mut()?;
         let start = log
@@ -364,7 +458,8 @@ pub struct Reconfigure(pub LogConfig);
 impl Handler<Reconfigure> for PartitionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Reconfigure, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Reconfigure, ctx: &mut Self::Context) {
+        self.write_appends(ctx);
         if let Some(log) = self.log.as_mut() {
             log.set_config(msg.0);
         }
@@ -383,6 +478,7 @@ impl Handler<Close> for PartitionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
+        self.write_appends(ctx);
         let _e = self.span().entered();
         // Appends still waiting for their fsync get it from the close, which flushes.
         let waiting = std::mem::take(&mut self.awaiting_sync);

@@ -139,6 +139,80 @@ impl FileSlice {
     }
 }
 
+/// One append input, checked and given its offsets, waiting to be written.
+struct Staged {
+    /// The answer once written (`batches` is filled in then).
+    info: AppendInfo,
+    /// Offset of its first batch to write, and the log end after it.
+    base_offset: i64,
+    next_offset: i64,
+    max_timestamp: i64,
+    /// Its producer-state changes, until they move into the stage's.
+    pending: PendingAppend,
+    /// What to write, in order.
+    pieces: Vec<Piece>,
+    /// Headers of the batches as stored.
+    batches: Vec<BatchHeader>,
+    now_ms: i64,
+}
+
+enum Prepared {
+    Write(Staged),
+    /// Every batch was a retry of one already written: answered, nothing to write.
+    Duplicate(AppendInfo),
+}
+
+/// A piece of a vectored write: a batch's new base offset, or bytes of a batch.
+enum Piece {
+    BaseOffset([u8; 8]),
+    Data(Bytes),
+}
+
+impl Piece {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Piece::BaseOffset(b) => b,
+            Piece::Data(d) => d,
+        }
+    }
+}
+
+/// Inputs gathered for one write.
+struct Stage {
+    /// The log end after the staged inputs.
+    next_offset: i64,
+    bytes: u64,
+    max_timestamp: i64,
+    /// The producer-state changes of all of them.
+    pending: PendingAppend,
+    /// (index of the input, the input).
+    members: Vec<(usize, Staged)>,
+}
+
+impl Stage {
+    fn new(log_end_offset: i64) -> Stage {
+        Stage {
+            next_offset: log_end_offset,
+            bytes: 0,
+            max_timestamp: -1,
+            pending: PendingAppend::default(),
+            members: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn add(&mut self, input: usize, mut staged: Staged) {
+        self.next_offset = staged.next_offset;
+        self.bytes += staged.info.bytes as u64;
+        self.max_timestamp = self.max_timestamp.max(staged.max_timestamp);
+        self.pending.absorb(std::mem::take(&mut staged.pending));
+        self.members.push((input, staged));
+    }
+}
+
 /// What opening the directory found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryStats {
@@ -189,6 +263,14 @@ pub struct PartitionLog {
     counters: ScanCounters,
     /// Idempotent producers' epochs and last batches (see [`super::producer_state`]).
     producers: ProducerStateManager,
+    /// Our clean-shutdown marker is still on disk: the directory is byte for byte what the last
+    /// clean close left. It stays until the first change to the files (see [`Self::touch`]), so
+    /// opening a clean partition costs no write and no fsync, and closing one that was never
+    /// written to costs nothing either.
+    pristine: bool,
+    /// The batches of the latest write, from its first offset to the log end (see
+    /// [`take_last_write`](Self::take_last_write)).
+    last_write: Option<FileSlice>,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -255,7 +337,7 @@ impl PartitionLog {
     ) -> Result<PartitionLog, StorageError> {
         fs::create_dir_all(dir)?;
         let bases = scan_directory(dir)?;
-        let checkpoint = match checkpoint::read(dir) {
+        let on_disk = match checkpoint::read(dir) {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 warn!(dir = %dir.display(), error = %e, "ignoring unreadable checkpoint");
@@ -263,7 +345,7 @@ impl PartitionLog {
             }
             Err(e) => return Err(e.into()),
         };
-        let checkpoint = checkpoint.or(match (hints.log_start_offset, hints.recovery_point) {
+        let checkpoint = on_disk.or(match (hints.log_start_offset, hints.recovery_point) {
             (None, None) => None,
             (log_start_offset, recovery_point) => Some(Checkpoint {
                 log_start_offset: log_start_offset.unwrap_or(0),
@@ -341,7 +423,14 @@ impl PartitionLog {
             .min(log_end_offset);
         let producers =
             load_producer_state(dir, &segments, log_end_offset, &counters, now, &mut stats)?;
-        let log = PartitionLog {
+        // A clean open that found nothing to repair leaves the directory untouched (marker and
+        // all) until the first write; any repair counts as a write.
+        let repaired = stats.segments_recovered > 0
+            || stats.indexes_rebuilt > 0
+            || stats.segments_deleted > 0
+            || stats.bytes_truncated > 0
+            || stats.producer_batches_scanned > 0;
+        let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
             segments,
@@ -353,10 +442,17 @@ impl PartitionLog {
             recovery_stats: stats,
             counters,
             producers,
+            pristine: own_clean,
+            last_write: None,
         };
-        log.write_checkpoint()?;
-        if own_clean {
-            checkpoint::take_clean_shutdown(dir)?;
+        let unchanged = on_disk
+            == Some(Checkpoint {
+                log_start_offset,
+                recovery_point: log_end_offset,
+            });
+        if repaired || !unchanged {
+            log.touch()?;
+            log.write_checkpoint()?;
         }
         let stats = &log.recovery_stats;
         if stats.segments_recovered > 0 || stats.bytes_truncated > 0 || stats.indexes_rebuilt > 0 {
@@ -379,6 +475,17 @@ impl PartitionLog {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Called before anything in the directory changes: removes the clean-shutdown marker (and
+    /// makes the removal durable) if it is still there, so that a crash from here on is never
+    /// mistaken for a clean stop.
+    fn touch(&mut self) -> io::Result<()> {
+        if self.pristine {
+            checkpoint::take_clean_shutdown(&self.dir)?;
+            self.pristine = false;
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &LogConfig {
@@ -426,10 +533,11 @@ impl PartitionLog {
     }
 
     /// Validates and appends the batches in `records` (one Produce partition's data: one or more
-    /// batches back to back). Offsets are assigned by rewriting `baseOffset` in place and
-    /// LogAppendTime is stamped if configured; then the whole input goes to the active segment
-    /// (rolled first if needed) with one write. All or nothing: a bad batch appends nothing.
-    /// Nothing is fsynced here; call [`maybe_flush`](Self::maybe_flush) before acknowledging.
+    /// batches back to back). Offsets are assigned and LogAppendTime is stamped if configured;
+    /// then the batches go to the active segment (rolled first if needed) with one write. All or
+    /// nothing: a bad batch appends nothing. Nothing is fsynced here; call
+    /// [`maybe_flush`](Self::maybe_flush) before acknowledging. Same as [`append_all`] with one
+    /// input.
     ///
     /// Batches of idempotent producers are first checked against the producer state (see
     /// [`super::producer_state`]): an old epoch or a sequence gap refuses the whole append; a
@@ -437,11 +545,86 @@ impl PartitionLog {
     /// such a retry, the answer carries the original offsets and `duplicate`; when only some
     /// are, only the others are written and `base_offset` is still that of the first batch
     /// (its original offset if it was a retry).
+    ///
+    /// [`append_all`]: Self::append_all
     pub fn append(
         &mut self,
-        mut records: BytesMut,
+        records: impl Into<Bytes>,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
+        self.append_all(vec![records.into()], now_ms)
+            .pop()
+            .unwrap_or(Err(AppendError::Empty))
+    }
+
+    /// Appends several inputs (e.g. the Produce requests a partition actor found in its mailbox)
+    /// as if one after the other with [`append`](Self::append), each with its own outcome, but
+    /// with one vectored write for all of them — fewer if the segment must roll between two.
+    ///
+    /// The record bytes are never copied: each batch is written straight from its input, with
+    /// its new 8-byte base offset as a separate piece of the vectored write (the base offset is
+    /// outside the CRC). Only LogAppendTime batches, whose stamped fields the CRC covers, are
+    /// copied to be rewritten.
+    pub fn append_all(
+        &mut self,
+        inputs: Vec<Bytes>,
+        now_ms: i64,
+    ) -> Vec<Result<AppendInfo, AppendError>> {
+        let mut results: Vec<Option<Result<AppendInfo, AppendError>>> =
+            inputs.iter().map(|_| None).collect();
+        let mut stage = Stage::new(self.log_end_offset);
+        for (i, records) in inputs.into_iter().enumerate() {
+            let prepared = match self.prepare(records, &stage, now_ms) {
+                Ok(Prepared::Write(p)) => p,
+                Ok(Prepared::Duplicate(info)) => {
+                    results[i] = Some(Ok(info));
+                    continue;
+                }
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    continue;
+                }
+            };
+            if !stage.is_empty() && self.must_write_before(&stage, &prepared, now_ms) {
+                // Written first so that the next one sees the segment as a lone append would
+                // (roll rules); its offsets follow the staged ones either way.
+                let staged = std::mem::replace(&mut stage, Stage::new(prepared.base_offset));
+                if let Err(e) = self.write_stage(staged, &mut results) {
+                    results[i] = Some(Err(e));
+                    stage = Stage::new(self.log_end_offset);
+                    continue;
+                }
+            }
+            if stage.is_empty() {
+                if let Err(e) = self.make_room(&prepared, now_ms) {
+                    results[i] = Some(Err(e));
+                    continue;
+                }
+            }
+            stage.add(i, prepared);
+        }
+        if !stage.is_empty() {
+            // An error here is already recorded for every input of the stage.
+            let _ = self.write_stage(stage, &mut results);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(AppendError::Empty)))
+            .collect()
+    }
+
+    /// The batches written by the latest write (the last stage of the latest
+    /// [`append_all`](Self::append_all)): a slice from its first offset to the log end, as
+    /// [`read`](Self::read) at that offset would give it with room for all of it. `None` once
+    /// taken, or if anything but a write happened since.
+    pub fn take_last_write(&mut self) -> Option<FileSlice> {
+        self.last_write
+            .take()
+            .filter(|w| w.first_offset >= self.log_start_offset)
+    }
+
+    /// Checks one input and gives its batches their offsets, following what is staged.
+    fn prepare(&self, records: Bytes, stage: &Stage, now_ms: i64) -> Result<Prepared, AppendError> {
         if records.is_empty() {
             return Err(AppendError::Empty);
         }
@@ -482,9 +665,15 @@ impl PartitionLog {
         let mut pending = PendingAppend::default();
         let mut duplicates = Vec::new();
         let mut first_duplicate = None;
-        let mut next_offset = self.log_end_offset;
+        let mut next_offset = stage.next_offset;
         for (index, (_, header)) in layout.iter().enumerate() {
-            match pending.check(&self.producers, header, next_offset, now_ms)? {
+            match pending.check_after(
+                &stage.pending,
+                &self.producers,
+                header,
+                next_offset,
+                now_ms,
+            )? {
                 Verdict::Append => {
                     next_offset = next_offset
                         .checked_add(i64::from(header.last_offset_delta) + 1)
@@ -504,7 +693,7 @@ impl PartitionLog {
                 .map(|(_, d)| d.last_offset())
                 .max()
                 .unwrap_or(first.last_offset());
-            return Ok(AppendInfo {
+            return Ok(Prepared::Duplicate(AppendInfo {
                 base_offset: first.first_offset,
                 last_offset: last,
                 log_append_time: if self.config.timestamp_type_log_append {
@@ -516,55 +705,108 @@ impl PartitionLog {
                 batches: Vec::new(),
                 bytes: 0,
                 duplicate: true,
-            });
-        }
-        if !duplicates.is_empty() {
-            // Keep only the new batches, back to back.
-            let mut kept = BytesMut::with_capacity(records.len());
-            let mut kept_layout = Vec::with_capacity(layout.len() - duplicates.len());
-            for (index, (position, header)) in layout.iter().enumerate() {
-                if duplicates.iter().any(|(i, _)| *i == index) {
-                    continue;
-                }
-                kept_layout.push((kept.len(), *header));
-                kept.extend_from_slice(&records[*position..*position + header.total_len()]);
-            }
-            records = kept;
-            layout = kept_layout;
+            }));
         }
 
-        // Assign offsets (and stamp the time) in place.
-        let base_offset = self.log_end_offset;
+        // Assign offsets (and stamp the time) to the batches to write, duplicates left out.
+        let base_offset = stage.next_offset;
         let mut next_offset = base_offset;
-        let mut batches = Vec::with_capacity(layout.len());
+        let mut batches = Vec::with_capacity(layout.len() - duplicates.len());
+        let mut pieces = Vec::with_capacity(2 * batches.capacity());
+        let mut bytes = 0;
         for (index, &(position, ref original)) in layout.iter().enumerate() {
+            if duplicates.iter().any(|(i, _)| *i == index) {
+                continue;
+            }
             let end = position + original.total_len();
             let batch_base = next_offset;
             next_offset = batch_base
                 .checked_add(i64::from(original.last_offset_delta) + 1)
                 .ok_or(AppendError::OffsetOverflow)?;
-            let batch = &mut records[position..end];
-            record::set_base_offset(batch, batch_base);
-            if self.config.timestamp_type_log_append {
-                record::stamp_log_append_time(batch, now_ms);
-            }
-            let stored = BatchHeader::parse(batch).map_err(|source| AppendError::InvalidBatch {
-                index,
-                position,
-                source,
-            })?;
+            let stored = if self.config.timestamp_type_log_append {
+                // The stamped fields are covered by the CRC: this batch is rewritten in a copy.
+                let mut batch = BytesMut::from(&records[position..end]);
+                record::set_base_offset(&mut batch, batch_base);
+                record::stamp_log_append_time(&mut batch, now_ms);
+                let stored =
+                    BatchHeader::parse(&batch).map_err(|source| AppendError::InvalidBatch {
+                        index,
+                        position,
+                        source,
+                    })?;
+                pieces.push(Piece::Data(batch.freeze()));
+                stored
+            } else {
+                pieces.push(Piece::BaseOffset(batch_base.to_be_bytes()));
+                pieces.push(Piece::Data(records.slice(position + 8..end)));
+                BatchHeader {
+                    base_offset: batch_base,
+                    ..*original
+                }
+            };
             if stored.max_timestamp != original.max_timestamp {
                 pending.set_timestamp(stored.producer_id, batch_base, stored.max_timestamp);
             }
+            bytes += stored.total_len();
             batches.push(stored);
         }
         let last_offset = next_offset - 1;
         let max_timestamp = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
+        Ok(Prepared::Write(Staged {
+            info: AppendInfo {
+                base_offset: first_duplicate.map_or(base_offset, |d| d.first_offset),
+                last_offset,
+                log_append_time: if self.config.timestamp_type_log_append {
+                    now_ms
+                } else {
+                    -1
+                },
+                log_start_offset: self.log_start_offset,
+                batches: Vec::new(),
+                bytes,
+                duplicate: false,
+            },
+            base_offset,
+            next_offset,
+            max_timestamp,
+            pending,
+            pieces,
+            batches,
+            now_ms,
+        }))
+    }
 
+    /// Whether the staged appends must be written before `next` is staged: when `next` alone
+    /// would roll the segment (or the segment is still empty, whose roll rules depend on its
+    /// first batch), so that rolls happen exactly where lone appends would make them.
+    fn must_write_before(&mut self, stage: &Stage, next: &Staged, now_ms: i64) -> bool {
+        let Ok(active) = active_of(&mut self.segments) else {
+            return true;
+        };
+        if active.size() == 0 {
+            return true;
+        }
+        active
+            .should_roll(
+                stage.bytes + next.info.bytes as u64,
+                stage.max_timestamp.max(next.max_timestamp),
+                next.next_offset - 1,
+                now_ms,
+                &self.config,
+                &self.counters,
+            )
+            .unwrap_or(true)
+    }
+
+    /// Before the first input of a stage: rolls the segment if that input requires it, as a lone
+    /// append does, and checks its offsets fit the active segment.
+    fn make_room(&mut self, first: &Staged, now_ms: i64) -> Result<(), AppendError> {
+        self.touch()?;
+        let last_offset = first.next_offset - 1;
         let active = active_of(&mut self.segments)?;
         if active.should_roll(
-            records.len() as u64,
-            max_timestamp,
+            first.info.bytes as u64,
+            first.max_timestamp,
             last_offset,
             now_ms,
             &self.config,
@@ -576,23 +818,54 @@ impl PartitionLog {
         if !active.offset_index().can_append_offset(last_offset) {
             return Err(AppendError::OffsetOverflow);
         }
-        active.append(&records, &batches)?;
-        self.log_end_offset = next_offset;
-        self.producers.commit(pending, next_offset);
-        self.first_unflushed_ms.get_or_insert(now_ms);
-        Ok(AppendInfo {
-            base_offset: first_duplicate.map_or(base_offset, |d| d.first_offset),
-            last_offset,
-            log_append_time: if self.config.timestamp_type_log_append {
-                now_ms
-            } else {
-                -1
-            },
-            log_start_offset: self.log_start_offset,
-            batches,
-            bytes: records.len(),
-            duplicate: false,
-        })
+        Ok(())
+    }
+
+    /// Writes a stage with one vectored write and commits it (log end, producer state); fills in
+    /// the result of every input in it. On a write error nothing is committed and every input of
+    /// the stage gets the error.
+    fn write_stage(
+        &mut self,
+        stage: Stage,
+        results: &mut [Option<Result<AppendInfo, AppendError>>],
+    ) -> Result<(), AppendError> {
+        let written = self.touch().and_then(|()| {
+            let active = active_of(&mut self.segments)?;
+            let pieces: Vec<&[u8]> = stage
+                .members
+                .iter()
+                .flat_map(|(_, m)| m.pieces.iter().map(Piece::as_slice))
+                .collect();
+            let batches: Vec<BatchHeader> = stage
+                .members
+                .iter()
+                .flat_map(|(_, m)| m.batches.iter().copied())
+                .collect();
+            active.append_pieces(&pieces, &batches)
+        });
+        if let Err(e) = written {
+            for (input, _) in &stage.members {
+                if let Some(slot) = results.get_mut(*input) {
+                    *slot = Some(Err(io::Error::new(e.kind(), e.to_string()).into()));
+                }
+            }
+            return Err(e.into());
+        }
+        let written: usize = stage.members.iter().map(|(_, m)| m.info.bytes).sum();
+        self.last_write = active_of(&mut self.segments)
+            .ok()
+            .and_then(|active| active.tail_slice(written, stage.members.first()?.1.base_offset));
+        self.log_end_offset = stage.next_offset;
+        self.producers.commit(stage.pending, stage.next_offset);
+        for (input, member) in stage.members {
+            self.first_unflushed_ms.get_or_insert(member.now_ms);
+            let mut info = member.info;
+            info.batches = member.batches;
+            if let Some(slot) = results.get_mut(input) {
+                *slot = Some(Ok(info));
+            }
+        }
+        Ok(())
     }
 
     /// Starts a new active segment at the log end offset. The old one gets its final time-index
@@ -735,6 +1008,9 @@ impl PartitionLog {
     /// close): recovery works on whole segments, so a finer recovery point on disk would not
     /// shorten it.
     pub fn flush(&mut self) -> io::Result<()> {
+        if self.pristine {
+            return Ok(()); // nothing written since the last clean close
+        }
         active_of(&mut self.segments)?.flush()?;
         self.recovery_point = self.log_end_offset;
         self.first_unflushed_ms = None;
@@ -806,6 +1082,9 @@ impl PartitionLog {
         }
 
         let mut outcome = RetentionOutcome::default();
+        if doomed > 0 {
+            self.touch()?;
+        }
         for &(base, _, _, _) in &inactive[..doomed] {
             if let Some(segment) = self.segments.remove(&base) {
                 outcome.segments_deleted += 1;
@@ -860,6 +1139,7 @@ impl PartitionLog {
         if target <= self.log_start_offset {
             return Ok(self.log_start_offset);
         }
+        self.touch()?;
         self.log_start_offset = target;
         // Durable before anything is deleted, so a crash cannot bring the records back.
         self.write_checkpoint()?;
@@ -898,6 +1178,10 @@ impl PartitionLog {
     /// the recovery point, and the clean-shutdown marker is written so the next open skips
     /// validation (and, with the snapshot, the producer-state scan).
     pub fn close(mut self) -> io::Result<()> {
+        if self.pristine {
+            // Nothing changed since the clean close that left the marker: it still holds.
+            return Ok(());
+        }
         active_of(&mut self.segments)?.append_final_time_index_entry()?;
         self.flush()?;
         self.write_producer_snapshot();

@@ -12,7 +12,7 @@
 //!     00000000000000004242.log        next segment: base offset 4242 = its first offset
 //!     …                               the last segment is the active one, the only one appended to
 //!     sluice-offset-checkpoint        log start offset + recovery point (checkpoint.rs)
-//!     sluice-clean-shutdown           present only between a clean close and the next open
+//!     sluice-clean-shutdown           present from a clean close until the next change
 //!     sluice-producer-state           idempotent producers' state as of an offset (producer_state.rs)
 //!     partition.metadata, leader-epoch-checkpoint, *.snapshot, …   not ours: left alone
 //! ```
@@ -38,8 +38,12 @@
 //!
 //! # Recovery and the clean-shutdown choice
 //!
-//! [`PartitionLog::close`] fsyncs, writes the checkpoint and creates `sluice-clean-shutdown`;
-//! [`PartitionLog::open`] removes it. With the marker present (or with
+//! [`PartitionLog::close`] fsyncs, writes the checkpoint and creates `sluice-clean-shutdown`.
+//! The marker stays through the next open and is removed (durably) just before the first change
+//! to the directory — an append, a retention deletion, DeleteRecords, or a repair during the open
+//! itself — so a clean open costs no write and no fsync, a partition nobody writes to costs
+//! nothing to close, and a crash is never mistaken for a clean stop. With the marker present (or
+//! with
 //! [`OpenHints::kafka_clean_shutdown`], which the caller sets when Kafka's
 //! `<log.dirs>/.kafka_cleanshutdown` exists) no batch is re-validated: index files are
 //! sanity-checked and only the headers after each segment's last index entry are walked.
@@ -52,7 +56,8 @@
 //! `log-start-offset-checkpoint` as [`OpenHints`]; without them an unclean Kafka directory is
 //! validated from offset 0 and its log start is the first segment's base offset.
 //!
-//! The checkpoint is rewritten on open, roll, log-start changes and close, not on every flush:
+//! The checkpoint is rewritten on open (unless it already says what the open found), roll,
+//! log-start changes and close, not on every flush:
 //! recovery works on whole segments, and every segment but the active one was fsynced when it
 //! rolled, so a finer on-disk recovery point would not shorten a recovery.
 

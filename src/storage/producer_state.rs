@@ -221,6 +221,25 @@ impl PendingAppend {
         first_offset: i64,
         now_ms: i64,
     ) -> Result<Verdict, SequenceError> {
+        self.check_after(
+            &PendingAppend::default(),
+            state,
+            header,
+            first_offset,
+            now_ms,
+        )
+    }
+
+    /// As [`check`](Self::check), for an append that follows the appends of `earlier` (checked,
+    /// to be written in the same write, not yet committed to `state`).
+    pub fn check_after(
+        &mut self,
+        earlier: &PendingAppend,
+        state: &ProducerStateManager,
+        header: &BatchHeader,
+        first_offset: i64,
+        now_ms: i64,
+    ) -> Result<Verdict, SequenceError> {
         if !is_idempotent(header) {
             return Ok(Verdict::Append);
         }
@@ -228,7 +247,13 @@ impl PendingAppend {
         let epoch = header.producer_epoch;
         let first_seq = header.base_sequence;
         let last_seq = header.last_sequence();
-        let current = self.entries.get(&pid).or_else(|| state.producers.get(&pid));
+        let known = |pid: &i64| {
+            earlier
+                .entries
+                .get(pid)
+                .or_else(|| state.producers.get(pid))
+        };
+        let current = self.entries.get(&pid).or_else(|| known(&pid));
         if let Some(entry) = current {
             if let Some(dup) = entry.find_duplicate(epoch, first_seq, last_seq) {
                 return Ok(Verdict::Duplicate(dup));
@@ -255,9 +280,7 @@ impl PendingAppend {
             }
         }
         let entry = self.entries.entry(pid).or_insert_with(|| {
-            state
-                .producers
-                .get(&pid)
+            known(&pid)
                 .cloned()
                 .unwrap_or_else(|| ProducerEntry::new(epoch, now_ms))
         });
@@ -273,6 +296,12 @@ impl PendingAppend {
             now_ms,
         );
         Ok(Verdict::Append)
+    }
+
+    /// Adds the changes of a later append of the same write (`later` was checked with
+    /// [`check_after`](Self::check_after) over `self`).
+    pub fn absorb(&mut self, later: PendingAppend) {
+        self.entries.extend(later.entries);
     }
 
     /// Sets the timestamp recorded for the batch at `first_offset` (its stored max timestamp,

@@ -17,7 +17,7 @@
 //!   of headers, whatever the segment's size.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -258,6 +258,40 @@ pub struct LogSegment {
     created_ms: i64,
     bytes_since_last_index_entry: u64,
     index_interval_bytes: u64,
+}
+
+/// Writes every piece, in order, at `position` (`pwritev`, resumed after short writes, at most
+/// `IOV_MAX` pieces a call). Returns the number of bytes written.
+fn write_all_vectored_at(file: &File, pieces: &[&[u8]], position: u64) -> io::Result<u64> {
+    const IOV_MAX: usize = 1024;
+    let mut pieces: Vec<&[u8]> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
+    let mut first = 0;
+    let mut at = position;
+    while first < pieces.len() {
+        let slices: Vec<IoSlice<'_>> = pieces[first..]
+            .iter()
+            .take(IOV_MAX)
+            .map(|p| IoSlice::new(p))
+            .collect();
+        let mut written = match rustix::io::pwritev(file, &slices, at) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        at += written as u64;
+        while written > 0 && first < pieces.len() {
+            let len = pieces[first].len();
+            if written >= len {
+                written -= len;
+                first += 1;
+            } else {
+                pieces[first] = &pieces[first][written..];
+                written = 0;
+            }
+        }
+    }
+    Ok(at - position)
 }
 
 fn with_path(e: io::Error, path: &Path) -> io::Error {
@@ -633,17 +667,27 @@ impl LogSegment {
     /// Appends already validated batches (`data` holds exactly `batches`, offsets assigned) with
     /// one positional write at the end of the log. Index entries follow; if writing them fails the
     /// in-memory index is still right and the next flush retries the write.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, data: &[u8], batches: &[BatchHeader]) -> io::Result<()> {
+        self.append_pieces(&[data], batches)
+    }
+
+    /// As `append`, with the batches' bytes given as pieces (written with vectored writes, so
+    /// that a batch's rewritten base offset and the rest of it need not be joined in memory).
+    pub(crate) fn append_pieces(
+        &mut self,
+        pieces: &[&[u8]],
+        batches: &[BatchHeader],
+    ) -> io::Result<()> {
         let start = self.size;
-        self.log
-            .write_all_at(data, start)
+        let len = write_all_vectored_at(&self.log, pieces, start)
             .map_err(|e| with_path(e, &self.log_path))?;
         let mut position = start;
         for header in batches {
             self.index_batch(header, position);
             position += header.total_len() as u64;
         }
-        self.size = start + data.len() as u64;
+        self.size = start + len;
         if let Err(e) = self.persist_indexes() {
             warn!(
                 file = %self.log_path.display(),
@@ -652,6 +696,18 @@ impl LogSegment {
             );
         }
         Ok(())
+    }
+
+    /// The last `len` bytes of the segment as a slice whose first batch starts at
+    /// `first_offset` (the caller knows the batches there).
+    pub(crate) fn tail_slice(&self, len: usize, first_offset: i64) -> Option<FileSlice> {
+        let position = self.size.checked_sub(len as u64)?;
+        (len > 0).then(|| FileSlice {
+            file: Some(Arc::clone(&self.log)),
+            position,
+            len,
+            first_offset,
+        })
     }
 
     fn persist_indexes(&mut self) -> io::Result<()> {

@@ -559,7 +559,8 @@ fn clean_close_skips_validation_unclean_recovers_the_active_segment() {
     assert_eq!(stats.segments_loaded, 3);
     assert_eq!((stats.segments_recovered, stats.batches_validated), (0, 0));
     assert_eq!(stats.indexes_rebuilt, 0);
-    assert!(!dir.path().join("sluice-clean-shutdown").exists());
+    // Nothing changed yet: the marker stays until the first write.
+    assert!(dir.path().join("sluice-clean-shutdown").exists());
     assert_eq!(log.log_end_offset(), 18);
     assert_eq!(log.recovery_point(), 18);
     // Only the headers after each segment's last index entry were walked (no index entries
@@ -570,6 +571,7 @@ fn clean_close_skips_validation_unclean_recovers_the_active_segment() {
     assert_eq!(log.max_timestamp_offset(), max);
 
     append(&mut log, 2, 2000);
+    assert!(!dir.path().join("sluice-clean-shutdown").exists());
     drop(log); // unclean
     let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
     let stats = log.recovery_stats();
@@ -577,6 +579,51 @@ fn clean_close_skips_validation_unclean_recovers_the_active_segment() {
     assert_eq!(stats.recovery_point, Some(18));
     assert_eq!(stats.segments_recovered, 1, "only the active segment");
     assert_eq!(stats.batches_validated, 4);
+    assert_eq!(log.log_end_offset(), 20);
+}
+
+/// Every file of `dir` with its bytes.
+fn dir_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, fs::read(e.path()).expect("read"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_clean_open_changes_nothing_until_the_first_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    three_segment_log(dir.path(), LogConfig::default())
+        .close()
+        .expect("close");
+    let closed = dir_contents(dir.path());
+    assert!(closed.iter().any(|(n, _)| n == "sluice-clean-shutdown"));
+
+    // Opened, read, and stopped without a close (a crash): still exactly as closed, so still
+    // clean.
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert!(!headers(&log.read(0, 1 << 20, false).expect("read")).is_empty());
+    drop(log);
+    assert_eq!(dir_contents(dir.path()), closed);
+    // Opened and closed again without a write: nothing rewritten.
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert!(log.recovery_stats().clean_shutdown);
+    log.close().expect("close");
+    assert_eq!(dir_contents(dir.path()), closed);
+
+    // The first write takes the marker away before anything else changes.
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    append(&mut log, 2, 3000);
+    assert!(!dir.path().join("sluice-clean-shutdown").exists());
+    drop(log); // unclean
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert!(!log.recovery_stats().clean_shutdown);
     assert_eq!(log.log_end_offset(), 20);
 }
 
@@ -1370,4 +1417,101 @@ fn measure_producer_state_open_cost() {
         stats.producers
     );
     assert_eq!(stats.producers, producers);
+}
+
+// ---- appends written together ---------------------------------------------------------------
+
+/// What an append answered, without the error's details.
+fn outcome(r: &Result<AppendInfo, AppendError>) -> Result<(i64, i64, bool, usize), ErrorCode> {
+    r.as_ref()
+        .map(|i| (i.base_offset, i.last_offset, i.duplicate, i.batches.len()))
+        .map_err(|e| e.error_code())
+}
+
+/// A mix of inputs: plain batches, idempotent sequences with a retry, a gap and an old epoch,
+/// a corrupt batch, an empty input and a two-batch input.
+fn mixed_inputs(round: i64) -> Vec<Bytes> {
+    let ts = 1000 + round;
+    let mut corrupt = BytesMut::from(&batch(2, ts)[..]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let mut two = BytesMut::from(&batch(3, ts)[..]);
+    two.extend_from_slice(&idem(9, 0, (round * 10) as i32, 1, ts));
+    let seq = (round * 10) as i32;
+    vec![
+        batch(3, ts),
+        idem(7, 0, seq, 2, ts),
+        idem(7, 0, seq + 2, 1, ts),
+        idem(7, 0, seq, 2, ts), // a retry of the one two inputs earlier
+        corrupt.freeze(),
+        idem(7, 0, seq + 9, 1, ts), // a gap
+        Bytes::new(),
+        two.freeze(),
+        batch(40, ts),
+        idem(8, 0, 0, 1, ts).slice(..0),
+    ]
+}
+
+/// `append_all` answers every input as `append` would one after the other, and leaves the
+/// directory byte for byte the same — across rolls (small segments), index entries (small
+/// interval) and LogAppendTime.
+#[test]
+fn appends_written_together_equal_appends_one_by_one() {
+    for log_append in [false, true] {
+        let config = LogConfig {
+            segment_bytes: 1200,
+            index_interval_bytes: 200,
+            timestamp_type_log_append: log_append,
+            ..LogConfig::default()
+        };
+        let one = tempfile::tempdir().expect("tempdir");
+        let all = tempfile::tempdir().expect("tempdir");
+        let mut a = PartitionLog::open(one.path(), config.clone()).expect("open");
+        let mut b = PartitionLog::open(all.path(), config.clone()).expect("open");
+        for round in 0..8 {
+            let inputs = mixed_inputs(round);
+            let now = 50_000 + round;
+            let singly: Vec<_> = inputs
+                .iter()
+                .map(|i| outcome(&a.append(i.clone(), now)))
+                .collect();
+            let together: Vec<_> = b.append_all(inputs, now).iter().map(outcome).collect();
+            assert_eq!(
+                singly, together,
+                "round {round}, log append time {log_append}"
+            );
+        }
+        assert!(
+            b.segment_count() > 2,
+            "the test should span rolls: {} segments, {} bytes",
+            b.segment_count(),
+            b.size_bytes()
+        );
+        assert_eq!(a.log_end_offset(), b.log_end_offset());
+        assert_eq!(all_headers(&a), all_headers(&b));
+        a.close().expect("close");
+        b.close().expect("close");
+        assert_eq!(dir_contents(one.path()), dir_contents(all.path()));
+    }
+}
+
+/// The bytes of a batch are written as produced, only the base offset rewritten; the input is
+/// not modified (it may be shared with the request).
+#[test]
+fn appended_bytes_are_the_input_with_its_base_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
+    append(&mut log, 2, 5);
+    let input = batch(3, 7);
+    let kept = input.clone();
+    let info = log.append(input, 9).expect("append");
+    assert_eq!(info.base_offset, 2);
+    assert_eq!(kept, batch(3, 7));
+    let stored = log
+        .read(2, 1 << 20, false)
+        .expect("read")
+        .read()
+        .expect("bytes");
+    assert_eq!(&stored[..8], &2i64.to_be_bytes());
+    assert_eq!(&stored[8..], &kept[8..]);
 }

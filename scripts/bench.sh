@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+#
+# sluice's benchmark suite (not part of the tests): builds the release broker and the bench
+# example, raises the open-files limit (10,000 idle connections need 10,000 descriptors on each
+# side), then runs examples/bench.rs against fresh brokers on temp data directories.
+#
+#   scripts/bench.sh                      # everything, ≈ 2–3 minutes
+#   scripts/bench.sh --quick              # smoke run, ≈ 30 s
+#   scripts/bench.sh --only produce,consume
+#
+# Environment: SLUICE_BENCH_DIR (where the temp data directories go), SLUICE_BIN (broker
+# binary), SLUICE_BENCH_PRODUCER_CONFIG / SLUICE_BENCH_CONSUMER_CONFIG (extra librdkafka settings
+# for the throughput rows, key=value,...). See the README's Benchmark section.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+want=12000
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -ge "$want" ]; then
+    ulimit -n "$want"
+else
+    ulimit -n "$hard"
+    echo "bench.sh: open-files hard limit is $hard; the connections row will open fewer than 10,000" >&2
+fi
+
+cargo build --release --quiet --bin sluice --example bench
+target_dir=${CARGO_TARGET_DIR:-target}
+exec timeout 600 "$target_dir/release/examples/bench" "$@"
