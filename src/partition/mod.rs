@@ -479,6 +479,8 @@ impl Handler<Close> for PartitionActor {
 
     fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
         self.write_appends(ctx);
+        // Published handles may outlive the actor: they must not keep a segment file open.
+        self.offsets.send_modify(|o| o.tail = None);
         let _e = self.span().entered();
         // Appends still waiting for their fsync get it from the close, which flushes.
         let waiting = std::mem::take(&mut self.awaiting_sync);
