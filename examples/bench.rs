@@ -1207,6 +1207,24 @@ fn main() {
                 }
             }
         }
+        if options.runs("ceilings") && options.runs("produce") {
+            // The page cache again, now that the produce rows have taken their share of memory
+            // (on a VM, pages the host has taken back cost much more to write the first time).
+            let total = if quick { GIB / 4 } else { GIB };
+            let me = Probe {
+                pid: std::process::id(),
+                ticks,
+            };
+            say("ceiling: page-cache write, after the produce rows");
+            let (disk, usage) = me.measure(|| page_cache_write(dir.path(), total));
+            rows.push(Row {
+                name: format!("ceiling: page-cache write, {} MiB, again", total / MIB),
+                throughput: Some((0, total as f64 / 1e6 / disk)),
+                bytes: total as u64,
+                result: "(not the broker: after the produce rows)".into(),
+                usage,
+            });
+        }
         if options.runs("consume") {
             // The default consumer, then (100 B only, informative) one that does not pause for a
             // second whenever 100,000 records wait in its queue (see the README).

@@ -30,7 +30,7 @@
 //!                       ├─ MetadataActor       topic creation, appended to the KRaft log
 //!                       ├─ PartitionActor × n  Append / Read / ListOffset, fanned out at once
 //!                       └─ GroupActor / OffsetStore  JoinGroup … OffsetCommit
-//!        ─▶ ordered response slots ─▶ writer task: one vectored write per response
+//!        ─▶ ordered response slots ─▶ writer task: vectored writes, record bytes by sendfile
 //! ```
 //!
 //! Actors are spread over one arbiter per core: connections round-robin, partitions by hash.

@@ -71,6 +71,7 @@ impl MetadataActor {
 
     /// Starts the partition actors of `topic` that are not running yet.
     fn start_partitions(&self, topic: &TopicInfo) {
+        let mut started = Vec::new();
         for &index in topic.partitions.keys() {
             if self.broker.partitions.contains(&topic.name, index) {
                 continue;
@@ -128,16 +129,11 @@ impl MetadataActor {
                         .with_stats(actor_stats)
                 },
             );
-            self.broker.partitions.insert(
-                topic.name.clone(),
-                index,
-                PartitionHandle {
-                    addr,
-                    offsets: rx,
-                    stats,
-                },
-            );
+            started.push((index, PartitionHandle::new(addr, rx, stats)));
         }
+        self.broker
+            .partitions
+            .insert_all(topic.name.clone(), started);
     }
 
     fn create_topic(&mut self, req: CreateTopic) -> Result<CreatedTopic, (ErrorCode, String)> {

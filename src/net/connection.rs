@@ -5,7 +5,8 @@
 //! (a long-polling Fetch, a Produce waiting for its partitions) does not hold up the next one.
 //! Kafka clients rely on responses arriving in request order, so every request gets a slot in an
 //! ordered queue the moment it is read; the writer task awaits those slots in order and writes
-//! each response with one vectored write.
+//! each response with vectored writes (Fetch record bytes go from the page cache with
+//! `sendfile`; see [`Response::write_to`]).
 //!
 //! Backpressure: a request holds a permit from a per-connection semaphore until its response is
 //! written. When all permits are out, the actor waits (`ctx.wait`), which stops it reading the

@@ -1,9 +1,11 @@
 //! Partition actors: one per topic-partition, the only owner of `<log.dirs>/<topic>-<p>/`.
 //!
-//! The actor serializes appends and answers reads with a [`FileSlice`] — a byte range of a
-//! segment file — that the connection reads itself, so serving a Fetch never waits behind an
-//! append. Each partition also publishes its log end offset on a `watch` channel: a long-polling
-//! Fetch subscribes to it and wakes on the next append, with no polling loop and no thread.
+//! The actor serializes appends — the appends queued while it drains its mailbox go out with
+//! one vectored write — and answers reads with a [`FileSlice`] — a byte range of a segment
+//! file — that the connection sends itself (`sendfile`), so serving a Fetch never waits behind
+//! an append. Each partition also publishes its offsets, with the slice of its latest write, on
+//! a `watch` channel: a long-polling Fetch subscribes to it, wakes on the next append, and
+//! usually serves that slice without asking the actor; no polling loop, no thread.
 
 pub mod registry;
 
@@ -479,6 +481,8 @@ impl Handler<Close> for PartitionActor {
 
     fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
         self.write_appends(ctx);
+        // Published handles may outlive the actor: they must not keep a segment file open.
+        self.offsets.send_modify(|o| o.tail = None);
         let _e = self.span().entered();
         // Appends still waiting for their fsync get it from the close, which flushes.
         let waiting = std::mem::take(&mut self.awaiting_sync);

@@ -1,11 +1,13 @@
 //! Where connections find partition actors: topic name → partition index → handle.
 //!
 //! Written only by the metadata actor (when topics appear or go away), read by every request
-//! on the produce and fetch paths, so it is a read-mostly lock held for a lookup at a time.
+//! on the produce and fetch paths: a [`Published`] map, replaced whole by the writer, read
+//! without a lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use actix::dev::ToEnvelope;
 use actix::{Addr, Handler, MailboxError, Message};
@@ -13,17 +15,40 @@ use tokio::sync::watch;
 
 use super::{Offsets, PartitionActor};
 use crate::admin::actors::ActorStats;
+use crate::broker::Published;
 
-/// A partition's mailbox and its published offsets.
+/// A partition's mailbox and its published offsets. Cloning it is one reference count.
 #[derive(Clone)]
-pub struct PartitionHandle {
+pub struct PartitionHandle(Arc<HandleParts>);
+
+pub struct HandleParts {
     pub addr: Addr<PartitionActor>,
     pub offsets: watch::Receiver<Offsets>,
     /// The actor's inspection counters (mailbox depth, messages handled, log gauges).
     pub stats: Arc<ActorStats>,
 }
 
+impl Deref for PartitionHandle {
+    type Target = HandleParts;
+
+    fn deref(&self) -> &HandleParts {
+        &self.0
+    }
+}
+
 impl PartitionHandle {
+    pub fn new(
+        addr: Addr<PartitionActor>,
+        offsets: watch::Receiver<Offsets>,
+        stats: Arc<ActorStats>,
+    ) -> PartitionHandle {
+        PartitionHandle(Arc::new(HandleParts {
+            addr,
+            offsets,
+            stats,
+        }))
+    }
+
     /// Sends a message and waits for the answer, bounded by the actor's mailbox capacity and
     /// counted in its stats. Prefer this to `addr.send`.
     pub fn send<M>(&self, msg: M) -> impl Future<Output = Result<M::Result, MailboxError>> + 'static
@@ -37,46 +62,70 @@ impl PartitionHandle {
     }
 }
 
-#[derive(Default)]
+type Topics = HashMap<Arc<str>, Arc<BTreeMap<i32, PartitionHandle>>>;
+
 pub struct PartitionRegistry {
-    topics: RwLock<HashMap<Arc<str>, BTreeMap<i32, PartitionHandle>>>,
+    topics: Published<Topics>,
+}
+
+impl Default for PartitionRegistry {
+    fn default() -> Self {
+        PartitionRegistry {
+            topics: Published::new(Topics::new()),
+        }
+    }
 }
 
 impl PartitionRegistry {
     pub fn get(&self, topic: &str, partition: i32) -> Option<PartitionHandle> {
-        let topics = self.topics.read().ok()?;
-        topics.get(topic)?.get(&partition).cloned()
+        self.topics.load().get(topic)?.get(&partition).cloned()
     }
 
     pub fn contains(&self, topic: &str, partition: i32) -> bool {
         self.topics
-            .read()
-            .map(|t| t.get(topic).is_some_and(|p| p.contains_key(&partition)))
-            .unwrap_or(false)
+            .load()
+            .get(topic)
+            .is_some_and(|p| p.contains_key(&partition))
     }
 
     pub fn insert(&self, topic: Arc<str>, partition: i32, handle: PartitionHandle) {
-        if let Ok(mut topics) = self.topics.write() {
-            topics.entry(topic).or_default().insert(partition, handle);
+        self.insert_all(topic, vec![(partition, handle)]);
+    }
+
+    /// Adds partitions of one topic in one update (one copy of the topic's map).
+    pub fn insert_all(&self, topic: Arc<str>, handles: Vec<(i32, PartitionHandle)>) {
+        if handles.is_empty() {
+            return;
         }
+        self.topics.update(|topics| {
+            let mut topics = topics.clone();
+            let mut partitions = topics
+                .get(&topic)
+                .map(|p| BTreeMap::clone(p))
+                .unwrap_or_default();
+            partitions.extend(handles);
+            topics.insert(topic, Arc::new(partitions));
+            topics
+        });
     }
 
     /// Removes a topic's partitions and returns them (to be closed).
     pub fn remove_topic(&self, topic: &str) -> Vec<PartitionHandle> {
-        self.topics
-            .write()
-            .ok()
-            .and_then(|mut t| t.remove(topic))
-            .map(|p| p.into_values().collect())
-            .unwrap_or_default()
+        let mut removed = Vec::new();
+        self.topics.update(|topics| {
+            let mut topics = topics.clone();
+            if let Some(p) = topics.remove(topic) {
+                removed = p.values().cloned().collect();
+            }
+            topics
+        });
+        removed
     }
 
     /// Every partition, for shutdown and inspection.
     pub fn all(&self) -> Vec<(Arc<str>, i32, PartitionHandle)> {
-        let Ok(topics) = self.topics.read() else {
-            return Vec::new();
-        };
-        topics
+        self.topics
+            .load()
             .iter()
             .flat_map(|(t, ps)| ps.iter().map(move |(p, h)| (t.clone(), *p, h.clone())))
             .collect()
@@ -84,12 +133,9 @@ impl PartitionRegistry {
 
     pub fn topic_partitions(&self, topic: &str) -> Vec<(i32, PartitionHandle)> {
         self.topics
-            .read()
-            .ok()
-            .and_then(|t| {
-                t.get(topic)
-                    .map(|p| p.iter().map(|(i, h)| (*i, h.clone())).collect())
-            })
+            .load()
+            .get(topic)
+            .map(|p| p.iter().map(|(i, h)| (*i, h.clone())).collect())
             .unwrap_or_default()
     }
 }

@@ -829,6 +829,7 @@ impl PartitionLog {
         stage: Stage,
         results: &mut [Option<Result<AppendInfo, AppendError>>],
     ) -> Result<(), AppendError> {
+        let segment_limit = self.config.segment_bytes.min(MAX_SEGMENT_BYTES);
         let written = self.touch().and_then(|()| {
             let active = active_of(&mut self.segments)?;
             let pieces: Vec<&[u8]> = stage
@@ -841,7 +842,7 @@ impl PartitionLog {
                 .iter()
                 .flat_map(|(_, m)| m.batches.iter().copied())
                 .collect();
-            active.append_pieces(&pieces, &batches)
+            active.append_pieces(&pieces, &batches, segment_limit)
         });
         if let Err(e) = written {
             for (input, _) in &stage.members {
@@ -876,6 +877,7 @@ impl PartitionLog {
         let old = active_of(&mut self.segments)?;
         let old_base = old.base_offset();
         old.append_final_time_index_entry()?;
+        old.trim_preallocation()?;
         old.flush()?;
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
         self.segments.insert(new_base, segment);
@@ -1182,7 +1184,9 @@ impl PartitionLog {
             // Nothing changed since the clean close that left the marker: it still holds.
             return Ok(());
         }
-        active_of(&mut self.segments)?.append_final_time_index_entry()?;
+        let active = active_of(&mut self.segments)?;
+        active.append_final_time_index_entry()?;
+        active.trim_preallocation()?;
         self.flush()?;
         self.write_producer_snapshot();
         self.write_checkpoint()?;

@@ -30,7 +30,7 @@
 //! # Reads never wait for appends
 //!
 //! [`PartitionLog::read`] returns a [`FileSlice`]: a byte range of whole batches plus the
-//! segment's shared `Arc<File>`. The connection reads it later with `pread`, outside the actor.
+//! segment's shared `Arc<File>`. The connection sends it later with `sendfile`, outside the actor.
 //! Appends only write past the end of every slice handed out, and a segment deleted by retention
 //! stays readable through the open handle. Finding the slice costs one binary search in the
 //! in-memory offset index and a walk over at most about one `index_interval_bytes` of batch

@@ -1515,3 +1515,47 @@ fn appended_bytes_are_the_input_with_its_base_offset() {
     assert_eq!(&stored[..8], &2i64.to_be_bytes());
     assert_eq!(&stored[8..], &kept[8..]);
 }
+
+/// Blocks are preallocated ahead of appends without changing the file size (readers, recovery
+/// and Kafka's tools see only the batches), and given back at roll and close.
+#[test]
+fn preallocation_keeps_the_file_size_and_is_trimmed_at_roll_and_close() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: 40 * batch_len(50),
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(dir.path(), config).expect("open");
+    for i in 0..30 {
+        append(&mut log, 50, 1000 + i);
+    }
+    let first = seg_path(dir.path(), 0, ".log");
+    let meta = fs::metadata(&first).expect("metadata");
+    assert_eq!(meta.len(), 30 * batch_len(50), "the size is the batches'");
+    // (Preallocated blocks show in `blocks` while the segment is active, where the filesystem
+    // supports it.)
+    for i in 0..20 {
+        append(&mut log, 50, 2000 + i);
+    }
+    assert_eq!(log.segment_count(), 2);
+    let rolled = fs::metadata(&first).expect("metadata");
+    assert_eq!(rolled.len(), 40 * batch_len(50));
+    let allocated = |m: &fs::Metadata| m.blocks() * 512;
+    let rounded = |len: u64| len.div_ceil(4096) * 4096;
+    assert!(
+        allocated(&rolled) <= rounded(rolled.len()),
+        "rolled segment keeps {} bytes of blocks for {} bytes",
+        allocated(&rolled),
+        rolled.len()
+    );
+    let active = seg_path(dir.path(), 40 * 50, ".log");
+    log.close().expect("close");
+    let closed = fs::metadata(&active).expect("metadata");
+    assert_eq!(closed.len(), 10 * batch_len(50));
+    assert!(allocated(&closed) <= rounded(closed.len()));
+    // And it reads back whole.
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert_eq!(log.log_end_offset(), 50 * 50);
+    assert_eq!(all_headers(&log).len(), 50);
+}
