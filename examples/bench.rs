@@ -65,6 +65,8 @@ use sluice::protocol::messages::api_versions_request::ApiVersionsRequest;
 use sluice::protocol::messages::api_versions_response::ApiVersionsResponse;
 use sluice::protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use sluice::protocol::messages::create_topics_response::CreateTopicsResponse;
+use sluice::protocol::messages::delete_topics_request::DeleteTopicsRequest;
+use sluice::protocol::messages::delete_topics_response::DeleteTopicsResponse;
 use sluice::protocol::messages::metadata_request::MetadataRequest;
 use sluice::protocol::messages::metadata_response::MetadataResponse;
 use sluice::protocol::messages::request_header::RequestHeader;
@@ -484,6 +486,26 @@ fn create_topic(addr: &str, name: &str, partitions: i32) {
         .expect("CreateTopics");
     let code = resp.topics.first().map_or(-1, |t| t.error_code);
     assert_eq!(code, 0, "CreateTopics {name}: error {code}");
+}
+
+/// Deletes a topic the bench is done with, so that a run keeps little on disk at a time.
+fn delete_topic(addr: &str, name: &str) {
+    let req = DeleteTopicsRequest {
+        topic_names: vec![name.to_string()],
+        timeout_ms: 30_000,
+        ..DeleteTopicsRequest::default()
+    };
+    let deleted = Wire::connect(addr).and_then(|mut wire| {
+        wire.call(
+            ApiKey::DeleteTopics,
+            4,
+            |b| req.encode(b, 4),
+            DeleteTopicsResponse::decode,
+        )
+    });
+    if let Err(e) = deleted {
+        eprintln!("bench: could not delete topic {name}: {e}");
+    }
 }
 
 /// Metadata for every topic; the number of partitions `topic` has (without errors).
@@ -1202,6 +1224,9 @@ fn main() {
                         rows.push(row);
                         if acks == "1" {
                             produced.push((topic, partitions, count, size));
+                        } else {
+                            // Not read back: off the disk at once.
+                            delete_topic(&addr, &topic);
                         }
                     }
                 }
@@ -1257,6 +1282,10 @@ fn main() {
                     result: requests_during("Fetch", &before),
                     usage,
                 };
+                let last_read = settings.len() == no_pause.len() || *size != 100;
+                if last_read {
+                    delete_topic(&addr, topic);
+                }
                 if settings.is_empty() {
                     figures.consume.push((
                         (*size, *partitions),
