@@ -2,8 +2,8 @@
 //! against freshly started release brokers on temp data directories, printing one table.
 //!
 //! ```text
-//! scripts/bench.sh              # builds, raises `ulimit -n`, runs everything (≈ 2–3 min)
-//! scripts/bench.sh --quick      # smoke run: a tenth of the data, 1,000 connections (≈ 30 s)
+//! scripts/bench.sh              # builds, raises `ulimit -n`, runs everything (≈ 1 min)
+//! scripts/bench.sh --quick      # smoke run: a tenth of the data, 1,000 connections (≈ 15 s)
 //! scripts/bench.sh --only produce,consume     # some sections only
 //! ```
 //!
