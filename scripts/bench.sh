@@ -4,8 +4,8 @@
 # example, raises the open-files limit (10,000 idle connections need 10,000 descriptors on each
 # side), then runs examples/bench.rs against fresh brokers on temp data directories.
 #
-#   scripts/bench.sh                      # everything, ≈ 2–3 minutes
-#   scripts/bench.sh --quick              # smoke run, ≈ 30 s
+#   scripts/bench.sh                      # everything, about a minute after the build
+#   scripts/bench.sh --quick              # smoke run, ≈ 15 s
 #   scripts/bench.sh --only produce,consume
 #
 # Environment: SLUICE_BENCH_DIR (where the temp data directories go), SLUICE_BIN (broker

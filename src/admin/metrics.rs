@@ -236,6 +236,19 @@ impl Collector for BrokerCollector {
             "Response bytes written (size prefix included).",
             load(&m.bytes_sent),
         )?;
+        {
+            let mut family = enc.encode_descriptor(
+                "log_append_write_seconds",
+                "Time appends spent in the writes that put batches into segment files (mostly \
+                 the kernel copying them into the page cache).",
+                None,
+                MetricType::Counter,
+            )?;
+            family.encode_counter::<NoLabelSet, f64, u64>(
+                &crate::storage::append_write_time().as_secs_f64(),
+                None,
+            )?;
+        }
         gauge(
             &mut enc,
             "requests_inflight",
@@ -398,6 +411,10 @@ mod tests {
         });
         assert!(
             text.contains("sluice_requests_total{api=\"Produce\",version=\"9\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sluice_log_append_write_seconds_total "),
             "{text}"
         );
         assert!(text.contains(

@@ -402,6 +402,10 @@ static FILE_PLACEHOLDER: [u8; MAX_FILE_CHUNK] = [0; MAX_FILE_CHUNK];
 /// this from one partition) is read into memory.
 pub const MAX_FILE_CHUNK: usize = 16 << 20;
 
+/// File ranges from this size on go with `sendfile`; smaller ones are read and written with the
+/// response around them (a copy of a few KiB costs less than a second TCP segment).
+pub const SENDFILE_FROM: usize = 64 << 10;
+
 /// A stand-in for `len` bytes of a segment file in a message about to be encoded (a Fetch
 /// response's `records`): the generated encoder puts it in a chunk of its own, without copying,
 /// and [`Response::encode_with_files`] swaps it for the file range. `None` if `len` is 0 or
@@ -445,6 +449,17 @@ impl Response {
                     return Chunk::Mem(chunk);
                 }
                 match files.next() {
+                    Some(file) if file.len == chunk.len() && file.len < SENDFILE_FROM => {
+                        // Small: read now, so that it leaves with the rest of the response in
+                        // one write (one TCP segment, one wake-up of the client).
+                        match file.read() {
+                            Ok(bytes) if bytes.len() == file.len => Chunk::Mem(bytes),
+                            _ => Chunk::File(FileSlice {
+                                len: chunk.len(),
+                                ..FileSlice::empty()
+                            }),
+                        }
+                    }
                     Some(file) if file.len == chunk.len() => Chunk::File(file),
                     other => {
                         // Cannot happen: the Fetch handler makes one placeholder per file range,
@@ -642,8 +657,9 @@ mod tests {
 
     #[tokio::test]
     async fn file_ranges_are_sent_in_place_of_their_placeholders() {
-        // Big enough that the socket buffer fills and sendfile resumes several times.
-        for len in [1usize, 100, 3 << 20] {
+        // Read and written (small), sent with sendfile, and big enough that the socket buffer
+        // fills and sendfile resumes several times.
+        for len in [1usize, 100, SENDFILE_FROM - 1, SENDFILE_FROM, 3 << 20] {
             let (_tmp, slice, data) = file_slice(len, 13);
             let placeholder = file_placeholder(len).expect("placeholder");
             let response = Response::encode_with_files(7, 0, &body(&placeholder), vec![slice]);

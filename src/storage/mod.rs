@@ -76,4 +76,4 @@ pub use index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
 pub use log::{
     AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog, RecoveryStats, RetentionOutcome,
 };
-pub use segment::{LogSegment, ScanStats};
+pub use segment::{append_write_time, LogSegment, ScanStats};

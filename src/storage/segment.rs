@@ -22,7 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tracing::{info, warn};
@@ -263,6 +263,17 @@ pub struct LogSegment {
     reserved_end: u64,
     /// Cleared when the filesystem refuses to preallocate.
     preallocate: bool,
+}
+
+/// Time spent in the write calls that put appended batches into segment files, all partitions
+/// together, since start: mostly the kernel copying the bytes into the page cache (see
+/// [`append_write_time`]).
+static APPEND_WRITE_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// How long appends have spent in their write calls so far (exposed in `/metrics`, so that a
+/// benchmark can tell the page cache's share of the broker's time).
+pub fn append_write_time() -> Duration {
+    Duration::from_nanos(APPEND_WRITE_NANOS.load(Ordering::Relaxed))
 }
 
 /// Writes every piece, in order, at `position` (`pwritev`, resumed after short writes, at most
@@ -692,8 +703,11 @@ impl LogSegment {
         let len: u64 = pieces.iter().map(|p| p.len() as u64).sum();
         self.reserve_ahead(len, limit);
         let start = self.size;
-        let len = write_all_vectored_at(&self.log, pieces, start)
-            .map_err(|e| with_path(e, &self.log_path))?;
+        let started = Instant::now();
+        let written = write_all_vectored_at(&self.log, pieces, start);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        APPEND_WRITE_NANOS.fetch_add(took, Ordering::Relaxed);
+        let len = written.map_err(|e| with_path(e, &self.log_path))?;
         let mut position = start;
         for header in batches {
             self.index_batch(header, position);
