@@ -7,6 +7,13 @@
 //! [`WHOLE_FRAME_RESERVE`] (what producers send: librdkafka's and Java's request limits are
 //! about 1 MB) gets its whole buffer at once, so it is read straight into place instead of
 //! being copied at every doubling of a growing buffer; a larger one grows with what has arrived.
+//!
+//! Frames are cut from the read buffer without copying, so while a Produce is being appended
+//! its frame still holds the buffer's memory, and the next large frame needs another buffer.
+//! The decoder keeps the one it set aside and takes it back once its frames are dropped: a
+//! busy producer's connection alternates between two buffers instead of allocating a fresh one
+//! per request, whose pages the kernel would fault in and zero while the socket fills them
+//! (a fifth of the broker's CPU on 1 MB produce requests before this).
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
@@ -28,11 +35,41 @@ pub enum FrameError {
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     max_frame: usize,
+    /// The previous read buffer, set aside while frames cut from it may still be in use; its
+    /// memory is taken back when a large frame needs room and they are all gone.
+    spare: Option<BytesMut>,
 }
 
 impl FrameDecoder {
     pub fn new(max_frame: usize) -> FrameDecoder {
-        FrameDecoder { max_frame }
+        FrameDecoder {
+            max_frame,
+            spare: None,
+        }
+    }
+
+    /// Makes room in `src` for `additional` more bytes: in place when no frame cut from it is
+    /// alive any more; for a large frame, else in the spare buffer when its frames are gone;
+    /// else in a new buffer. The bytes already read move along (as `reserve` would move them)
+    /// and the buffer left behind becomes the spare.
+    fn make_room(&mut self, src: &mut BytesMut, additional: usize) {
+        if src.try_reclaim(additional) {
+            return;
+        }
+        if additional < RESERVE_STEP {
+            src.reserve(additional);
+            return;
+        }
+        let needed = src.len() + additional;
+        let mut next = self
+            .spare
+            .take()
+            .and_then(|mut spare| spare.try_reclaim(needed).then_some(spare))
+            .unwrap_or_else(|| BytesMut::with_capacity(needed));
+        next.extend_from_slice(src);
+        let mut previous = std::mem::replace(src, next);
+        previous.clear();
+        self.spare = Some(previous);
     }
 }
 
@@ -73,7 +110,7 @@ impl Decoder for FrameDecoder {
             // does not make the broker reserve the announced size.
             let missing = 4 + size - src.len();
             if src.capacity() - src.len() < missing {
-                src.reserve(missing.min(src.len().max(WHOLE_FRAME_RESERVE)));
+                self.make_room(src, missing.min(src.len().max(WHOLE_FRAME_RESERVE)));
             }
             return Ok(None);
         }
@@ -134,6 +171,44 @@ mod tests {
         };
         assert_eq!(frame.len(), size);
         assert_eq!(frame.as_ptr(), start.wrapping_add(4));
+    }
+
+    /// Feeds `frame` (size prefix included) in 64 KiB pieces; returns the decoded frame.
+    fn feed(d: &mut FrameDecoder, buf: &mut BytesMut, frame: &[u8]) -> Bytes {
+        for piece in frame.chunks(64 * 1024) {
+            if let Some(f) = d.decode(buf).expect("ok") {
+                panic!("a frame of {} bytes before the end", f.len());
+            }
+            buf.extend_from_slice(piece);
+        }
+        d.decode(buf).expect("ok").expect("whole frame")
+    }
+
+    #[test]
+    fn large_frames_reuse_buffers_whose_frames_are_gone() {
+        let size = 900_000usize;
+        let mut frame = (size as i32).to_be_bytes().to_vec();
+        frame.extend(std::iter::repeat_n(9u8, size));
+        let mut d = FrameDecoder::new(100 * 1024 * 1024);
+        let mut buf = BytesMut::new();
+        let first = feed(&mut d, &mut buf, &frame);
+        // While the first frame is alive the second needs other memory...
+        let second = feed(&mut d, &mut buf, &frame);
+        assert_ne!(first.as_ptr(), second.as_ptr());
+        // ...and once it is gone its buffer carries the third frame, then the second's the fourth.
+        let first_at = first.as_ptr();
+        drop(first);
+        let third = feed(&mut d, &mut buf, &frame);
+        assert_eq!(third.as_ptr(), first_at);
+        let second_at = second.as_ptr();
+        drop(second);
+        let fourth = feed(&mut d, &mut buf, &frame);
+        assert_eq!(fourth.as_ptr(), second_at);
+        assert!(fourth.iter().all(|b| *b == 9) && fourth.len() == size);
+        // With both frames still held, a fresh buffer: nothing in use is ever written over.
+        let fifth = feed(&mut d, &mut buf, &frame);
+        assert!(fifth.as_ptr() != third.as_ptr() && fifth.as_ptr() != fourth.as_ptr());
+        assert!(third.iter().all(|b| *b == 9) && fourth.iter().all(|b| *b == 9));
     }
 
     #[test]
