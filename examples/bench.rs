@@ -69,6 +69,10 @@ use sluice::protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use sluice::protocol::messages::delete_topics_response::DeleteTopicsResponse;
 use sluice::protocol::messages::metadata_request::MetadataRequest;
 use sluice::protocol::messages::metadata_response::MetadataResponse;
+use sluice::protocol::messages::produce_request::{
+    PartitionProduceData, ProduceRequest, TopicProduceData,
+};
+use sluice::protocol::messages::produce_response::ProduceResponse;
 use sluice::protocol::messages::request_header::RequestHeader;
 use sluice::protocol::messages::response_header::ResponseHeader;
 use sluice::protocol::wire::{DecodeError, EncodeBuf};
@@ -577,6 +581,7 @@ struct Figures {
     consume: Vec<((usize, u32), f64, f64)>,
     ack_latency_us: Option<Percentiles>,
     e2e_latency_us: Option<Percentiles>,
+    raw_latency_us: Option<Percentiles>,
     per_connection_kb: Option<f64>,
     idle_rss_mb: Option<f64>,
     startup_ms: Option<f64>,
@@ -759,11 +764,11 @@ impl ClientContext for Logged {
 
 impl rdkafka::consumer::ConsumerContext for Logged {}
 
-/// A consumer with librdkafka's defaults, assigned every partition of `topic` from `offset`.
+/// A consumer with librdkafka's defaults, connected (metadata of `topic` fetched), not yet
+/// assigned.
 fn default_consumer(
     addr: &str,
     topic: &str,
-    partitions: u32,
     extra: Option<&str>,
     settings: &[(&str, &str)],
 ) -> BaseConsumer<Logged> {
@@ -790,17 +795,22 @@ fn default_consumer(
     consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
+    consumer
+}
+
+/// Assigns every partition of `topic` (0..`partitions`) from the start.
+fn assign_from_start(consumer: &BaseConsumer<Logged>, topic: &str, partitions: u32) {
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p as i32, Offset::Beginning)
             .expect("partition");
     }
     consumer.assign(&tpl).expect("assign");
-    consumer
 }
 
-/// Reads `count` records of `size` bytes from the start; returns the seconds it took from the
-/// assignment on.
+/// Reads `count` records of `size` bytes from the start; returns the seconds from the
+/// assignment to the last record. Like the producer's, the clock starts once the client is
+/// connected and has the topic's metadata.
 fn consume(
     addr: &str,
     topic: &str,
@@ -809,14 +819,9 @@ fn consume(
     size: usize,
     settings: &[(&str, &str)],
 ) -> f64 {
+    let consumer = default_consumer(addr, topic, Some("SLUICE_BENCH_CONSUMER_CONFIG"), settings);
     let started = Instant::now();
-    let consumer = default_consumer(
-        addr,
-        topic,
-        partitions,
-        Some("SLUICE_BENCH_CONSUMER_CONFIG"),
-        settings,
-    );
+    assign_from_start(&consumer, topic, partitions);
     let deadline = started + Duration::from_secs(600);
     let mut n = 0u64;
     while n < count {
@@ -890,7 +895,8 @@ fn latency(
             done.clone(),
         );
         std::thread::spawn(move || {
-            let consumer = default_consumer(&addr, &topic, 1, None, &[]);
+            let consumer = default_consumer(&addr, &topic, None, &[]);
+            assign_from_start(&consumer, &topic, 1);
             let mut samples = Vec::new();
             let deadline_after_done = Duration::from_secs(30);
             let mut done_at = None;
@@ -985,6 +991,69 @@ fn latency(
         e2e.len()
     );
     (percentiles(acks), percentiles(e2e), measured_n)
+}
+
+/// Produce-to-ack round trips of the smallest possible client: one thread and one connection,
+/// one 100 B record per Produce (v9, acks=1) sent at `rate`/s, each answer awaited in a blocking
+/// read. What the broker and loopback TCP add to a round trip, without a client library's
+/// threads; the warm-up is not counted.
+fn raw_latency(
+    addr: &str,
+    topic: &str,
+    rate: u64,
+    warmup: f64,
+    seconds: f64,
+) -> Option<Percentiles> {
+    let mut wire = Wire::connect(addr).expect("connect for the raw latency client");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut batch = sluice::record::BatchBuilder::new(0, now_ms);
+    batch.push(None, Some(&[b'r'; 100]), &[]);
+    let req = ProduceRequest {
+        acks: 1,
+        timeout_ms: 30_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.to_string(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(batch.build()),
+            }],
+        }],
+        ..ProduceRequest::default()
+    };
+    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let warmup_n = (warmup * rate as f64) as u64;
+    let measured_n = (seconds * rate as f64) as u64;
+    let mut samples = Vec::with_capacity(measured_n as usize);
+    let start = Instant::now();
+    for i in 0..warmup_n + measured_n {
+        let due = start + interval * i as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let sent = Instant::now();
+        let resp = wire
+            .call(
+                ApiKey::Produce,
+                9,
+                |b| req.encode(b, 9),
+                ProduceResponse::decode,
+            )
+            .expect("raw Produce");
+        let took = sent.elapsed().as_nanos() as u64;
+        let code = resp
+            .responses
+            .first()
+            .and_then(|t| t.partition_responses.first())
+            .map_or(-1, |p| p.error_code);
+        assert_eq!(code, 0, "raw Produce: error {code}");
+        if i >= warmup_n {
+            samples.push(took);
+        }
+    }
+    percentiles(samples)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1356,6 +1425,21 @@ fn main() {
             }
             figures.ack_latency_us = acks;
             figures.e2e_latency_us = e2e;
+            // The same load from a client with no threads of its own: the broker's part.
+            say("latency, raw client");
+            let (raw, usage) = probe.measure(|| {
+                profiled("latency raw", || {
+                    raw_latency(&addr, "bench-latency", rate, warmup, seconds)
+                })
+            });
+            figures.raw_latency_us = raw;
+            rows.push(Row {
+                name: format!("latency produce→ack, raw client, {rate}/s"),
+                throughput: Some((n, seconds)),
+                bytes: n * 100,
+                result: raw.map(|p| p.to_string()).unwrap_or_default(),
+                usage,
+            });
         }
         drop(broker);
     }
@@ -1625,6 +1709,14 @@ fn print_targets(f: &Figures) {
             "produce→ack p99.9 ≤ 2 ms".into(),
             format!("{:.0} µs", p.p999),
             Some(p.p999 <= 2000.0),
+        );
+    }
+    if let Some(p) = f.raw_latency_us {
+        // Not a target: the same round trip without librdkafka's threads, to tell the two apart.
+        check(
+            "  (raw client: the broker + loopback)".into(),
+            format!("p99 {:.0} / p99.9 {:.0} µs", p.p99, p.p999),
+            None,
         );
     }
     if let Some(kb) = f.per_connection_kb {
