@@ -35,41 +35,61 @@ pub enum FrameError {
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     max_frame: usize,
-    /// The previous read buffer, set aside while frames cut from it may still be in use; its
-    /// memory is taken back when a large frame needs room and they are all gone.
-    spare: Option<BytesMut>,
+    /// Handles on the last two buffers this decoder allocated for large frames (empty views that
+    /// keep their memory; see [`FrameDecoder::make_room`]), the newest first.
+    buffers: [Option<BytesMut>; 2],
 }
+
+/// The largest buffer the decoder keeps for reuse: a whole frame of [`WHOLE_FRAME_RESERVE`]
+/// bytes and its size prefix. Larger frames grow a buffer of their own, not kept.
+const ROTATED_MAX: usize = WHOLE_FRAME_RESERVE + 4;
 
 impl FrameDecoder {
     pub fn new(max_frame: usize) -> FrameDecoder {
         FrameDecoder {
             max_frame,
-            spare: None,
+            buffers: [None, None],
         }
     }
 
-    /// Makes room in `src` for `additional` more bytes: in place when no frame cut from it is
-    /// alive any more; for a large frame, else in the spare buffer when its frames are gone;
-    /// else in a new buffer. The bytes already read move along (as `reserve` would move them)
-    /// and the buffer left behind becomes the spare.
+    /// Makes room in `src` for `additional` more bytes. In place when no frame cut from `src`
+    /// is alive any more. Otherwise, for a frame of ordinary size, in one of the last two
+    /// buffers allocated here once nothing uses it any more (not `src`, no frame), or else in a
+    /// new one; the bytes already read move along, as `reserve` would move them. A connection
+    /// thus keeps at most two such buffers besides its frames in flight.
     fn make_room(&mut self, src: &mut BytesMut, additional: usize) {
         if src.try_reclaim(additional) {
             return;
         }
-        if additional < RESERVE_STEP {
+        let needed = src.len() + additional;
+        if additional < RESERVE_STEP || needed > ROTATED_MAX {
             src.reserve(additional);
             return;
         }
-        let needed = src.len() + additional;
-        let mut next = self
-            .spare
-            .take()
-            .and_then(|mut spare| spare.try_reclaim(needed).then_some(spare))
-            .unwrap_or_else(|| BytesMut::with_capacity(needed));
+        // A handle is an empty view at the end of its buffer: `try_reclaim` succeeds once it is
+        // the buffer's last user, and then spans the whole buffer again.
+        let free = (0..2).find(|&i| {
+            self.buffers[i]
+                .as_mut()
+                .is_some_and(|handle| handle.try_reclaim(needed))
+        });
+        let mut next = match free {
+            Some(i) => {
+                let next = self.buffers[i].take().unwrap_or_default();
+                if i == 1 {
+                    self.buffers.swap(0, 1);
+                }
+                next
+            }
+            None => {
+                self.buffers[1] = self.buffers[0].take();
+                BytesMut::with_capacity(needed)
+            }
+        };
+        let end = next.capacity();
+        self.buffers[0] = Some(next.split_off(end));
         next.extend_from_slice(src);
-        let mut previous = std::mem::replace(src, next);
-        previous.clear();
-        self.spare = Some(previous);
+        *src = next;
     }
 }
 
