@@ -942,18 +942,8 @@ fn latency(
         .client()
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
-    let warmup_n = (warmup * rate as f64) as u64;
-    let measured_n = (seconds * rate as f64) as u64;
     let mut payload = [b'x'; 100];
-    let start = Instant::now();
-    for i in 0..warmup_n + measured_n {
-        let due = start + interval * i as u32;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        let measured = i >= warmup_n;
+    let measured_n = paced(rate, warmup, seconds, |measured| {
         let sent = epoch.elapsed().as_nanos() as u64;
         payload[..8].copy_from_slice(&sent.to_be_bytes());
         payload[8] = u8::from(measured);
@@ -969,7 +959,7 @@ fn latency(
                 Err((e, _)) => panic!("latency produce: {e}"),
             }
         }
-    }
+    });
     producer
         .flush(Duration::from_secs(60))
         .expect("flush within 60 s");
@@ -1022,17 +1012,8 @@ fn raw_latency(
         }],
         ..ProduceRequest::default()
     };
-    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
-    let warmup_n = (warmup * rate as f64) as u64;
-    let measured_n = (seconds * rate as f64) as u64;
-    let mut samples = Vec::with_capacity(measured_n as usize);
-    let start = Instant::now();
-    for i in 0..warmup_n + measured_n {
-        let due = start + interval * i as u32;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
+    let mut samples = Vec::new();
+    paced(rate, warmup, seconds, |measured| {
         let sent = Instant::now();
         let resp = wire
             .call(
@@ -1049,11 +1030,29 @@ fn raw_latency(
             .and_then(|t| t.partition_responses.first())
             .map_or(-1, |p| p.error_code);
         assert_eq!(code, 0, "raw Produce: error {code}");
-        if i >= warmup_n {
+        if measured {
             samples.push(took);
         }
-    }
+    });
     percentiles(samples)
+}
+
+/// Calls `send` `rate` times a second on schedule: `warmup` seconds' worth with `false` (not to
+/// be counted), then `seconds`' worth with `true`. Returns how many calls were measured.
+fn paced(rate: u64, warmup: f64, seconds: f64, mut send: impl FnMut(bool)) -> u64 {
+    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let warmup_n = (warmup * rate as f64) as u64;
+    let measured_n = (seconds * rate as f64) as u64;
+    let start = Instant::now();
+    for i in 0..warmup_n + measured_n {
+        let due = start + interval * i as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        send(i >= warmup_n);
+    }
+    measured_n
 }
 
 // ---------------------------------------------------------------------------------------------
