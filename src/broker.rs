@@ -241,12 +241,16 @@ impl Broker {
     /// Picks the arbiter for a partition actor: spread by hash so a topic's partitions land on
     /// different threads.
     pub fn arbiter_for(&self, topic: &str, partition: i32) -> &ArbiterHandle {
+        &self.arbiters[self.arbiter_index(topic, partition)]
+    }
+
+    /// Which of [`Broker::arbiters`] a partition's actor runs on.
+    pub fn arbiter_index(&self, topic: &str, partition: i32) -> usize {
         let mut h: u64 = 0xcbf29ce484222325;
         for b in topic.bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
         }
-        let idx = (h.wrapping_add(partition as u64) % self.arbiters.len() as u64) as usize;
-        &self.arbiters[idx]
+        (h.wrapping_add(partition as u64) % self.arbiters.len().max(1) as u64) as usize
     }
 
     /// Closes every partition log (flush, checkpoints, clean marker), waiting at most `grace`.

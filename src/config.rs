@@ -69,6 +69,9 @@ pub struct Config {
     pub max_inflight_requests_per_connection: usize,
     /// `num.arbiters` (sluice): worker threads. Default: available cores.
     pub num_arbiters: usize,
+    /// `connection.affinity` (sluice): move a connection to the worker thread of the partition
+    /// its produce and fetch requests keep going to. Default true.
+    pub connection_affinity: bool,
     /// `shutdown.timeout.ms` (sluice). Default 5000.
     pub shutdown_timeout_ms: u64,
     /// `admin.listener` (sluice): HTTP admin endpoint. Default off.
@@ -348,6 +351,7 @@ impl Default for Config {
             max_connections_per_ip: 2_147_483_647,
             max_inflight_requests_per_connection: 32,
             num_arbiters: available_cores(),
+            connection_affinity: true,
             shutdown_timeout_ms: 5_000,
             admin_listener: None,
             num_partitions: 1,

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub connections_accepted: AtomicU64,
+    /// Connections moved to the arbiter of the partitions they use (`connection.affinity`).
+    pub connections_moved: AtomicU64,
     refused_max: AtomicU64,
     refused_per_ip: AtomicU64,
     /// Requests read and not yet answered, over all connections.
@@ -85,6 +87,7 @@ impl Metrics {
             bytes_received: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
+            connections_moved: AtomicU64::new(0),
             refused_max: AtomicU64::new(0),
             refused_per_ip: AtomicU64::new(0),
             requests_inflight: AtomicI64::new(0),
@@ -266,6 +269,12 @@ impl Collector for BrokerCollector {
             "connections_accepted",
             "Client connections accepted.",
             load(&m.connections_accepted),
+        )?;
+        counter(
+            &mut enc,
+            "connections_moved",
+            "Connections moved to the worker thread of the partitions their requests go to.",
+            load(&m.connections_moved),
         )?;
         {
             let mut family = enc.encode_descriptor(

@@ -224,6 +224,18 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "connection.affinity",
+        aliases: &[],
+        default: "true",
+        help: "(sluice) Move a connection to the worker thread (arbiter) of the partition its \
+               Produce and Fetch requests keep going to, so that they need no hand-off between \
+               threads.",
+        set: |l, v| {
+            l.config.connection_affinity = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "shutdown.timeout.ms",
         aliases: &[],
         default: "5000",

@@ -418,6 +418,7 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         c.max_inflight_requests_per_connection == 4
     }),
     ("num.arbiters", "1000", |c| c.num_arbiters == 1000),
+    ("connection.affinity", "false", |c| !c.connection_affinity),
     ("shutdown.timeout.ms", "100", |c| {
         c.shutdown_timeout_ms == 100
     }),

@@ -12,27 +12,40 @@
 //! written. When all permits are out, the actor waits (`ctx.wait`), which stops it reading the
 //! socket, so a client that pipelines without reading cannot grow the broker's memory.
 //!
+//! Affinity (`connection.affinity`): a connection starts on the next arbiter in turn, but most
+//! clients send each connection's Produce or Fetch requests to the same few partitions. When
+//! [`AFFINITY_STREAK`] of them in a row go to partitions that all live on one other arbiter, the
+//! connection stops reading, lets its answers drain, and moves there (socket, decoder and bytes
+//! read ahead): its requests then reach their partition actors without waking another thread.
+//! A connection moves at most once.
+//!
 //! Everything the actor does, and every request future it spawns, runs inside its
 //! `connection{id, peer, client_id}` span (client_id is recorded from the first request that has
 //! one), so one client's traffic can be followed with a span filter.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Decoder, FramedRead};
 use tracing::{debug, warn, Instrument, Span};
 
 use crate::admin::actors::{ActorStats, Identity};
 use crate::admin::log::ActorSpan;
 use crate::admin::metrics::Metrics;
-use crate::api::{self, RequestContext, Response};
+use crate::api::{self, Body, RequestContext, Response};
 use crate::broker::Broker;
 use crate::net::frame::{FrameDecoder, FrameError};
 use crate::net::server::Admission;
@@ -90,8 +103,9 @@ pub struct ConnectionActor {
     span: ActorSpan,
     client_id: Option<String>,
     stats: Arc<ActorStats>,
-    /// Frees this socket's place under the connection limits when the actor goes away.
-    _admission: Admission,
+    /// Frees this socket's place under the connection limits when the connection closes (it
+    /// goes along when the connection moves).
+    admission: Option<Admission>,
     /// Ordered response slots; dropping it lets the writer drain and close the socket.
     queue: Option<mpsc::UnboundedSender<Pending>>,
     inflight: Arc<Semaphore>,
@@ -99,21 +113,80 @@ pub struct ConnectionActor {
     max_inflight: usize,
     last_activity: Instant,
     idle_limit: Duration,
+    /// The arbiter (index in [`Broker::arbiters`]) this actor runs on.
+    arbiter: usize,
+    /// The socket's read half, shared with the actor's stream so that a move can take it back.
+    reader: Rc<RefCell<Option<Reader>>>,
+    /// Where the writer hands the write half over instead of closing it, when the connection
+    /// moves.
+    handoff: Handoff,
+    /// Consecutive Produce/Fetch requests whose partitions all live on `affinity.0`.
+    affinity: (usize, u32),
+    /// Moved here, or moving: it does not move (again).
+    moved: bool,
+    /// The socket went to this connection's actor on another arbiter.
+    moved_away: bool,
+}
+
+type Reader = FramedRead<OwnedReadHalf, FrameDecoder>;
+
+type Handoff = Rc<RefCell<Option<oneshot::Sender<OwnedWriteHalf>>>>;
+
+/// Produce/Fetch requests in a row that must go to one other arbiter's partitions before a
+/// connection moves there.
+pub const AFFINITY_STREAK: u32 = 16;
+
+/// What a connection takes along when it moves to another arbiter.
+struct Carried {
+    id: u64,
+    broker: Arc<Broker>,
+    admission: Admission,
+    stats: Arc<ActorStats>,
+    client_id: Option<String>,
+    decoder: FrameDecoder,
+    /// Bytes read from the socket and not yet taken as frames.
+    read_ahead: BytesMut,
+    arbiter: usize,
+    last_activity: Instant,
+    moved: bool,
+}
+
+/// The actor's stream of frames: those decoded from bytes carried over by a move first, then
+/// the socket's, through a reader the actor can take back to move the connection (after which
+/// the stream waits forever: the actor stops).
+struct Frames {
+    ahead: VecDeque<Result<Bytes, FrameError>>,
+    reader: Rc<RefCell<Option<Reader>>>,
+}
+
+impl Stream for Frames {
+    type Item = Result<Bytes, FrameError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(frame) = this.ahead.pop_front() {
+            return Poll::Ready(Some(frame));
+        }
+        match this.reader.borrow_mut().as_mut() {
+            Some(reader) => Pin::new(reader).poll_next(cx),
+            None => Poll::Pending,
+        }
+    }
 }
 
 impl ConnectionActor {
-    /// Starts the actor for an accepted socket on the current arbiter.
+    /// Starts the actor for an accepted socket on the current arbiter (number `arbiter`).
     pub fn start_for(
         stream: tokio::net::TcpStream,
         id: u64,
         broker: Arc<Broker>,
         admission: Admission,
+        arbiter: usize,
     ) {
-        let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        let Ok(peer) = stream.peer_addr() else {
             return;
         };
         let _ = stream.set_nodelay(true);
-        let span = connection_span(id, peer, None);
         let stats = broker.actors.register(
             Identity::Connection {
                 id,
@@ -122,16 +195,71 @@ impl ConnectionActor {
             },
             max_inflight_of(&broker),
         );
+        let max_frame = broker.config.socket_request_max_bytes;
+        ConnectionActor::run(
+            stream,
+            Carried {
+                id,
+                broker,
+                admission,
+                stats,
+                client_id: None,
+                decoder: FrameDecoder::new(max_frame),
+                read_ahead: BytesMut::new(),
+                arbiter,
+                last_activity: Instant::now(),
+                moved: false,
+            },
+        );
+    }
+
+    /// Runs the connection on the current arbiter: a new one, or one that moved here.
+    fn run(stream: tokio::net::TcpStream, carried: Carried) {
+        let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+            return;
+        };
+        let Carried {
+            id,
+            broker,
+            admission,
+            stats,
+            client_id,
+            mut decoder,
+            mut read_ahead,
+            arbiter,
+            last_activity,
+            moved,
+        } = carried;
+        let span = connection_span(id, peer, client_id.as_deref());
+        // Whole frames among the bytes carried over are taken now: the reader would wait for
+        // the socket before looking at its buffer, and the client may be waiting for answers.
+        let mut ahead = VecDeque::new();
+        loop {
+            match decoder.decode(&mut read_ahead) {
+                Ok(Some(frame)) => ahead.push_back(Ok(frame)),
+                Ok(None) => break,
+                Err(e) => {
+                    ahead.push_back(Err(e));
+                    break;
+                }
+            }
+        }
         let (read, write) = stream.into_split();
+        let mut reader = FramedRead::new(read, decoder);
+        *reader.read_buffer_mut() = read_ahead;
+        let reader = Rc::new(RefCell::new(Some(reader)));
+        let handoff: Handoff = Rc::new(RefCell::new(None));
         let (tx, rx) = mpsc::unbounded_channel();
         let max_inflight = max_inflight_of(&broker);
-        let max_frame = broker.config.socket_request_max_bytes;
         let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
-        broker
-            .tasks
-            .spawn_local(write_loop(write, rx, broker.metrics.clone()).instrument(span.clone()));
+        broker.tasks.spawn_local(
+            write_loop(write, rx, broker.metrics.clone(), handoff.clone()).instrument(span.clone()),
+        );
         ConnectionActor::create(move |ctx| {
-            ctx.add_stream(FramedRead::new(read, FrameDecoder::new(max_frame)));
+            ctx.add_stream(Frames {
+                ahead,
+                reader: reader.clone(),
+            });
             if !idle.is_zero() {
                 ctx.run_interval(
                     (idle / 4).max(Duration::from_millis(50)),
@@ -144,17 +272,159 @@ impl ConnectionActor {
                 local,
                 broker,
                 span: ActorSpan::new(span),
-                client_id: None,
+                client_id_recorded: client_id.is_some(),
+                client_id,
                 stats,
-                _admission: admission,
+                admission: Some(admission),
                 queue: Some(tx),
                 inflight: Arc::new(Semaphore::new(max_inflight)),
-                client_id_recorded: false,
                 max_inflight,
-                last_activity: Instant::now(),
+                last_activity,
                 idle_limit: idle,
+                arbiter,
+                reader,
+                handoff,
+                affinity: (arbiter, 0),
+                moved,
+                moved_away: false,
             }
         });
+    }
+
+    /// The one arbiter that the partitions of a Produce or Fetch all live on; `Err(())` when
+    /// they live on several (or some are unknown); `Ok(None)` for other requests and requests
+    /// naming no partition, which neither make nor break a streak.
+    fn home_of(&self, body: &Body) -> Result<Option<usize>, ()> {
+        let mut home = None;
+        let mut add = |topic: &str, partition: i32| match home {
+            None => {
+                home = Some(self.broker.arbiter_index(topic, partition));
+                Ok(())
+            }
+            Some(h) if h == self.broker.arbiter_index(topic, partition) => Ok(()),
+            Some(_) => Err(()),
+        };
+        match body {
+            Body::Produce(req) => {
+                for topic in &req.topic_data {
+                    for p in &topic.partition_data {
+                        add(&topic.name, p.index)?;
+                    }
+                }
+            }
+            Body::Fetch(req) => {
+                let image = self.broker.image();
+                for topic in &req.topics {
+                    let name = if topic.topic.is_empty() {
+                        image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+                    } else {
+                        Some(topic.topic.as_str().into())
+                    };
+                    let Some(name) = name else {
+                        return Err(());
+                    };
+                    for p in &topic.partitions {
+                        add(&name, p.partition)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(home)
+    }
+
+    /// Counts a request towards moving to its partitions' arbiter; true when it is time to.
+    fn note_affinity(&mut self, home: Result<Option<usize>, ()>) -> Option<usize> {
+        if self.moved || !self.broker.config.connection_affinity {
+            return None;
+        }
+        match home {
+            Ok(None) => None,
+            Ok(Some(h)) if h != self.arbiter => {
+                self.affinity = if self.affinity.0 == h {
+                    (h, self.affinity.1 + 1)
+                } else {
+                    (h, 1)
+                };
+                (self.affinity.1 >= AFFINITY_STREAK).then_some(h)
+            }
+            Ok(Some(_)) | Err(()) => {
+                self.affinity.1 = 0;
+                None
+            }
+        }
+    }
+
+    /// Stops reading, lets the writer answer everything read so far, then moves the connection
+    /// to arbiter `to` (see [`ConnectionActor::finish_move`]).
+    fn begin_move(&mut self, to: usize, ctx: &mut Context<Self>) {
+        let Some(reader) = self.reader.borrow_mut().take() else {
+            return;
+        };
+        self.moved = true;
+        let (tx, rx) = oneshot::channel();
+        *self.handoff.borrow_mut() = Some(tx);
+        self.queue = None;
+        ctx.spawn(rx.into_actor(self).map(move |write, act, ctx| match write {
+            Ok(write) => act.finish_move(reader, write, to, ctx),
+            Err(_) => ctx.stop(),
+        }));
+    }
+
+    /// Reunites the socket's halves and starts this connection's actor on arbiter `to` with
+    /// the socket, the decoder and the bytes read ahead; this actor then stops.
+    fn finish_move(
+        &mut self,
+        reader: Reader,
+        write: OwnedWriteHalf,
+        to: usize,
+        ctx: &mut Context<Self>,
+    ) {
+        let _enter = self.span().entered();
+        let parts = reader.into_parts();
+        let stream = match parts.io.reunite(write) {
+            Ok(stream) => stream.into_std(),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        };
+        let (std_stream, admission, arbiter) =
+            match (stream, self.admission.take(), self.broker.arbiters.get(to)) {
+                (Ok(s), Some(a), Some(arbiter)) => (s, a, arbiter.clone()),
+                (Err(e), _, _) => {
+                    warn!(error = %e, "could not move the connection; closing it");
+                    ctx.stop();
+                    return;
+                }
+                _ => {
+                    ctx.stop();
+                    return;
+                }
+            };
+        let carried = Carried {
+            id: self.id,
+            broker: self.broker.clone(),
+            admission,
+            stats: self.stats.clone(),
+            client_id: self.client_id.clone(),
+            decoder: parts.codec,
+            read_ahead: parts.read_buf,
+            arbiter: to,
+            last_activity: self.last_activity,
+            moved: true,
+        };
+        debug!(
+            from = self.arbiter,
+            to, "moving the connection to the arbiter of its partitions"
+        );
+        self.broker
+            .metrics
+            .connections_moved
+            .fetch_add(1, Ordering::Relaxed);
+        self.moved_away =
+            arbiter.spawn_fn(move || match tokio::net::TcpStream::from_std(std_stream) {
+                Ok(stream) => ConnectionActor::run(stream, carried),
+                Err(e) => warn!(error = %e, "could not adopt a moving connection's socket"),
+            });
+        ctx.stop();
     }
 
     /// The actor's span, rebuilt if the log filter changed since it was made.
@@ -231,6 +501,7 @@ impl ConnectionActor {
             peer: self.peer,
             connection_id: self.id,
         };
+        let home = self.home_of(&request.body);
         let fut = api::handle(rctx, request);
         let metrics = self.broker.metrics.clone();
         let stats = self.stats.clone();
@@ -243,6 +514,9 @@ impl ConnectionActor {
             }
             .instrument(span.clone()),
         );
+        if let Some(to) = self.note_affinity(home) {
+            self.begin_move(to, ctx);
+        }
     }
 }
 
@@ -258,8 +532,10 @@ impl Actor for ConnectionActor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         let _enter = self.span().entered();
         self.queue = None;
-        self.broker.connections.deregister(self.id);
-        debug!("connection closed");
+        if !self.moved_away {
+            self.broker.connections.deregister(self.id);
+            debug!("connection closed");
+        }
     }
 }
 
@@ -323,26 +599,38 @@ impl Handler<Close> for ConnectionActor {
 }
 
 /// Writes responses in request order. Ends when the actor drops the queue (after draining it),
-/// when a handler is dropped without answering, or when the socket fails.
+/// when a handler is dropped without answering, or when the socket fails. When the queue ends
+/// because the connection moves, the write half goes to the actor instead of being closed.
 async fn write_loop(
     mut socket: OwnedWriteHalf,
     mut queue: mpsc::UnboundedReceiver<Pending>,
     metrics: Arc<Metrics>,
+    handoff: Handoff,
 ) {
+    let mut drained = true;
     while let Some((slot, permit)) = queue.recv().await {
         match slot.await {
             Ok(Some(response)) => {
                 let len = response.len() as u64;
                 if let Err(e) = response.write_to(&mut socket).await {
                     debug!(error = %e, "write failed");
+                    drained = false;
                     break;
                 }
                 metrics.bytes_sent.fetch_add(len, Ordering::Relaxed);
             }
             Ok(None) => {} // acks=0: no response
-            Err(_) => break,
+            Err(_) => {
+                drained = false;
+                break;
+            }
         }
         drop(permit);
+    }
+    let mover = handoff.borrow_mut().take();
+    if let (true, Some(mover)) = (drained, mover) {
+        let _ = mover.send(socket);
+        return;
     }
     let _ = socket.shutdown().await;
 }

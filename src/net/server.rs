@@ -150,11 +150,14 @@ pub async fn serve(
                     let id = broker.connections.next_id();
                     let Ok(std_stream) = stream.into_std() else { continue };
                     let b = broker.clone();
-                    let arbiter = &arbiters[next % arbiters.len()];
+                    let index = next % arbiters.len();
+                    let arbiter = &arbiters[index];
                     next = next.wrapping_add(1);
                     arbiter.spawn_fn(move || {
                         match tokio::net::TcpStream::from_std(std_stream) {
-                            Ok(stream) => ConnectionActor::start_for(stream, id, b, admission),
+                            Ok(stream) => {
+                                ConnectionActor::start_for(stream, id, b, admission, index)
+                            }
                             Err(e) => warn!(error = %e, "could not adopt accepted socket"),
                         }
                     });
