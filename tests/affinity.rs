@@ -9,12 +9,9 @@ use common::topics::fetch_one;
 use common::{metric, TestBroker, WireClient};
 use sluice::protocol::api_table::{response_header_version, ApiKey};
 use sluice::protocol::messages::fetch_response::FetchResponse;
-use sluice::protocol::messages::produce_request::{
-    PartitionProduceData, ProduceRequest, TopicProduceData,
-};
 use sluice::protocol::messages::produce_response::ProduceResponse;
 use sluice::protocol::messages::response_header::ResponseHeader;
-use sluice::record::{BatchBuilder, BatchIter};
+use sluice::record::BatchIter;
 
 /// Requests sent to each partition, back to back: more than the streak that moves a
 /// connection, and more than a connection's in-flight cap (32), so that some wait in the
@@ -22,21 +19,8 @@ use sluice::record::{BatchBuilder, BatchIter};
 const PER_PARTITION: i32 = 48;
 
 fn produce_frame(c: &WireClient, cid: i32, topic: &str, partition: i32, value: &[u8]) -> Vec<u8> {
-    let mut batch = BatchBuilder::new(0, 1_700_000_000_000);
-    batch.push(None, Some(value), &[]);
-    let req = ProduceRequest {
-        acks: -1,
-        timeout_ms: 30_000,
-        topic_data: vec![TopicProduceData {
-            name: topic.to_string(),
-            partition_data: vec![PartitionProduceData {
-                index: partition,
-                records: Some(batch.build()),
-            }],
-        }],
-        ..ProduceRequest::default()
-    };
-    c.frame(ApiKey::Produce, 9, cid, |b| req.encode(b, 9))
+    let (version, req) = c.produce_frame(topic, partition, &[value]);
+    c.frame(ApiKey::Produce, version, cid, |b| req.encode(b, version))
 }
 
 /// Pipelines `PER_PARTITION` produce requests to partition 0, then as many to partition 1 (on

@@ -477,7 +477,9 @@ impl WireClient {
         (p.error_code, p.base_offset)
     }
 
-    fn produce_frame(
+    /// The Produce request (version, body) that [`WireClient::produce`] sends: acks=-1, one
+    /// batch of `values` stamped now.
+    pub fn produce_frame(
         &self,
         topic: &str,
         partition: i32,
