@@ -132,6 +132,11 @@ type Reader = FramedRead<OwnedReadHalf, FrameDecoder>;
 
 type Handoff = Rc<RefCell<Option<oneshot::Sender<OwnedWriteHalf>>>>;
 
+/// The read buffer a new connection starts with: room for the small requests a client opens
+/// with (ApiVersions, Metadata) in one read; a larger frame gets room for all of it once its
+/// size is read (see [`FrameDecoder`]).
+const FIRST_READ_BUFFER: usize = 1024;
+
 /// Produce/Fetch requests in a row that must go to one other arbiter's partitions before a
 /// connection moves there.
 pub const AFFINITY_STREAK: u32 = 16;
@@ -205,7 +210,7 @@ impl ConnectionActor {
                 stats,
                 client_id: None,
                 decoder: FrameDecoder::new(max_frame),
-                read_ahead: BytesMut::new(),
+                read_ahead: BytesMut::with_capacity(FIRST_READ_BUFFER),
                 arbiter,
                 last_activity: Instant::now(),
                 moved: false,
