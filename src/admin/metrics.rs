@@ -252,6 +252,19 @@ impl Collector for BrokerCollector {
                 None,
             )?;
         }
+        {
+            let mut family = enc.encode_descriptor(
+                "fetch_sendfile_seconds",
+                "Time Fetch responses spent in sendfile calls sending record bytes (the kernel's \
+                 TCP send path; over loopback it also runs the receiving socket's side).",
+                None,
+                MetricType::Counter,
+            )?;
+            family.encode_counter::<NoLabelSet, f64, u64>(
+                &crate::api::sendfile_time().as_secs_f64(),
+                None,
+            )?;
+        }
         gauge(
             &mut enc,
             "requests_inflight",
