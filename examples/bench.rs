@@ -1325,7 +1325,11 @@ fn main() {
                             (size, partitions, if acks == "1" { "1" } else { "all" }),
                             row.records_per_s().unwrap_or(0.0),
                             row.cpu_per_gb().unwrap_or(0.0),
-                            log_writes.map(|w| (row.usage.cpu - w).max(0.0) / gb),
+                            // Wall time in the write calls; when the host stalls them it can
+                            // exceed the CPU time, and the difference means nothing.
+                            log_writes
+                                .filter(|w| *w < row.usage.cpu)
+                                .map(|w| (row.usage.cpu - w) / gb),
                         ));
                         rows.push(row);
                         if acks == "1" {
@@ -1405,7 +1409,9 @@ fn main() {
                         (*size, *partitions),
                         row.records_per_s().unwrap_or(0.0),
                         row.cpu_per_gb().unwrap_or(0.0),
-                        in_sendfile.map(|t| (row.usage.cpu - t).max(0.0) / gb),
+                        in_sendfile
+                            .filter(|t| *t < row.usage.cpu)
+                            .map(|t| (row.usage.cpu - t) / gb),
                     ));
                 }
                 rows.push(row);
