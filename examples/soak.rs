@@ -148,7 +148,9 @@ impl Broker {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let bad = line.contains(" WARN ") || line.contains(" ERROR ");
+                let bad = line.contains(" WARN ")
+                    || line.contains(" ERROR ")
+                    || line.contains("panicked");
                 if bad && counter.fetch_add(1, Ordering::Relaxed) < 20 {
                     eprintln!("[broker] {line}");
                 }
@@ -392,6 +394,11 @@ async fn producer(
             Err(e) => {
                 // The connection is unusable; no retries: stop this producer.
                 out.failed.push(range);
+                let local = conn
+                    .stream
+                    .local_addr()
+                    .map_or_else(|_| "?".into(), |a| a.to_string());
+                eprintln!("soak: producer {id} (from {local}) stopped at request {round}: {e}");
                 *out.errors.entry(e.to_string()).or_default() += 1;
                 out.gave_up = true;
                 return out;
