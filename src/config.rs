@@ -59,6 +59,9 @@ pub struct Config {
     pub rack: Option<String>,
     /// `socket.request.max.bytes`: largest request frame. Default 104857600.
     pub socket_request_max_bytes: usize,
+    /// `socket.listen.backlog.size`: connections the kernel queues for accept. Default 4096
+    /// (Kafka's is 50); the OS caps it at `net.core.somaxconn`.
+    pub socket_listen_backlog_size: u32,
     /// `connections.max.idle.ms`. Default 600000.
     pub connections_max_idle_ms: u64,
     /// `max.connections`. Default 2147483647.
@@ -346,6 +349,7 @@ impl Default for Config {
             controller_listener_names: Vec::new(),
             rack: None,
             socket_request_max_bytes: 104_857_600,
+            socket_listen_backlog_size: 4096,
             connections_max_idle_ms: 600_000,
             max_connections: 2_147_483_647,
             max_connections_per_ip: 2_147_483_647,

@@ -170,6 +170,18 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "socket.listen.backlog.size",
+        aliases: &[],
+        default: "4096",
+        help: "Connections the kernel queues until the broker accepts them (capped by the OS, \
+               net.core.somaxconn on Linux). Kafka's default is 50; sluice's is larger so that \
+               a thousand clients connecting at once are not turned away.",
+        set: |l, v| {
+            l.config.socket_listen_backlog_size = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "connections.max.idle.ms",
         aliases: &[],
         default: "600000",

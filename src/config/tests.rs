@@ -407,6 +407,9 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     ("socket.request.max.bytes", "1000", |c| {
         c.socket_request_max_bytes == 1000
     }),
+    ("socket.listen.backlog.size", "64", |c| {
+        c.socket_listen_backlog_size == 64
+    }),
     ("connections.max.idle.ms", "1234", |c| {
         c.connections_max_idle_ms == 1234
     }),

@@ -115,9 +115,19 @@ impl ConnectionRegistry {
     }
 }
 
-/// Binds the broker's listener. Returns the bound address (useful with port 0).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+/// Binds the broker's listener with an accept queue of `backlog` connections (the kernel caps
+/// it at `net.core.somaxconn`). When many clients connect at once and the queue overflows,
+/// Linux answers with SYN cookies, and a client whose cookie it then refuses gets a reset on
+/// its first request: 1,100 clients connecting together overflowed tokio's default of 1,024.
+pub async fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Accepts connections until `shutdown` resolves, then shuts the broker down in order.
