@@ -107,3 +107,65 @@ fn without_affinity_a_connection_stays() {
     ]);
     assert_eq!(pipeline_over_both_partitions(&broker), 0.0);
 }
+
+#[test]
+fn a_move_waits_for_a_long_poll_in_flight_and_the_connection_serves_on() {
+    let broker =
+        TestBroker::start_with_admin(&["--set", "num.arbiters=2", "--set", "num.partitions=2"]);
+    let mut c = broker.connect();
+    c.ensure_topics(&["aff"]);
+    // Fetches of each partition in turn until the connection has moved: the request that
+    // completes a streak waits 300 ms for records that never come, and the move waits for it.
+    let mut moved = false;
+    for round in 0..4 {
+        for partition in 0..2 {
+            let mut frames = Vec::new();
+            let first_cid = 1000 + round * 100 + partition * 50;
+            for i in 0..streak() {
+                let req = fetch_one("aff", partition, 0, 300, 1 << 20);
+                frames.extend(c.frame(ApiKey::Fetch, 12, first_cid + i, |b| req.encode(b, 12)));
+            }
+            c.send_raw(&frames);
+            for i in 0..streak() {
+                let mut payload = c.read_frame().expect("fetch response");
+                let header = ResponseHeader::decode(
+                    &mut payload,
+                    response_header_version(ApiKey::Fetch, 12),
+                )
+                .expect("header");
+                assert_eq!(
+                    header.correlation_id,
+                    first_cid + i,
+                    "answers in request order"
+                );
+                let resp = FetchResponse::decode(&mut payload, 12).expect("fetch response");
+                assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+            }
+            let text = broker.admin_get("/metrics");
+            if metric(&text, "sluice_connections_moved_total") == Some(1.0) {
+                moved = true;
+                break;
+            }
+        }
+        if moved {
+            break;
+        }
+    }
+    assert!(moved, "the connection never moved");
+    // After the move the same connection produces and reads back.
+    let (code, offset) = c.produce("aff", 0, &[b"after the move"]);
+    assert_eq!((code, offset), (0, 0));
+    let req = fetch_one("aff", 0, 0, 0, 1);
+    let resp = c.request(
+        ApiKey::Fetch,
+        12,
+        |b| req.encode(b, 12),
+        FetchResponse::decode,
+    );
+    assert_eq!(resp.responses[0].partitions[0].high_watermark, 1);
+}
+
+/// The number of requests in a row that moves a connection.
+fn streak() -> i32 {
+    sluice::net::connection::AFFINITY_STREAK as i32
+}
