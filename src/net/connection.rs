@@ -250,7 +250,8 @@ impl ConnectionActor {
             }
         }
         let (read, write) = stream.into_split();
-        let mut reader = FramedRead::new(read, decoder);
+        // Capacity 0: the buffer is replaced at once by the carried one (no allocation wasted).
+        let mut reader = FramedRead::with_capacity(read, decoder, 0);
         *reader.read_buffer_mut() = read_ahead;
         let reader = Rc::new(RefCell::new(Some(reader)));
         let handoff: Handoff = Rc::new(RefCell::new(None));
@@ -320,16 +321,13 @@ impl ConnectionActor {
             Body::Fetch(req) => {
                 let image = self.broker.image();
                 for topic in &req.topics {
-                    let name = if topic.topic.is_empty() {
-                        image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+                    let name: &str = if topic.topic.is_empty() {
+                        &image.topic_by_id(&topic.topic_id).ok_or(())?.name
                     } else {
-                        Some(topic.topic.as_str().into())
-                    };
-                    let Some(name) = name else {
-                        return Err(());
+                        &topic.topic
                     };
                     for p in &topic.partitions {
-                        add(&name, p.partition)?;
+                        add(name, p.partition)?;
                     }
                 }
             }
@@ -338,11 +336,14 @@ impl ConnectionActor {
         Ok(home)
     }
 
-    /// Counts a request towards moving to its partitions' arbiter; true when it is time to.
+    /// Whether this connection may still move (affinity on, more than one arbiter, not moved).
+    fn may_move(&self) -> bool {
+        !self.moved && self.broker.config.connection_affinity && self.broker.arbiters.len() > 1
+    }
+
+    /// Counts a request towards moving to its partitions' arbiter; the arbiter to move to when
+    /// the streak is complete.
     fn note_affinity(&mut self, home: Result<Option<usize>, ()>) -> Option<usize> {
-        if self.moved || !self.broker.config.connection_affinity {
-            return None;
-        }
         match home {
             Ok(None) => None,
             Ok(Some(h)) if h != self.arbiter => {
@@ -506,7 +507,12 @@ impl ConnectionActor {
             peer: self.peer,
             connection_id: self.id,
         };
-        let home = self.home_of(&request.body);
+        // Where its partitions live, only while the connection may still move.
+        let home = if self.may_move() {
+            self.home_of(&request.body)
+        } else {
+            Ok(None)
+        };
         let fut = api::handle(rctx, request);
         let metrics = self.broker.metrics.clone();
         let stats = self.stats.clone();
