@@ -576,6 +576,26 @@ impl Row {
     fn cpu_per_gb(&self) -> Option<f64> {
         (self.bytes > 0).then(|| self.usage.cpu / (self.bytes as f64 / 1e9))
     }
+
+    /// CPU s per GB apart from `calls` seconds spent in one kind of system call. Those are wall
+    /// time: when the host stalls the calls they can exceed the CPU time, and then the
+    /// difference means nothing (None).
+    fn cpu_per_gb_outside(&self, calls: Option<f64>) -> Option<f64> {
+        let calls = calls.filter(|c| *c < self.usage.cpu)?;
+        (self.bytes > 0).then(|| (self.usage.cpu - calls) / (self.bytes as f64 / 1e9))
+    }
+}
+
+/// The growth of a broker counter (seconds) over a row.
+fn seconds_between(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    Some(after? - before?)
+}
+
+/// ", 0.12 s of it in `what`" for the result column, or nothing without the figure.
+fn spent_in(seconds: Option<f64>, what: &str) -> String {
+    seconds
+        .map(|s| format!(", {s:.2} s of it in {what}"))
+        .unwrap_or_default()
 }
 
 /// A produce row's figures: (size, partitions, acks), records/s, CPU s/GB, and CPU s/GB outside
@@ -1306,13 +1326,11 @@ fn main() {
                         let (seconds, usage) = probe.measure(|| {
                             profiled(&name, || produce(&addr, &topic, acks, count, size))
                         });
-                        let mut result = requests_during("Produce", &before);
-                        let mut log_writes = None;
-                        if let (Some(b), Some(a)) = (writes_before, broker.append_write_seconds()) {
-                            // The kernel's copy into the page cache, timed around the writes.
-                            result += &format!(", {:.2} s of it in log writes", a - b);
-                            log_writes = Some(a - b);
-                        }
+                        // The kernel's copy into the page cache, timed around the writes.
+                        let log_writes =
+                            seconds_between(writes_before, broker.append_write_seconds());
+                        let result = requests_during("Produce", &before)
+                            + &spent_in(log_writes, "log writes");
                         let row = Row {
                             name,
                             throughput: Some((count, seconds)),
@@ -1320,16 +1338,11 @@ fn main() {
                             result,
                             usage,
                         };
-                        let gb = row.bytes as f64 / 1e9;
                         figures.produce.push((
                             (size, partitions, if acks == "1" { "1" } else { "all" }),
                             row.records_per_s().unwrap_or(0.0),
                             row.cpu_per_gb().unwrap_or(0.0),
-                            // Wall time in the write calls; when the host stalls them it can
-                            // exceed the CPU time, and the difference means nothing.
-                            log_writes
-                                .filter(|w| *w < row.usage.cpu)
-                                .map(|w| (row.usage.cpu - w) / gb),
+                            row.cpu_per_gb_outside(log_writes),
                         ));
                         rows.push(row);
                         if acks == "1" {
@@ -1386,12 +1399,8 @@ fn main() {
                         consume(&addr, topic, *partitions, *count, *size, settings)
                     })
                 });
-                let mut result = requests_during("Fetch", &before);
-                let mut in_sendfile = None;
-                if let (Some(b), Some(a)) = (sendfile_before, broker.sendfile_seconds()) {
-                    result += &format!(", {:.2} s of it in sendfile", a - b);
-                    in_sendfile = Some(a - b);
-                }
+                let in_sendfile = seconds_between(sendfile_before, broker.sendfile_seconds());
+                let result = requests_during("Fetch", &before) + &spent_in(in_sendfile, "sendfile");
                 let row = Row {
                     name,
                     throughput: Some((*count, seconds)),
@@ -1404,14 +1413,11 @@ fn main() {
                     delete_topic(&addr, topic);
                 }
                 if settings.is_empty() {
-                    let gb = row.bytes as f64 / 1e9;
                     figures.consume.push((
                         (*size, *partitions),
                         row.records_per_s().unwrap_or(0.0),
                         row.cpu_per_gb().unwrap_or(0.0),
-                        in_sendfile
-                            .filter(|t| *t < row.usage.cpu)
-                            .map(|t| (row.usage.cpu - t) / gb),
+                        row.cpu_per_gb_outside(in_sendfile),
                     ));
                 }
                 rows.push(row);
