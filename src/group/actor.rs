@@ -341,6 +341,25 @@ impl GroupActor {
         self.leader.as_deref() == Some(id)
     }
 
+    /// The checks SyncGroup, Heartbeat and OffsetCommit share, in Kafka's order: the member is
+    /// not fenced, is known, and speaks of the current generation.
+    fn check_member(
+        &self,
+        instance_id: Option<&str>,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
+        if self.is_fenced(instance_id, member_id) {
+            Err(ErrorCode::FencedInstanceId)
+        } else if !self.has(member_id) {
+            Err(ErrorCode::UnknownMemberId)
+        } else if generation != self.generation {
+            Err(ErrorCode::IllegalGeneration)
+        } else {
+            Ok(())
+        }
+    }
+
     /// A static member whose instance id now belongs to another member id is fenced.
     fn is_fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
         instance_id
@@ -1080,14 +1099,12 @@ impl Handler<SyncGroup> for GroupActor {
         if self.state == GroupState::Dead {
             return fail(ErrorCode::CoordinatorNotAvailable);
         }
-        if self.is_fenced(req.group_instance_id.as_deref(), &req.member_id) {
-            return fail(ErrorCode::FencedInstanceId);
-        }
-        if !self.has(&req.member_id) {
-            return fail(ErrorCode::UnknownMemberId);
-        }
-        if req.generation != self.generation {
-            return fail(ErrorCode::IllegalGeneration);
+        if let Err(code) = self.check_member(
+            req.group_instance_id.as_deref(),
+            &req.member_id,
+            req.generation,
+        ) {
+            return fail(code);
         }
         if req
             .protocol_type
@@ -1183,12 +1200,12 @@ impl Handler<Heartbeat> for GroupActor {
     fn handle(&mut self, msg: Heartbeat, ctx: &mut Self::Context) -> Self::Result {
         let code = if self.state == GroupState::Dead {
             ErrorCode::CoordinatorNotAvailable
-        } else if self.is_fenced(msg.group_instance_id.as_deref(), &msg.member_id) {
-            ErrorCode::FencedInstanceId
-        } else if !self.has(&msg.member_id) {
-            ErrorCode::UnknownMemberId
-        } else if msg.generation != self.generation {
-            ErrorCode::IllegalGeneration
+        } else if let Err(code) = self.check_member(
+            msg.group_instance_id.as_deref(),
+            &msg.member_id,
+            msg.generation,
+        ) {
+            code
         } else {
             self.touch(&msg.member_id, ctx);
             match self.state {
@@ -1268,12 +1285,12 @@ impl Handler<ValidateCommit> for GroupActor {
         } else if msg.generation < 0 && self.state == GroupState::Empty {
             // A simple consumer or the admin client: the group only stores offsets.
             ErrorCode::None
-        } else if self.is_fenced(msg.group_instance_id.as_deref(), &msg.member_id) {
-            ErrorCode::FencedInstanceId
-        } else if !self.has(&msg.member_id) {
-            ErrorCode::UnknownMemberId
-        } else if msg.generation != self.generation {
-            ErrorCode::IllegalGeneration
+        } else if let Err(code) = self.check_member(
+            msg.group_instance_id.as_deref(),
+            &msg.member_id,
+            msg.generation,
+        ) {
+            code
         } else if self.state == GroupState::CompletingRebalance {
             ErrorCode::RebalanceInProgress
         } else {
