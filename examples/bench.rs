@@ -60,7 +60,7 @@ use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sluice::protocol::api_table::{request_header_version, response_header_version, ApiKey};
+use sluice::protocol::api_table::{response_header_version, ApiKey};
 use sluice::protocol::messages::api_versions_request::ApiVersionsRequest;
 use sluice::protocol::messages::api_versions_response::ApiVersionsResponse;
 use sluice::protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
@@ -73,7 +73,6 @@ use sluice::protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use sluice::protocol::messages::produce_response::ProduceResponse;
-use sluice::protocol::messages::request_header::RequestHeader;
 use sluice::protocol::messages::response_header::ResponseHeader;
 use sluice::protocol::wire::{DecodeError, EncodeBuf};
 
@@ -471,19 +470,7 @@ fn frame(
     correlation_id: i32,
     body: impl FnOnce(&mut EncodeBuf),
 ) -> Vec<u8> {
-    let mut buf = EncodeBuf::new();
-    RequestHeader {
-        request_api_key: key as i16,
-        request_api_version: version,
-        correlation_id,
-        client_id: Some("sluice-bench".into()),
-    }
-    .encode(&mut buf, request_header_version(key, version));
-    body(&mut buf);
-    buf.into_frame_chunks()
-        .iter()
-        .flat_map(|c| c.iter().copied())
-        .collect()
+    sluice::protocol::request_frame(key, version, correlation_id, Some("sluice-bench"), body)
 }
 
 fn create_topic(addr: &str, name: &str, partitions: i32) {

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
-use sluice::protocol::api_table::{request_header_version, response_header_version, ApiKey};
+use sluice::protocol::api_table::{response_header_version, ApiKey};
 use sluice::protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use sluice::protocol::messages::create_topics_response::CreateTopicsResponse;
 use sluice::protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
@@ -41,7 +41,6 @@ use sluice::protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use sluice::protocol::messages::produce_response::ProduceResponse;
-use sluice::protocol::messages::request_header::RequestHeader;
 use sluice::protocol::messages::response_header::ResponseHeader;
 use sluice::protocol::wire::{DecodeError, EncodeBuf};
 use sluice::record::{self, BatchBuilder, BatchIter};
@@ -258,21 +257,17 @@ impl Conn {
         decode: impl FnOnce(&mut Bytes, i16) -> Result<T, DecodeError>,
     ) -> Result<T, ClientError> {
         self.correlation = self.correlation.wrapping_add(1);
-        let mut buf = EncodeBuf::new();
-        RequestHeader {
-            request_api_key: key.as_i16(),
-            request_api_version: version,
-            correlation_id: self.correlation,
-            client_id: Some(self.client_id.clone()),
-        }
-        .encode(&mut buf, request_header_version(key, version));
-        body(&mut buf);
-        for chunk in buf.into_frame_chunks() {
-            self.stream
-                .write_all(&chunk)
-                .await
-                .map_err(ClientError::Io)?;
-        }
+        let frame = sluice::protocol::request_frame(
+            key,
+            version,
+            self.correlation,
+            Some(&self.client_id),
+            body,
+        );
+        self.stream
+            .write_all(&frame)
+            .await
+            .map_err(ClientError::Io)?;
         let size = self.stream.read_i32().await.map_err(ClientError::Io)?;
         let mut payload = BytesMut::zeroed(usize::try_from(size).unwrap_or(0));
         self.stream

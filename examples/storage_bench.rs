@@ -29,7 +29,6 @@ use sluice::protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use sluice::protocol::messages::produce_response::ProduceResponse;
-use sluice::protocol::messages::request_header::RequestHeader;
 use sluice::protocol::messages::response_header::ResponseHeader;
 use sluice::protocol::wire::EncodeBuf;
 use sluice::record::BatchBuilder;
@@ -116,19 +115,7 @@ fn fetch_latency(dir: &Path, size: usize, label: &str) {
 }
 
 fn frame(key: ApiKey, version: i16, body: impl FnOnce(&mut EncodeBuf)) -> Vec<u8> {
-    let mut buf = EncodeBuf::new();
-    RequestHeader {
-        request_api_key: key as i16,
-        request_api_version: version,
-        correlation_id: 1,
-        client_id: Some("bench".into()),
-    }
-    .encode(
-        &mut buf,
-        sluice::protocol::api_table::request_header_version(key, version),
-    );
-    body(&mut buf);
-    buf.into_frame_chunks().concat()
+    sluice::protocol::request_frame(key, version, 1, Some("bench"), body)
 }
 
 fn roundtrip(stream: &mut TcpStream, frame: &[u8]) -> Bytes {

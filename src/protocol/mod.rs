@@ -65,6 +65,28 @@ pub fn encode_response_header(buf: &mut EncodeBuf, key: ApiKey, version: i16, co
     ResponseHeader { correlation_id }.encode(buf, api_table::response_header_version(key, version));
 }
 
+/// A client's request frame: the int32 size, the request header (in the header version that
+/// `key` at `version` uses) and the body `body` writes. For tools and tests that speak to a
+/// broker without a client library.
+pub fn request_frame(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    body: impl FnOnce(&mut EncodeBuf),
+) -> Vec<u8> {
+    let mut buf = EncodeBuf::new();
+    RequestHeader {
+        request_api_key: key as i16,
+        request_api_version: version,
+        correlation_id,
+        client_id: client_id.map(str::to_owned),
+    }
+    .encode(&mut buf, api_table::request_header_version(key, version));
+    body(&mut buf);
+    buf.into_frame_chunks().concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use sluice::protocol::api_table::{request_header_version, response_header_version, ApiKey};
-use sluice::protocol::messages::request_header::RequestHeader;
+use sluice::protocol::api_table::{response_header_version, ApiKey};
 use sluice::protocol::messages::response_header::ResponseHeader;
 use sluice::protocol::wire::{DecodeError, EncodeBuf};
 
@@ -316,19 +315,13 @@ impl WireClient {
         correlation_id: i32,
         body: impl FnOnce(&mut EncodeBuf),
     ) -> Vec<u8> {
-        let mut buf = EncodeBuf::new();
-        RequestHeader {
-            request_api_key: key as i16,
-            request_api_version: version,
+        sluice::protocol::request_frame(
+            key,
+            version,
             correlation_id,
-            client_id: self.client_id.clone(),
-        }
-        .encode(&mut buf, request_header_version(key, version));
-        body(&mut buf);
-        buf.into_frame_chunks()
-            .iter()
-            .flat_map(|c| c.iter().copied())
-            .collect()
+            self.client_id.as_deref(),
+            body,
+        )
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
