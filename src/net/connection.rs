@@ -348,7 +348,7 @@ impl ConnectionActor {
             Ok(None) => None,
             Ok(Some(h)) if h != self.arbiter => {
                 self.affinity = if self.affinity.0 == h {
-                    (h, self.affinity.1 + 1)
+                    (h, self.affinity.1.saturating_add(1))
                 } else {
                     (h, 1)
                 };
