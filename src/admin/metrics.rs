@@ -161,6 +161,17 @@ fn counter(
     m.encode_counter::<NoLabelSet, u64, u64>(&value, None)
 }
 
+/// A counter of seconds (a float, unlike [`counter`]).
+fn seconds_counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: std::time::Duration,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    m.encode_counter::<NoLabelSet, f64, u64>(&value.as_secs_f64(), None)
+}
+
 fn gauge(
     enc: &mut DescriptorEncoder,
     name: &str,
@@ -239,32 +250,20 @@ impl Collector for BrokerCollector {
             "Response bytes written (size prefix included).",
             load(&m.bytes_sent),
         )?;
-        {
-            let mut family = enc.encode_descriptor(
-                "log_append_write_seconds",
-                "Time appends spent in the writes that put batches into segment files (mostly \
-                 the kernel copying them into the page cache).",
-                None,
-                MetricType::Counter,
-            )?;
-            family.encode_counter::<NoLabelSet, f64, u64>(
-                &crate::storage::append_write_time().as_secs_f64(),
-                None,
-            )?;
-        }
-        {
-            let mut family = enc.encode_descriptor(
-                "fetch_sendfile_seconds",
-                "Time Fetch responses spent in sendfile calls sending record bytes (the kernel's \
-                 TCP send path; over loopback it also runs the receiving socket's side).",
-                None,
-                MetricType::Counter,
-            )?;
-            family.encode_counter::<NoLabelSet, f64, u64>(
-                &crate::api::sendfile_time().as_secs_f64(),
-                None,
-            )?;
-        }
+        seconds_counter(
+            &mut enc,
+            "log_append_write_seconds",
+            "Time appends spent in the writes that put batches into segment files (mostly the \
+             kernel copying them into the page cache).",
+            crate::storage::append_write_time(),
+        )?;
+        seconds_counter(
+            &mut enc,
+            "fetch_sendfile_seconds",
+            "Time Fetch responses spent in sendfile calls sending record bytes (the kernel's TCP \
+             send path; over loopback it also runs the receiving socket's side).",
+            crate::api::sendfile_time(),
+        )?;
         gauge(
             &mut enc,
             "requests_inflight",
