@@ -1028,6 +1028,7 @@ fn raw_latency(
         acks: 1,
         timeout_ms: 30_000,
         topic_data: vec![TopicProduceData {
+            topic_id: Default::default(),
             name: topic.to_string(),
             partition_data: vec![PartitionProduceData {
                 index: 0,
@@ -1087,6 +1088,7 @@ fn idle_connections(addr: &str, n: usize) -> Vec<TcpStream> {
     let req = ApiVersionsRequest {
         client_software_name: "sluice-bench".into(),
         client_software_version: "1".into(),
+        ..Default::default()
     };
     let request = frame(ApiKey::ApiVersions, 3, 1, |b| req.encode(b, 3));
     let mut sockets = Vec::with_capacity(n);

@@ -348,6 +348,7 @@ async fn producer(
             acks: -1,
             timeout_ms: 30_000,
             topic_data: vec![TopicProduceData {
+                topic_id: Default::default(),
                 name: TOPIC.into(),
                 partition_data: vec![PartitionProduceData {
                     index: partition,

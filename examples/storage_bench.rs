@@ -196,6 +196,7 @@ fn produce_throughput(dir: &Path, flush_on_ack: &str) {
                         acks: -1,
                         timeout_ms: 30_000,
                         topic_data: vec![TopicProduceData {
+                            topic_id: Default::default(),
                             name: "bench".into(),
                             partition_data: vec![PartitionProduceData {
                                 index: p,

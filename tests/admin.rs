@@ -205,6 +205,7 @@ fn produce(c: &mut WireClient, name: &str, partition: i32, count: usize, size: u
             acks: -1,
             timeout_ms: 10_000,
             topic_data: vec![TopicProduceData {
+                topic_id: Default::default(),
                 name: name.into(),
                 partition_data: vec![PartitionProduceData {
                     index: partition,
@@ -484,7 +485,7 @@ fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
 fn create_topics_every_version_reports_what_was_created() {
     let broker = TestBroker::start();
     let mut c = broker.connect();
-    for version in 0..=7i16 {
+    for version in 2..=7i16 {
         let name = format!("created-v{version}");
         let t = with_configs(topic(&name, 3, 1), &[("retention.ms", Some("123456"))]);
         let r = create_topics(&mut c, version, vec![t], false);
@@ -649,7 +650,7 @@ fn create_topics_error_paths() {
         ),
     ];
     for (what, t, expected) in cases {
-        for version in [1i16, 5, 7] {
+        for version in [2i16, 5, 7] {
             let r = create_topics(&mut c, version, vec![t.clone()], false);
             let got = &r.topics[0];
             assert_eq!(got.error_code, expected, "{what} (v{version})");
@@ -735,7 +736,7 @@ fn create_topics_validate_only_creates_nothing() {
 fn delete_topics_by_name_every_version_removes_partitions_and_directories() {
     let broker = TestBroker::start();
     let mut c = broker.connect();
-    for version in 0..=6i16 {
+    for version in 1..=6i16 {
         let name = format!("doomed-v{version}");
         create_ok(&mut c, &name, 2);
         produce(&mut c, &name, 1, 3, 100);
@@ -835,7 +836,7 @@ fn delete_topics_by_id_and_error_paths() {
     assert_eq!(metadata_topic(&mut c, "by-name").error_code, NONE);
 
     // The same topic twice: refused, not deleted.
-    for version in [0i16, 4, 6] {
+    for version in [1i16, 4, 6] {
         let r = delete_by_names(&mut c, version, &["by-name", "by-name"]);
         assert_eq!(r.responses.len(), 1, "v{version}");
         assert_eq!(
@@ -847,7 +848,7 @@ fn delete_topics_by_id_and_error_paths() {
     assert_eq!(metadata_topic(&mut c, "by-name").error_code, NONE);
 
     // Unknown names in the old versions.
-    for version in 0..=5i16 {
+    for version in 1..=5i16 {
         let r = delete_by_names(&mut c, version, &["never-was"]);
         assert_eq!(
             r.responses[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
@@ -874,7 +875,7 @@ fn delete_topics_refused_when_deletion_is_disabled() {
     let broker = TestBroker::start_with(&["--set", "delete.topic.enable=false"]);
     let mut c = broker.connect();
     let id = create_ok(&mut c, "kept", 1);
-    for version in [0i16, 3, 5, 6] {
+    for version in [1i16, 3, 5, 6] {
         let r = delete_by_names(&mut c, version, &["kept"]);
         assert_eq!(
             r.responses[0].error_code, TOPIC_DELETION_DISABLED,
@@ -978,7 +979,7 @@ fn describe_configs_topics_and_broker_every_version() {
     let t = with_configs(topic("described", 1, 1), &[("segment.bytes", Some("4096"))]);
     assert_eq!(create_one(&mut c, t).error_code, NONE);
 
-    for version in 0..=4i16 {
+    for version in 1..=4i16 {
         let r = describe_configs(
             &mut c,
             version,
@@ -1012,8 +1013,6 @@ fn describe_configs_topics_and_broker_every_version() {
         assert_eq!(bytes.value.as_deref(), Some("-1"));
         assert!(res.configs.iter().all(|e| !e.is_sensitive && !e.read_only));
         if version == 0 {
-            assert!(!seg.is_default);
-            assert!(bytes.is_default);
             assert!(seg.synonyms.is_empty());
         } else {
             assert_eq!(seg.config_source, DYNAMIC_TOPIC_CONFIG);
@@ -1066,7 +1065,7 @@ fn describe_configs_topics_and_broker_every_version() {
     assert_eq!(names, vec!["segment.bytes"]);
 
     // The broker by node id: every setting, read-only; given ones are static.
-    for version in [0i16, 1, 4] {
+    for version in [1i16, 4] {
         let r = describe_configs(&mut c, version, vec![(BROKER, "1", None)], true, true);
         let res = &r.results[0];
         assert_eq!(res.error_code, NONE);
@@ -1080,14 +1079,9 @@ fn describe_configs_topics_and_broker_every_version() {
             dirs.value.as_deref().map(Path::new),
             Some(broker.data_dir.as_path())
         );
-        if version >= 1 {
-            assert_eq!(partitions.config_source, DEFAULT_CONFIG);
-            assert_eq!(hours.config_source, STATIC_BROKER_CONFIG);
-            assert_eq!(dirs.config_source, STATIC_BROKER_CONFIG);
-        } else {
-            assert!(partitions.is_default);
-            assert!(!hours.is_default);
-        }
+        assert_eq!(partitions.config_source, DEFAULT_CONFIG);
+        assert_eq!(hours.config_source, STATIC_BROKER_CONFIG);
+        assert_eq!(dirs.config_source, STATIC_BROKER_CONFIG);
     }
     let r = describe_configs(
         &mut c,
@@ -1429,6 +1423,7 @@ fn altered_max_message_bytes_applies_to_the_running_partition() {
             acks: -1,
             timeout_ms: 10_000,
             topic_data: vec![TopicProduceData {
+                topic_id: Default::default(),
                 name: "limited".into(),
                 partition_data: vec![PartitionProduceData {
                     index: 0,
@@ -1458,6 +1453,7 @@ fn describe_cluster_v0_v1() {
     for version in 0..=1i16 {
         for ops in [false, true] {
             let req = DescribeClusterRequest {
+                include_fenced_brokers: false,
                 include_cluster_authorized_operations: ops,
                 endpoint_type: 1,
             };
@@ -1486,6 +1482,7 @@ fn describe_cluster_v0_v1() {
         }
     }
     let req = DescribeClusterRequest {
+        include_fenced_brokers: false,
         include_cluster_authorized_operations: false,
         endpoint_type: 2,
     };

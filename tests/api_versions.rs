@@ -22,8 +22,8 @@ fn advertises_the_table_and_answers_unknown_versions_with_error_35() {
         assert_eq!(resp.error_code, 0);
         let entry = |k: i16| resp.api_keys.iter().find(|a| a.api_key == k).copied_range();
         assert_eq!(entry(18), Some((0, 4)));
-        assert_eq!(entry(0), Some((0, 11)));
-        assert_eq!(entry(1), Some((0, 16)));
+        assert_eq!(entry(0), Some((3, 11)));
+        assert_eq!(entry(1), Some((4, 16)));
         assert_eq!(entry(75), Some((0, 0)));
     }
     // A version from the future: error 35 in a v0 body listing our ApiVersions range.

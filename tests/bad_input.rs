@@ -336,6 +336,7 @@ fn produce_records(c: &mut WireClient, topic: &str, records: Option<Bytes>) -> i
         acks: -1,
         timeout_ms: 10_000,
         topic_data: vec![TopicProduceData {
+            topic_id: Default::default(),
             name: topic.into(),
             partition_data: vec![PartitionProduceData { index: 0, records }],
         }],

@@ -30,6 +30,7 @@ fn api_versions_frame(c: &WireClient, version: i16, cid: i32) -> Vec<u8> {
         ApiVersionsRequest {
             client_software_name: "sluice-test".into(),
             client_software_version: "1".into(),
+            ..Default::default()
         }
         .encode(b, version)
     })

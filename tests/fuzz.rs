@@ -529,10 +529,12 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
                 timeout_ms: 1000,
                 topic_data: vec![
                     TopicProduceData {
+                        topic_id: Default::default(),
                         name: s("a"),
                         partition_data: vec![part(0), part(1)],
                     },
                     TopicProduceData {
+                        topic_id: Default::default(),
                         name: s("b"),
                         partition_data: vec![part(0)],
                     },
@@ -543,6 +545,7 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
         ApiKey::Fetch => {
             use fetch_request::*;
             let part = |partition| FetchPartition {
+                high_watermark: -1,
                 partition,
                 current_leader_epoch: 1,
                 fetch_offset: 5,
@@ -591,7 +594,6 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
                 partition_index,
                 current_leader_epoch: 1,
                 timestamp: -1,
-                max_num_offsets: 1,
             };
             ListOffsetsRequest {
                 replica_id: -1,
@@ -635,7 +637,6 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
                 partition_index,
                 committed_offset: 10,
                 committed_leader_epoch: 1,
-                commit_timestamp: 5,
                 committed_metadata: Some(s("m")),
             };
             OffsetCommitRequest {
@@ -646,10 +647,12 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
                 retention_time_ms: 1000,
                 topics: vec![
                     OffsetCommitRequestTopic {
+                        topic_id: Default::default(),
                         name: s("a"),
                         partitions: vec![part(0), part(1)],
                     },
                     OffsetCommitRequestTopic {
+                        topic_id: Default::default(),
                         name: s("b"),
                         partitions: vec![part(0)],
                     },
@@ -677,6 +680,7 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
                         member_id: Some(s("m")),
                         member_epoch: 3,
                         topics: Some(vec![OffsetFetchRequestTopics {
+                            topic_id: Default::default(),
                             name: s("a"),
                             partition_indexes: vec![0, 1],
                         }]),
@@ -783,6 +787,8 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
         ApiKey::ApiVersions => api_versions_request::ApiVersionsRequest {
             client_software_name: s("fuzz"),
             client_software_version: s("1.0"),
+
+            ..Default::default()
         }
         .encode(b, version),
         ApiKey::CreateTopics => {
@@ -868,6 +874,8 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
             transaction_timeout_ms: 1000,
             producer_id: 1000,
             producer_epoch: 1,
+
+            ..Default::default()
         }
         .encode(b, version),
         ApiKey::DescribeConfigs => {
@@ -970,6 +978,8 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
         ApiKey::DescribeCluster => describe_cluster_request::DescribeClusterRequest {
             include_cluster_authorized_operations: true,
             endpoint_type: 1,
+
+            ..Default::default()
         }
         .encode(b, version),
         ApiKey::DescribeTopicPartitions => {

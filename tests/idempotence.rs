@@ -43,6 +43,7 @@ fn produce(client: &mut WireClient, topic: &str, records: &Bytes) -> PartitionPr
                 acks: -1,
                 timeout_ms: 10_000,
                 topic_data: vec![TopicProduceData {
+                    topic_id: Default::default(),
                     name: topic.to_string(),
                     partition_data: vec![PartitionProduceData {
                         index: 0,
@@ -72,6 +73,7 @@ fn init_producer_id(
                 transaction_timeout_ms: 60_000,
                 producer_id: current.0,
                 producer_epoch: current.1,
+                ..Default::default()
             }
             .encode(b, version)
         },

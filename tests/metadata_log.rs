@@ -27,6 +27,7 @@ fn produce(c: &mut WireClient, topic: &str, partition: i32, batch: Bytes) -> Pro
         acks: -1,
         timeout_ms: 30_000,
         topic_data: vec![TopicProduceData {
+            topic_id: Default::default(),
             name: topic.into(),
             partition_data: vec![PartitionProduceData {
                 index: partition,

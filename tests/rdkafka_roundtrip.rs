@@ -222,7 +222,7 @@ fn librdkafka_handshake_and_metadata() {
     );
     assert!(
         log.iter()
-            .any(|l| l.contains("ApiKey Fetch (1) Versions 0..16")),
+            .any(|l| l.contains("ApiKey Fetch (1) Versions 4..16")),
         "Fetch range not read from ApiVersions:\n{}",
         log.join("\n")
     );

@@ -12,6 +12,7 @@ pub async fn handle(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGro
     for group_id in req.groups_names {
         let code = ctx.broker.groups().delete(&group_id).await;
         results.push(DeletableGroupResult {
+            error_message: None,
             group_id,
             error_code: code.code(),
         });

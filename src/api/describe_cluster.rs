@@ -46,6 +46,7 @@ pub fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClus
         cluster_id: node.cluster_id.clone(),
         controller_id: node.node_id,
         brokers: vec![DescribeClusterBroker {
+            is_fenced: false,
             broker_id: node.node_id,
             host,
             port: i32::from(node.advertised_port),

@@ -168,7 +168,6 @@ fn broker_config_type(key: &str, default: &str) -> i8 {
 
 fn encode_config(c: DescribedConfig, synonyms: bool, docs: bool) -> DescribeConfigsResourceResult {
     DescribeConfigsResourceResult {
-        is_default: c.source == source::DEFAULT_CONFIG,
         read_only: c.read_only,
         config_source: c.source,
         is_sensitive: false,

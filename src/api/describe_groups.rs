@@ -35,6 +35,7 @@ pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> Describ
                     ..DescribedGroup::default()
                 },
                 Some(d) => DescribedGroup {
+                    error_message: None,
                     error_code: 0,
                     group_id,
                     group_state: d.state.name().into(),

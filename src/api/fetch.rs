@@ -23,9 +23,6 @@ use crate::protocol::messages::fetch_response::{
 };
 use crate::storage::FileSlice;
 
-/// Fetch versions whose responses can carry magic-2 batches.
-const MIN_SERVED_VERSION: i16 = 4;
-
 /// One partition of the request, resolved.
 struct Target {
     topic_index: usize,
@@ -64,7 +61,6 @@ pub async fn handle(
     let by_id = version >= 13;
     let mut topics_out: Vec<FetchableTopicResponse> = Vec::new();
     let mut targets = Vec::new();
-    let unsupported = version < MIN_SERVED_VERSION;
     for (topic_index, topic) in req.topics.iter().enumerate() {
         let name = if by_id {
             image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
@@ -83,7 +79,6 @@ pub async fn handle(
         });
         for p in &topic.partitions {
             let handle = match &name {
-                _ if unsupported => Err(ErrorCode::UnsupportedVersion),
                 None => Err(missing),
                 Some(n) => broker
                     .partitions

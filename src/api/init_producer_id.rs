@@ -21,12 +21,16 @@ use crate::protocol::messages::init_producer_id_response::InitProducerIdResponse
 pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     match grant(ctx, &req).await {
         Ok((producer_id, producer_epoch)) => InitProducerIdResponse {
+            ongoing_txn_producer_id: -1,
+            ongoing_txn_producer_epoch: -1,
             throttle_time_ms: 0,
             error_code: 0,
             producer_id,
             producer_epoch,
         },
         Err(code) => InitProducerIdResponse {
+            ongoing_txn_producer_id: -1,
+            ongoing_txn_producer_epoch: -1,
             throttle_time_ms: 0,
             error_code: code.code(),
             producer_id: -1,

@@ -11,11 +11,7 @@ use crate::protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
 
-pub async fn handle(
-    ctx: &RequestContext,
-    version: i16,
-    req: ListOffsetsRequest,
-) -> ListOffsetsResponse {
+pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = join_all(req.topics.into_iter().map(|topic| async move {
         let partitions = join_all(topic.partitions.into_iter().map(|p| {
             let handle = ctx.broker.partitions.get(&topic.name, p.partition_index);
@@ -33,11 +29,6 @@ pub async fn handle(
                     Ok((offset, timestamp)) => ListOffsetsPartitionResponse {
                         partition_index: p.partition_index,
                         error_code: 0,
-                        old_style_offsets: if version == 0 && offset >= 0 {
-                            vec![offset]
-                        } else {
-                            Vec::new()
-                        },
                         timestamp,
                         offset,
                         leader_epoch: 0,
@@ -48,7 +39,6 @@ pub async fn handle(
                         timestamp: -1,
                         offset: -1,
                         leader_epoch: -1,
-                        ..ListOffsetsPartitionResponse::default()
                     },
                 }
             }

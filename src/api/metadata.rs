@@ -71,6 +71,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) ->
     let node = &broker.node;
     let host = advertised_host(ctx);
     MetadataResponse {
+        error_code: 0,
         throttle_time_ms: 0,
         brokers: vec![MetadataResponseBroker {
             node_id: node.node_id,

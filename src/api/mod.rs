@@ -62,7 +62,7 @@ use crate::protocol::messages::{
     list_groups_request::ListGroupsRequest, offset_commit_request::OffsetCommitRequest,
     offset_fetch_request::OffsetFetchRequest, sync_group_request::SyncGroupRequest,
 };
-use crate::protocol::wire::{DecodeError, EncodeBuf};
+use crate::protocol::wire::{DecodeError, EncodeBuf, FrameTooLarge};
 use crate::storage::FileSlice;
 
 /// What a handler knows about the connection its request came on.
@@ -272,7 +272,7 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
             respond(&|b| body.encode(b, version))
         }),
         Body::Produce(r) => Box::pin(async move {
-            let body = produce::handle(&ctx, version, r).await?;
+            let body = produce::handle(&ctx, r).await?;
             respond(&|b| body.encode(b, version))
         }),
         Body::Fetch(r) => Box::pin(async move {
@@ -285,7 +285,7 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
             ))
         }),
         Body::ListOffsets(r) => Box::pin(async move {
-            let body = list_offsets::handle(&ctx, version, r).await;
+            let body = list_offsets::handle(&ctx, r).await;
             respond(&|b| body.encode(b, version))
         }),
         Body::CreateTopics(r) => Box::pin(async move {
@@ -382,6 +382,9 @@ pub struct Response {
 enum Chunk {
     Mem(Bytes),
     File(FileSlice),
+    /// A response whose encoding does not fit a frame's int32 size: writing it fails, which
+    /// closes the connection (the client gets no truncated or mis-sized frame).
+    Unframeable(FrameTooLarge),
 }
 
 impl Chunk {
@@ -389,6 +392,7 @@ impl Chunk {
         match self {
             Chunk::Mem(b) => b.len(),
             Chunk::File(f) => f.len,
+            Chunk::Unframeable(_) => 0,
         }
     }
 }
@@ -441,8 +445,16 @@ impl Response {
         ResponseHeader { correlation_id }.encode(&mut buf, header_version);
         body(&mut buf);
         let mut files = files.into_iter();
-        let chunks = buf
-            .into_frame_chunks()
+        let framed = match buf.into_frame_chunks() {
+            Ok(framed) => framed,
+            Err(e) => {
+                tracing::error!(error = %e, "response too large for one frame");
+                return Response {
+                    chunks: vec![Chunk::Unframeable(e)],
+                };
+            }
+        };
+        let chunks = framed
             .into_iter()
             .map(|chunk| {
                 if !is_file_placeholder(&chunk) {
@@ -498,6 +510,7 @@ impl Response {
                     Ok(bytes) if bytes.len() == f.len => out.extend_from_slice(&bytes),
                     _ => out.resize(out.len() + f.len, 0),
                 },
+                Chunk::Unframeable(_) => {}
             }
         }
         out
@@ -508,6 +521,9 @@ impl Response {
     /// file is shorter than it was: only a damaged disk does that) fails the write, which closes
     /// the connection: the frame cannot be finished.
     pub async fn write_to(mut self, socket: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        if let Some(Chunk::Unframeable(e)) = self.chunks.first() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, *e));
+        }
         let mut i = 0;
         while i < self.chunks.len() {
             if let Chunk::File(file) = &self.chunks[i] {
@@ -520,7 +536,7 @@ impl Response {
                 .take(64)
                 .map_while(|c| match c {
                     Chunk::Mem(b) => Some(IoSlice::new(b)),
-                    Chunk::File(_) => None,
+                    Chunk::File(_) | Chunk::Unframeable(_) => None,
                 })
                 .collect();
             let mut written = socket.write_vectored(&slices).await?;

@@ -40,13 +40,8 @@ pub async fn handle(
                         offset: p.committed_offset,
                         leader_epoch: p.committed_leader_epoch,
                         metadata: p.committed_metadata.clone().unwrap_or_default(),
-                        // Only v1 carries a client timestamp; -1 (and every other version)
-                        // means "now".
-                        commit_timestamp: if version == 1 && p.commit_timestamp != -1 {
-                            p.commit_timestamp
-                        } else {
-                            now
-                        },
+                        // Only v1 carried a client timestamp, and Kafka 4 no longer takes v1.
+                        commit_timestamp: now,
                     },
                 ));
                 ErrorCode::None
@@ -81,6 +76,7 @@ pub async fn handle(
             .into_iter()
             .zip(errors)
             .map(|(t, codes)| OffsetCommitResponseTopic {
+                topic_id: uuid::Uuid::nil(),
                 name: t.name,
                 partitions: t
                     .partitions

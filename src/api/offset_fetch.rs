@@ -50,6 +50,7 @@ pub async fn handle(
                     .topics
                     .into_iter()
                     .map(|t| OffsetFetchResponseTopics {
+                        topic_id: uuid::Uuid::nil(),
                         name: t.topic.clone(),
                         partitions: rows(t, answer.error)
                             .map(|(p, offset, epoch, metadata, error)| {

@@ -12,18 +12,9 @@ use crate::protocol::messages::produce_response::{
     PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 
-/// Produce versions we store; older ones carry message formats v0/v1, which Kafka 4 dropped.
-const MIN_STORED_VERSION: i16 = 3;
-
-pub async fn handle(
-    ctx: &RequestContext,
-    version: i16,
-    req: ProduceRequest,
-) -> Option<ProduceResponse> {
+pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
-    let refuse_all = if version < MIN_STORED_VERSION {
-        Some(ErrorCode::UnsupportedVersion)
-    } else if !matches!(acks, -1..=1) {
+    let refuse_all = if !matches!(acks, -1..=1) {
         Some(ErrorCode::InvalidRequiredAcks)
     } else {
         None
@@ -87,6 +78,7 @@ pub async fn handle(
         match responses.last_mut() {
             Some(t) if t.name == topic => t.partition_responses.push(partition),
             _ => responses.push(TopicProduceResponse {
+                topic_id: uuid::Uuid::nil(),
                 name: topic,
                 partition_responses: vec![partition],
             }),

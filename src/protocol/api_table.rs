@@ -153,25 +153,25 @@ pub struct ApiSupport {
 
 const PRODUCE: ApiSupport = ApiSupport {
     key: ApiKey::Produce,
-    advertised_min: 0,
+    advertised_min: 3,
     advertised_max: 11,
-    decode_min: 0,
+    decode_min: 3,
     decode_max: 11,
     advertised: true,
 };
 const FETCH: ApiSupport = ApiSupport {
     key: ApiKey::Fetch,
-    advertised_min: 0,
+    advertised_min: 4,
     advertised_max: 16,
-    decode_min: 0,
+    decode_min: 4,
     decode_max: 16,
     advertised: true,
 };
 const LIST_OFFSETS: ApiSupport = ApiSupport {
     key: ApiKey::ListOffsets,
-    advertised_min: 0,
+    advertised_min: 1,
     advertised_max: 8,
-    decode_min: 0,
+    decode_min: 1,
     decode_max: 8,
     advertised: true,
 };
@@ -185,17 +185,17 @@ const METADATA: ApiSupport = ApiSupport {
 };
 const OFFSET_COMMIT: ApiSupport = ApiSupport {
     key: ApiKey::OffsetCommit,
-    advertised_min: 0,
+    advertised_min: 2,
     advertised_max: 9,
-    decode_min: 0,
+    decode_min: 2,
     decode_max: 9,
     advertised: true,
 };
 const OFFSET_FETCH: ApiSupport = ApiSupport {
     key: ApiKey::OffsetFetch,
-    advertised_min: 0,
+    advertised_min: 1,
     advertised_max: 9,
-    decode_min: 0,
+    decode_min: 1,
     decode_max: 9,
     advertised: true,
 };
@@ -265,17 +265,17 @@ const API_VERSIONS: ApiSupport = ApiSupport {
 };
 const CREATE_TOPICS: ApiSupport = ApiSupport {
     key: ApiKey::CreateTopics,
-    advertised_min: 0,
+    advertised_min: 2,
     advertised_max: 7,
-    decode_min: 0,
+    decode_min: 2,
     decode_max: 7,
     advertised: true,
 };
 const DELETE_TOPICS: ApiSupport = ApiSupport {
     key: ApiKey::DeleteTopics,
-    advertised_min: 0,
+    advertised_min: 1,
     advertised_max: 6,
-    decode_min: 0,
+    decode_min: 1,
     decode_max: 6,
     advertised: true,
 };
@@ -297,9 +297,9 @@ const INIT_PRODUCER_ID: ApiSupport = ApiSupport {
 };
 const DESCRIBE_CONFIGS: ApiSupport = ApiSupport {
     key: ApiKey::DescribeConfigs,
-    advertised_min: 0,
+    advertised_min: 1,
     advertised_max: 4,
-    decode_min: 0,
+    decode_min: 1,
     decode_max: 4,
     advertised: true,
 };

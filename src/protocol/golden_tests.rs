@@ -211,7 +211,7 @@ fn describe_topic_partitions_unknown_topic_response() {
         topics: vec![DescribeTopicPartitionsResponseTopic {
             error_code: 3,
             name: Some("UNKNOWN_TOPIC_1".into()),
-            topic_id: Uuid::nil(),
+            topic_id: uuid::Uuid::nil(),
             is_internal: false,
             partitions: vec![],
             topic_authorized_operations: 0x0df8,
@@ -376,11 +376,14 @@ fn produce_v11_request_with_mango_batch() {
         ProduceRequest::decode(&mut bad, 11),
         Err(DecodeError::NullNotAllowed { field: "Name" })
     );
-    // Produce v0-v2 decode too (the broker answers them with UNSUPPORTED_VERSION per partition);
-    // a version past the schema's range does not.
-    assert!(!matches!(
+    // Kafka 4 removed Produce v0-v2: they no longer decode, and neither does a version past
+    // the schema's range.
+    assert!(matches!(
         ProduceRequest::decode(&mut bytes.clone(), 2),
-        Err(DecodeError::UnsupportedVersion { .. })
+        Err(DecodeError::UnsupportedVersion {
+            api_key: 0,
+            version: 2
+        })
     ));
     assert!(matches!(
         ProduceRequest::decode(&mut bytes.clone(), 12),
@@ -395,6 +398,7 @@ fn produce_v11_request_with_mango_batch() {
 fn produce_v11_response() {
     let resp = ProduceResponse {
         responses: vec![TopicProduceResponse {
+            topic_id: uuid::Uuid::nil(),
             name: "mango".into(),
             partition_responses: vec![PartitionProduceResponse {
                 index: 0,
@@ -499,12 +503,12 @@ fn api_table_rows() {
     assert_eq!(
         advertised,
         vec![
-            (0, 0, 11),
-            (1, 0, 16),
-            (2, 0, 8),
+            (0, 3, 11),
+            (1, 4, 16),
+            (2, 1, 8),
             (3, 0, 12),
-            (8, 0, 9),
-            (9, 0, 9),
+            (8, 2, 9),
+            (9, 1, 9),
             (10, 0, 6),
             (11, 0, 9),
             (12, 0, 4),
@@ -513,11 +517,11 @@ fn api_table_rows() {
             (15, 0, 5),
             (16, 0, 5),
             (18, 0, 4),
-            (19, 0, 7),
-            (20, 0, 6),
+            (19, 2, 7),
+            (20, 1, 6),
             (21, 0, 2),
             (22, 0, 5),
-            (32, 0, 4),
+            (32, 1, 4),
             (33, 0, 2),
             (37, 0, 3),
             (42, 0, 2),
@@ -527,7 +531,7 @@ fn api_table_rows() {
         ]
     );
     let produce = api_table::support(ApiKey::Produce);
-    assert_eq!((produce.decode_min, produce.decode_max), (0, 11));
+    assert_eq!((produce.decode_min, produce.decode_max), (3, 11));
     assert_eq!(ApiKey::Produce.name(), "Produce");
     assert_eq!(ApiKey::from_i16(75), Some(ApiKey::DescribeTopicPartitions));
     assert_eq!(ApiKey::from_i16(4), None);

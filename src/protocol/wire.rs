@@ -25,6 +25,11 @@ pub const SHARE_THRESHOLD: usize = 1024;
 const MAX_PREALLOC: usize = 1024;
 
 /// Why a message could not be decoded.
+/// Data too long for a Kafka frame's int32 size prefix.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[error("{0} bytes do not fit a frame's int32 size")]
+pub struct FrameTooLarge(pub usize);
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     /// The input ended before a fixed-size value.
@@ -569,12 +574,16 @@ impl EncodeBuf {
 
     /// The written data as a list of chunks, preceded by a chunk holding
     /// the int32 size of the data (a Kafka frame).
-    pub fn into_frame_chunks(self) -> Vec<Bytes> {
-        let size = i32::try_from(self.len()).unwrap_or(i32::MAX);
+    ///
+    /// Data longer than `i32::MAX` bytes cannot be framed: it is an error, never a clamped size
+    /// (which would desynchronise the stream for the peer).
+    pub fn into_frame_chunks(self) -> std::result::Result<Vec<Bytes>, FrameTooLarge> {
+        let len = self.len();
+        let size = i32::try_from(len).map_err(|_| FrameTooLarge(len))?;
         let mut out = Vec::with_capacity(self.chunks.len() + 2);
         out.push(Bytes::copy_from_slice(&size.to_be_bytes()));
         out.extend(self.into_chunks());
-        out
+        Ok(out)
     }
 
     /// The written data as one contiguous buffer (copies when there is more
@@ -1003,7 +1012,7 @@ mod tests {
 
         let mut framed = EncodeBuf::new();
         framed.put_i32(7);
-        let chunks = framed.into_frame_chunks();
+        let chunks = framed.into_frame_chunks().expect("4 bytes fit a frame");
         assert_eq!(chunks[0].as_ref(), &[0, 0, 0, 4]);
         assert_eq!(chunks[1].as_ref(), &[0, 0, 0, 7]);
     }

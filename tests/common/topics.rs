@@ -81,6 +81,7 @@ impl WireClient {
             acks: -1,
             timeout_ms: 10_000,
             topic_data: vec![TopicProduceData {
+                topic_id: Default::default(),
                 name: topic.to_string(),
                 partition_data: vec![PartitionProduceData {
                     index: partition,

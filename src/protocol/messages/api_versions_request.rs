@@ -3,12 +3,12 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ApiVersionsRequest.json
 
-//! `ApiVersionsRequest` (API key 18): decoded in versions 0-4 (schema versions 0-4).
+//! `ApiVersionsRequest` (API key 18): decoded in versions 0-4 (schema versions 0-5).
 
 use crate::protocol::wire::*;
 
-/// `ApiVersionsRequest` (API key 18): decoded in versions 0-4 (schema versions 0-4).
-#[derive(Debug, Clone, PartialEq, Default)]
+/// `ApiVersionsRequest` (API key 18): decoded in versions 0-4 (schema versions 0-5).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiVersionsRequest {
     /// The name of the client.
     ///
@@ -18,6 +18,25 @@ pub struct ApiVersionsRequest {
     ///
     /// Versions 3+.
     pub client_software_version: String,
+    /// The cluster ID the client intends to connect to. Provide both ClusterId and NodeId, if known.
+    ///
+    /// Versions 5+; nullable 5+; default `null`.
+    pub cluster_id: Option<String>,
+    /// The node ID the client intends to connect to. Provide both ClusterId and NodeId, if known.
+    ///
+    /// Versions 5+; default `-1`.
+    pub node_id: i32,
+}
+
+impl Default for ApiVersionsRequest {
+    fn default() -> Self {
+        Self {
+            client_software_name: String::new(),
+            client_software_version: String::new(),
+            cluster_id: None,
+            node_id: -1,
+        }
+    }
 }
 
 impl ApiVersionsRequest {
@@ -44,6 +63,12 @@ impl ApiVersionsRequest {
         if version >= 3 {
             this.client_software_version = read_string(buf, flexible, "ClientSoftwareVersion")?;
         }
+        if version >= 5 {
+            this.cluster_id = read_opt_string(buf, flexible, true, "ClusterId")?;
+        }
+        if version >= 5 {
+            this.node_id = read_i32(buf)?;
+        }
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -58,6 +83,12 @@ impl ApiVersionsRequest {
         }
         if version >= 3 {
             put_string(buf, flexible, &self.client_software_version);
+        }
+        if version >= 5 {
+            put_opt_string(buf, flexible, true, self.cluster_id.as_deref());
+        }
+        if version >= 5 {
+            buf.put_i32(self.node_id);
         }
         if flexible {
             buf.put_uvarint(0);
@@ -75,6 +106,12 @@ impl ApiVersionsRequest {
         }
         if version >= 3 {
             this.client_software_version = String::from("ClientSoftwareVersion1");
+        }
+        if version >= 5 {
+            this.cluster_id = Some(String::from("ClusterId2"));
+        }
+        if version >= 5 {
+            this.node_id = 5;
         }
         this
     }

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ApiVersionsResponse.json
 
-//! `ApiVersionsResponse` (API key 18): decoded in versions 0-4 (schema versions 0-4).
+//! `ApiVersionsResponse` (API key 18): decoded in versions 0-4 (schema versions 0-5).
 
 use crate::protocol::wire::*;
 
-/// `ApiVersionsResponse` (API key 18): decoded in versions 0-4 (schema versions 0-4).
+/// `ApiVersionsResponse` (API key 18): decoded in versions 0-4 (schema versions 0-5).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiVersionsResponse {
     /// The top-level error code.
@@ -34,7 +34,7 @@ pub struct ApiVersionsResponse {
     ///
     /// Versions 3+; tagged (tag 2) in 3+.
     pub finalized_features: Vec<FinalizedFeatureKey>,
-    /// Set by a KRaft controller if the required configurations for ZK migration are present
+    /// Set by a KRaft controller if the required configurations for ZK migration are present.
     ///
     /// Versions 3+; tagged (tag 3) in 3+; default `false`.
     pub zk_migration_ready: bool,

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/CreateTopicsRequest.json
 
-//! `CreateTopicsRequest` (API key 19): decoded in versions 0-7 (schema versions 0-7).
+//! `CreateTopicsRequest` (API key 19): decoded in versions 2-7 (schema versions 2-7).
 
 use crate::protocol::wire::*;
 
-/// `CreateTopicsRequest` (API key 19): decoded in versions 0-7 (schema versions 0-7).
+/// `CreateTopicsRequest` (API key 19): decoded in versions 2-7 (schema versions 2-7).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateTopicsRequest {
     /// The topics to create.
@@ -38,7 +38,7 @@ impl CreateTopicsRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 19;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 2;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 7;
 
@@ -56,9 +56,7 @@ impl CreateTopicsRequest {
             CreatableTopic::decode(b, version)
         })?;
         this.timeout_ms = read_i32(buf)?;
-        if version >= 1 {
-            this.validate_only = read_bool(buf)?;
-        }
+        this.validate_only = read_bool(buf)?;
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -70,9 +68,7 @@ impl CreateTopicsRequest {
         let flexible = version >= 5;
         put_array(buf, flexible, &self.topics, |b, e| e.encode(b, version));
         buf.put_i32(self.timeout_ms);
-        if version >= 1 {
-            buf.put_bool(self.validate_only);
-        }
+        buf.put_bool(self.validate_only);
         if flexible {
             buf.put_uvarint(0);
         }
@@ -89,9 +85,7 @@ impl CreateTopicsRequest {
             CreatableTopic::example(version),
         ];
         this.timeout_ms = 3;
-        if version >= 1 {
-            this.validate_only = true;
-        }
+        this.validate_only = true;
         this
     }
 }

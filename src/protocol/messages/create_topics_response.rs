@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/CreateTopicsResponse.json
 
-//! `CreateTopicsResponse` (API key 19): decoded in versions 0-7 (schema versions 0-7).
+//! `CreateTopicsResponse` (API key 19): decoded in versions 2-7 (schema versions 2-7).
 
 use crate::protocol::wire::*;
 
-/// `CreateTopicsResponse` (API key 19): decoded in versions 0-7 (schema versions 0-7).
+/// `CreateTopicsResponse` (API key 19): decoded in versions 2-7 (schema versions 2-7).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CreateTopicsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -24,7 +24,7 @@ impl CreateTopicsResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 19;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 2;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 7;
 
@@ -38,9 +38,7 @@ impl CreateTopicsResponse {
         }
         let flexible = version >= 5;
         let mut this = Self::default();
-        if version >= 2 {
-            this.throttle_time_ms = read_i32(buf)?;
-        }
+        this.throttle_time_ms = read_i32(buf)?;
         this.topics = read_array(buf, flexible, 1, "Topics", |b| {
             CreatableTopicResult::decode(b, version)
         })?;
@@ -53,9 +51,7 @@ impl CreateTopicsResponse {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 5;
-        if version >= 2 {
-            buf.put_i32(self.throttle_time_ms);
-        }
+        buf.put_i32(self.throttle_time_ms);
         put_array(buf, flexible, &self.topics, |b, e| e.encode(b, version));
         if flexible {
             buf.put_uvarint(0);
@@ -68,9 +64,7 @@ impl CreateTopicsResponse {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 2 {
-            this.throttle_time_ms = 2;
-        }
+        this.throttle_time_ms = 2;
         this.topics = vec![
             CreatableTopicResult::example(version),
             CreatableTopicResult::example(version),
@@ -197,7 +191,7 @@ pub struct CreatableTopicResult {
     ///
     /// Versions 0+.
     pub name: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     ///
     /// Versions 7+.
     pub topic_id: Uuid,
@@ -252,9 +246,7 @@ impl CreatableTopicResult {
             this.topic_id = read_uuid(buf)?;
         }
         this.error_code = read_i16(buf)?;
-        if version >= 1 {
-            this.error_message = read_opt_string(buf, flexible, true, "ErrorMessage")?;
-        }
+        this.error_message = read_opt_string(buf, flexible, true, "ErrorMessage")?;
         if version >= 5 {
             this.num_partitions = read_i32(buf)?;
         }
@@ -285,9 +277,7 @@ impl CreatableTopicResult {
             buf.put_uuid(self.topic_id);
         }
         buf.put_i16(self.error_code);
-        if version >= 1 {
-            put_opt_string(buf, flexible, true, self.error_message.as_deref());
-        }
+        put_opt_string(buf, flexible, true, self.error_message.as_deref());
         if version >= 5 {
             buf.put_i32(self.num_partitions);
         }
@@ -321,9 +311,7 @@ impl CreatableTopicResult {
             this.topic_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0002);
         }
         this.error_code = 4;
-        if version >= 1 {
-            this.error_message = Some(String::from("ErrorMessage3"));
-        }
+        this.error_message = Some(String::from("ErrorMessage3"));
         if version >= 5 {
             this.topic_config_error_code = 6;
         }

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DeleteGroupsRequest.json
 
-//! `DeleteGroupsRequest` (API key 42): decoded in versions 0-2 (schema versions 0-2).
+//! `DeleteGroupsRequest` (API key 42): decoded in versions 0-2 (schema versions 0-3).
 
 use crate::protocol::wire::*;
 
-/// `DeleteGroupsRequest` (API key 42): decoded in versions 0-2 (schema versions 0-2).
+/// `DeleteGroupsRequest` (API key 42): decoded in versions 0-2 (schema versions 0-3).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteGroupsRequest {
     /// The group names to delete.

@@ -3,18 +3,18 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DeleteGroupsResponse.json
 
-//! `DeleteGroupsResponse` (API key 42): decoded in versions 0-2 (schema versions 0-2).
+//! `DeleteGroupsResponse` (API key 42): decoded in versions 0-2 (schema versions 0-3).
 
 use crate::protocol::wire::*;
 
-/// `DeleteGroupsResponse` (API key 42): decoded in versions 0-2 (schema versions 0-2).
+/// `DeleteGroupsResponse` (API key 42): decoded in versions 0-2 (schema versions 0-3).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteGroupsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     ///
     /// Versions 0+.
     pub throttle_time_ms: i32,
-    /// The deletion results
+    /// The deletion results.
     ///
     /// Versions 0+.
     pub results: Vec<DeletableGroupResult>,
@@ -76,7 +76,7 @@ impl DeleteGroupsResponse {
 /// `DeletableGroupResult`, part of `DeleteGroupsResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeletableGroupResult {
-    /// The group id
+    /// The group id.
     ///
     /// Versions 0+.
     pub group_id: String,
@@ -84,6 +84,10 @@ pub struct DeletableGroupResult {
     ///
     /// Versions 0+.
     pub error_code: i16,
+    /// The error message, or null if there was no error.
+    ///
+    /// Versions 3+; nullable 3+; default `null`.
+    pub error_message: Option<String>,
 }
 
 impl DeletableGroupResult {
@@ -93,6 +97,9 @@ impl DeletableGroupResult {
         let mut this = Self::default();
         this.group_id = read_string(buf, flexible, "GroupId")?;
         this.error_code = read_i16(buf)?;
+        if version >= 3 {
+            this.error_message = read_opt_string(buf, flexible, true, "ErrorMessage")?;
+        }
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -104,6 +111,9 @@ impl DeletableGroupResult {
         let flexible = version >= 2;
         put_string(buf, flexible, &self.group_id);
         buf.put_i16(self.error_code);
+        if version >= 3 {
+            put_opt_string(buf, flexible, true, self.error_message.as_deref());
+        }
         if flexible {
             buf.put_uvarint(0);
         }
@@ -113,10 +123,13 @@ impl DeletableGroupResult {
 #[cfg(test)]
 impl DeletableGroupResult {
     /// A value with every field present in `version` set to a non-default value.
-    pub(crate) fn example(_version: i16) -> Self {
+    pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
         this.group_id = String::from("GroupId0");
         this.error_code = 3;
+        if version >= 3 {
+            this.error_message = Some(String::from("ErrorMessage2"));
+        }
         this
     }
 }

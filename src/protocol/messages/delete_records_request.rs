@@ -80,7 +80,7 @@ pub struct DeleteRecordsPartition {
     ///
     /// Versions 0+.
     pub partition_index: i32,
-    /// The deletion offset.
+    /// The deletion offset. -1 means that records should be truncated to the high watermark.
     ///
     /// Versions 0+.
     pub offset: i64,

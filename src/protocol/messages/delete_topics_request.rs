@@ -3,18 +3,18 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DeleteTopicsRequest.json
 
-//! `DeleteTopicsRequest` (API key 20): decoded in versions 0-6 (schema versions 0-6).
+//! `DeleteTopicsRequest` (API key 20): decoded in versions 1-6 (schema versions 1-6).
 
 use crate::protocol::wire::*;
 
-/// `DeleteTopicsRequest` (API key 20): decoded in versions 0-6 (schema versions 0-6).
+/// `DeleteTopicsRequest` (API key 20): decoded in versions 1-6 (schema versions 1-6).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteTopicsRequest {
-    /// The name or topic ID of the topic
+    /// The name or topic ID of the topic.
     ///
     /// Versions 6+.
     pub topics: Vec<DeleteTopicState>,
-    /// The names of the topics to delete
+    /// The names of the topics to delete.
     ///
     /// Versions 0-5.
     pub topic_names: Vec<String>,
@@ -28,7 +28,7 @@ impl DeleteTopicsRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 20;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 6;
 
@@ -99,11 +99,11 @@ impl DeleteTopicsRequest {
 /// `DeleteTopicState`, part of `DeleteTopicsRequest`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteTopicState {
-    /// The topic name
+    /// The topic name.
     ///
     /// Versions 6+; nullable 6+; default `null`.
     pub name: Option<String>,
-    /// The unique topic ID
+    /// The unique topic ID.
     ///
     /// Versions 6+.
     pub topic_id: Uuid,

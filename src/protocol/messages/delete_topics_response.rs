@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DeleteTopicsResponse.json
 
-//! `DeleteTopicsResponse` (API key 20): decoded in versions 0-6 (schema versions 0-6).
+//! `DeleteTopicsResponse` (API key 20): decoded in versions 1-6 (schema versions 1-6).
 
 use crate::protocol::wire::*;
 
-/// `DeleteTopicsResponse` (API key 20): decoded in versions 0-6 (schema versions 0-6).
+/// `DeleteTopicsResponse` (API key 20): decoded in versions 1-6 (schema versions 1-6).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteTopicsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -24,7 +24,7 @@ impl DeleteTopicsResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 20;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 6;
 
@@ -38,9 +38,7 @@ impl DeleteTopicsResponse {
         }
         let flexible = version >= 4;
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = read_i32(buf)?;
-        }
+        this.throttle_time_ms = read_i32(buf)?;
         this.responses = read_array(buf, flexible, 1, "Responses", |b| {
             DeletableTopicResult::decode(b, version)
         })?;
@@ -53,9 +51,7 @@ impl DeleteTopicsResponse {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 4;
-        if version >= 1 {
-            buf.put_i32(self.throttle_time_ms);
-        }
+        buf.put_i32(self.throttle_time_ms);
         put_array(buf, flexible, &self.responses, |b, e| e.encode(b, version));
         if flexible {
             buf.put_uvarint(0);
@@ -68,9 +64,7 @@ impl DeleteTopicsResponse {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = 2;
-        }
+        this.throttle_time_ms = 2;
         this.responses = vec![
             DeletableTopicResult::example(version),
             DeletableTopicResult::example(version),
@@ -82,11 +76,11 @@ impl DeleteTopicsResponse {
 /// `DeletableTopicResult`, part of `DeleteTopicsResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeletableTopicResult {
-    /// The topic name
+    /// The topic name.
     ///
     /// Versions 0+; nullable 6+.
     pub name: Option<String>,
-    /// the unique topic ID
+    /// The unique topic ID.
     ///
     /// Versions 6+.
     pub topic_id: Uuid,

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DescribeClusterRequest.json
 
-//! `DescribeClusterRequest` (API key 60): decoded in versions 0-1 (schema versions 0-1).
+//! `DescribeClusterRequest` (API key 60): decoded in versions 0-1 (schema versions 0-2).
 
 use crate::protocol::wire::*;
 
-/// `DescribeClusterRequest` (API key 60): decoded in versions 0-1 (schema versions 0-1).
+/// `DescribeClusterRequest` (API key 60): decoded in versions 0-1 (schema versions 0-2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeClusterRequest {
     /// Whether to include cluster authorized operations.
@@ -18,6 +18,10 @@ pub struct DescribeClusterRequest {
     ///
     /// Versions 1+; default `1`.
     pub endpoint_type: i8,
+    /// Whether to include fenced brokers when listing brokers.
+    ///
+    /// Versions 2+.
+    pub include_fenced_brokers: bool,
 }
 
 impl Default for DescribeClusterRequest {
@@ -25,6 +29,7 @@ impl Default for DescribeClusterRequest {
         Self {
             include_cluster_authorized_operations: false,
             endpoint_type: 1,
+            include_fenced_brokers: false,
         }
     }
 }
@@ -50,6 +55,9 @@ impl DescribeClusterRequest {
         if version >= 1 {
             this.endpoint_type = read_i8(buf)?;
         }
+        if version >= 2 {
+            this.include_fenced_brokers = read_bool(buf)?;
+        }
         skip_tagged_fields(buf)?;
         Ok(this)
     }
@@ -59,6 +67,9 @@ impl DescribeClusterRequest {
         buf.put_bool(self.include_cluster_authorized_operations);
         if version >= 1 {
             buf.put_i8(self.endpoint_type);
+        }
+        if version >= 2 {
+            buf.put_bool(self.include_fenced_brokers);
         }
         buf.put_uvarint(0);
     }
@@ -72,6 +83,9 @@ impl DescribeClusterRequest {
         this.include_cluster_authorized_operations = true;
         if version >= 1 {
             this.endpoint_type = 3;
+        }
+        if version >= 2 {
+            this.include_fenced_brokers = true;
         }
         this
     }

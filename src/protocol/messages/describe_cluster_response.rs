@@ -3,18 +3,18 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DescribeClusterResponse.json
 
-//! `DescribeClusterResponse` (API key 60): decoded in versions 0-1 (schema versions 0-1).
+//! `DescribeClusterResponse` (API key 60): decoded in versions 0-1 (schema versions 0-2).
 
 use crate::protocol::wire::*;
 
-/// `DescribeClusterResponse` (API key 60): decoded in versions 0-1 (schema versions 0-1).
+/// `DescribeClusterResponse` (API key 60): decoded in versions 0-1 (schema versions 0-2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeClusterResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     ///
     /// Versions 0+.
     pub throttle_time_ms: i32,
-    /// The top-level error code, or 0 if there was no error
+    /// The top-level error code, or 0 if there was no error.
     ///
     /// Versions 0+.
     pub error_code: i16,
@@ -30,7 +30,7 @@ pub struct DescribeClusterResponse {
     ///
     /// Versions 0+.
     pub cluster_id: String,
-    /// The ID of the controller broker.
+    /// The ID of the controller. When handled by a controller, returns the current voter leader ID. When handled by a broker, returns a random alive broker ID as a fallback.
     ///
     /// Versions 0+; default `-1`.
     pub controller_id: i32,
@@ -149,26 +149,36 @@ pub struct DescribeClusterBroker {
     ///
     /// Versions 0+; nullable 0+; default `null`.
     pub rack: Option<String>,
+    /// Whether the broker is fenced
+    ///
+    /// Versions 2+.
+    pub is_fenced: bool,
 }
 
 impl DescribeClusterBroker {
     /// Decodes from `buf` in the given version.
-    pub fn decode(buf: &mut Bytes, _version: i16) -> Result<Self, DecodeError> {
+    pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let mut this = Self::default();
         this.broker_id = read_i32(buf)?;
         this.host = read_string(buf, true, "Host")?;
         this.port = read_i32(buf)?;
         this.rack = read_opt_string(buf, true, true, "Rack")?;
+        if version >= 2 {
+            this.is_fenced = read_bool(buf)?;
+        }
         skip_tagged_fields(buf)?;
         Ok(this)
     }
 
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
-    pub fn encode(&self, buf: &mut EncodeBuf, _version: i16) {
+    pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         buf.put_i32(self.broker_id);
         put_string(buf, true, &self.host);
         buf.put_i32(self.port);
         put_opt_string(buf, true, true, self.rack.as_deref());
+        if version >= 2 {
+            buf.put_bool(self.is_fenced);
+        }
         buf.put_uvarint(0);
     }
 }
@@ -176,12 +186,15 @@ impl DescribeClusterBroker {
 #[cfg(test)]
 impl DescribeClusterBroker {
     /// A value with every field present in `version` set to a non-default value.
-    pub(crate) fn example(_version: i16) -> Self {
+    pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
         this.broker_id = 2;
         this.host = String::from("Host1");
         this.port = 4;
         this.rack = Some(String::from("Rack3"));
+        if version >= 2 {
+            this.is_fenced = true;
+        }
         this
     }
 }

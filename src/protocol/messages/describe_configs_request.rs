@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DescribeConfigsRequest.json
 
-//! `DescribeConfigsRequest` (API key 32): decoded in versions 0-4 (schema versions 0-4).
+//! `DescribeConfigsRequest` (API key 32): decoded in versions 1-4 (schema versions 1-4).
 
 use crate::protocol::wire::*;
 
-/// `DescribeConfigsRequest` (API key 32): decoded in versions 0-4 (schema versions 0-4).
+/// `DescribeConfigsRequest` (API key 32): decoded in versions 1-4 (schema versions 1-4).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeConfigsRequest {
     /// The resources whose configurations we want to describe.
@@ -28,7 +28,7 @@ impl DescribeConfigsRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 32;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 4;
 
@@ -45,9 +45,7 @@ impl DescribeConfigsRequest {
         this.resources = read_array(buf, flexible, 1, "Resources", |b| {
             DescribeConfigsResource::decode(b, version)
         })?;
-        if version >= 1 {
-            this.include_synonyms = read_bool(buf)?;
-        }
+        this.include_synonyms = read_bool(buf)?;
         if version >= 3 {
             this.include_documentation = read_bool(buf)?;
         }
@@ -61,9 +59,7 @@ impl DescribeConfigsRequest {
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 4;
         put_array(buf, flexible, &self.resources, |b, e| e.encode(b, version));
-        if version >= 1 {
-            buf.put_bool(self.include_synonyms);
-        }
+        buf.put_bool(self.include_synonyms);
         if version >= 3 {
             buf.put_bool(self.include_documentation);
         }
@@ -82,9 +78,7 @@ impl DescribeConfigsRequest {
             DescribeConfigsResource::example(version),
             DescribeConfigsResource::example(version),
         ];
-        if version >= 1 {
-            this.include_synonyms = true;
-        }
+        this.include_synonyms = true;
         if version >= 3 {
             this.include_documentation = true;
         }

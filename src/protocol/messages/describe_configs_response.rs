@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DescribeConfigsResponse.json
 
-//! `DescribeConfigsResponse` (API key 32): decoded in versions 0-4 (schema versions 0-4).
+//! `DescribeConfigsResponse` (API key 32): decoded in versions 1-4 (schema versions 1-4).
 
 use crate::protocol::wire::*;
 
-/// `DescribeConfigsResponse` (API key 32): decoded in versions 0-4 (schema versions 0-4).
+/// `DescribeConfigsResponse` (API key 32): decoded in versions 1-4 (schema versions 1-4).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeConfigsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -24,7 +24,7 @@ impl DescribeConfigsResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 32;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 4;
 
@@ -105,15 +105,9 @@ impl DescribeConfigsSynonym {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 4;
         let mut this = Self::default();
-        if version >= 1 {
-            this.name = read_string(buf, flexible, "Name")?;
-        }
-        if version >= 1 {
-            this.value = read_opt_string(buf, flexible, true, "Value")?;
-        }
-        if version >= 1 {
-            this.source = read_i8(buf)?;
-        }
+        this.name = read_string(buf, flexible, "Name")?;
+        this.value = read_opt_string(buf, flexible, true, "Value")?;
+        this.source = read_i8(buf)?;
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -123,15 +117,9 @@ impl DescribeConfigsSynonym {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 4;
-        if version >= 1 {
-            put_string(buf, flexible, &self.name);
-        }
-        if version >= 1 {
-            put_opt_string(buf, flexible, true, self.value.as_deref());
-        }
-        if version >= 1 {
-            buf.put_i8(self.source);
-        }
+        put_string(buf, flexible, &self.name);
+        put_opt_string(buf, flexible, true, self.value.as_deref());
+        buf.put_i8(self.source);
         if flexible {
             buf.put_uvarint(0);
         }
@@ -141,17 +129,11 @@ impl DescribeConfigsSynonym {
 #[cfg(test)]
 impl DescribeConfigsSynonym {
     /// A value with every field present in `version` set to a non-default value.
-    pub(crate) fn example(version: i16) -> Self {
+    pub(crate) fn example(_version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 1 {
-            this.name = String::from("Name0");
-        }
-        if version >= 1 {
-            this.value = Some(String::from("Value1"));
-        }
-        if version >= 1 {
-            this.source = 4;
-        }
+        this.name = String::from("Name0");
+        this.value = Some(String::from("Value1"));
+        this.source = 4;
         this
     }
 }
@@ -171,10 +153,6 @@ pub struct DescribeConfigsResourceResult {
     ///
     /// Versions 0+.
     pub read_only: bool,
-    /// True if the configuration is not set.
-    ///
-    /// Versions 0.
-    pub is_default: bool,
     /// The configuration source.
     ///
     /// Versions 1+; default `-1`.
@@ -187,7 +165,7 @@ pub struct DescribeConfigsResourceResult {
     ///
     /// Versions 1+.
     pub synonyms: Vec<DescribeConfigsSynonym>,
-    /// The configuration data type. Type can be one of the following values - BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD
+    /// The configuration data type. Type can be one of the following values - BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD.
     ///
     /// Versions 3+; default `0`.
     pub config_type: i8,
@@ -203,7 +181,6 @@ impl Default for DescribeConfigsResourceResult {
             name: String::new(),
             value: Some(String::new()),
             read_only: false,
-            is_default: false,
             config_source: -1,
             is_sensitive: false,
             synonyms: Vec::new(),
@@ -221,18 +198,11 @@ impl DescribeConfigsResourceResult {
         this.name = read_string(buf, flexible, "Name")?;
         this.value = read_opt_string(buf, flexible, true, "Value")?;
         this.read_only = read_bool(buf)?;
-        if version <= 0 {
-            this.is_default = read_bool(buf)?;
-        }
-        if version >= 1 {
-            this.config_source = read_i8(buf)?;
-        }
+        this.config_source = read_i8(buf)?;
         this.is_sensitive = read_bool(buf)?;
-        if version >= 1 {
-            this.synonyms = read_array(buf, flexible, 1, "Synonyms", |b| {
-                DescribeConfigsSynonym::decode(b, version)
-            })?;
-        }
+        this.synonyms = read_array(buf, flexible, 1, "Synonyms", |b| {
+            DescribeConfigsSynonym::decode(b, version)
+        })?;
         if version >= 3 {
             this.config_type = read_i8(buf)?;
         }
@@ -251,16 +221,9 @@ impl DescribeConfigsResourceResult {
         put_string(buf, flexible, &self.name);
         put_opt_string(buf, flexible, true, self.value.as_deref());
         buf.put_bool(self.read_only);
-        if version <= 0 {
-            buf.put_bool(self.is_default);
-        }
-        if version >= 1 {
-            buf.put_i8(self.config_source);
-        }
+        buf.put_i8(self.config_source);
         buf.put_bool(self.is_sensitive);
-        if version >= 1 {
-            put_array(buf, flexible, &self.synonyms, |b, e| e.encode(b, version));
-        }
+        put_array(buf, flexible, &self.synonyms, |b, e| e.encode(b, version));
         if version >= 3 {
             buf.put_i8(self.config_type);
         }
@@ -281,24 +244,17 @@ impl DescribeConfigsResourceResult {
         this.name = String::from("Name0");
         this.value = Some(String::from("Value1"));
         this.read_only = true;
-        if version <= 0 {
-            this.is_default = true;
-        }
-        if version >= 1 {
-            this.config_source = 6;
-        }
+        this.config_source = 5;
         this.is_sensitive = true;
-        if version >= 1 {
-            this.synonyms = vec![
-                DescribeConfigsSynonym::example(version),
-                DescribeConfigsSynonym::example(version),
-            ];
+        this.synonyms = vec![
+            DescribeConfigsSynonym::example(version),
+            DescribeConfigsSynonym::example(version),
+        ];
+        if version >= 3 {
+            this.config_type = 8;
         }
         if version >= 3 {
-            this.config_type = 9;
-        }
-        if version >= 3 {
-            this.documentation = Some(String::from("Documentation8"));
+            this.documentation = Some(String::from("Documentation7"));
         }
         this
     }

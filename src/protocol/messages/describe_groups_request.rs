@@ -3,14 +3,14 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DescribeGroupsRequest.json
 
-//! `DescribeGroupsRequest` (API key 15): decoded in versions 0-5 (schema versions 0-5).
+//! `DescribeGroupsRequest` (API key 15): decoded in versions 0-5 (schema versions 0-6).
 
 use crate::protocol::wire::*;
 
-/// `DescribeGroupsRequest` (API key 15): decoded in versions 0-5 (schema versions 0-5).
+/// `DescribeGroupsRequest` (API key 15): decoded in versions 0-5 (schema versions 0-6).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeGroupsRequest {
-    /// The names of the groups to describe
+    /// The names of the groups to describe.
     ///
     /// Versions 0+.
     pub groups: Vec<String>,

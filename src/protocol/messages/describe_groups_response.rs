@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/DescribeGroupsResponse.json
 
-//! `DescribeGroupsResponse` (API key 15): decoded in versions 0-5 (schema versions 0-5).
+//! `DescribeGroupsResponse` (API key 15): decoded in versions 0-5 (schema versions 0-6).
 
 use crate::protocol::wire::*;
 
-/// `DescribeGroupsResponse` (API key 15): decoded in versions 0-5 (schema versions 0-5).
+/// `DescribeGroupsResponse` (API key 15): decoded in versions 0-5 (schema versions 0-6).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeGroupsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -82,7 +82,7 @@ impl DescribeGroupsResponse {
 /// `DescribedGroupMember`, part of `DescribeGroupsResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribedGroupMember {
-    /// The member ID assigned by the group coordinator.
+    /// The member id.
     ///
     /// Versions 0+.
     pub member_id: String,
@@ -168,6 +168,10 @@ pub struct DescribedGroup {
     ///
     /// Versions 0+.
     pub error_code: i16,
+    /// The describe error message, or null if there was no error.
+    ///
+    /// Versions 6+; nullable 6+; default `null`.
+    pub error_message: Option<String>,
     /// The group ID string.
     ///
     /// Versions 0+.
@@ -198,6 +202,7 @@ impl Default for DescribedGroup {
     fn default() -> Self {
         Self {
             error_code: 0,
+            error_message: None,
             group_id: String::new(),
             group_state: String::new(),
             protocol_type: String::new(),
@@ -214,6 +219,9 @@ impl DescribedGroup {
         let flexible = version >= 5;
         let mut this = Self::default();
         this.error_code = read_i16(buf)?;
+        if version >= 6 {
+            this.error_message = read_opt_string(buf, flexible, true, "ErrorMessage")?;
+        }
         this.group_id = read_string(buf, flexible, "GroupId")?;
         this.group_state = read_string(buf, flexible, "GroupState")?;
         this.protocol_type = read_string(buf, flexible, "ProtocolType")?;
@@ -234,6 +242,9 @@ impl DescribedGroup {
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 5;
         buf.put_i16(self.error_code);
+        if version >= 6 {
+            put_opt_string(buf, flexible, true, self.error_message.as_deref());
+        }
         put_string(buf, flexible, &self.group_id);
         put_string(buf, flexible, &self.group_state);
         put_string(buf, flexible, &self.protocol_type);
@@ -254,16 +265,19 @@ impl DescribedGroup {
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
         this.error_code = 2;
-        this.group_id = String::from("GroupId1");
-        this.group_state = String::from("GroupState2");
-        this.protocol_type = String::from("ProtocolType3");
-        this.protocol_data = String::from("ProtocolData4");
+        if version >= 6 {
+            this.error_message = Some(String::from("ErrorMessage1"));
+        }
+        this.group_id = String::from("GroupId2");
+        this.group_state = String::from("GroupState3");
+        this.protocol_type = String::from("ProtocolType4");
+        this.protocol_data = String::from("ProtocolData5");
         this.members = vec![
             DescribedGroupMember::example(version),
             DescribedGroupMember::example(version),
         ];
         if version >= 3 {
-            this.authorized_operations = 8;
+            this.authorized_operations = 9;
         }
         this
     }

@@ -85,7 +85,7 @@ impl DescribeTopicPartitionsRequest {
 /// `TopicRequest`, part of `DescribeTopicPartitionsRequest`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicRequest {
-    /// The topic name
+    /// The topic name.
     ///
     /// Versions 0+.
     pub name: String,
@@ -120,11 +120,11 @@ impl TopicRequest {
 /// `Cursor`, part of `DescribeTopicPartitionsRequest`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Cursor {
-    /// The name for the first topic to process
+    /// The name for the first topic to process.
     ///
     /// Versions 0+.
     pub topic_name: String,
-    /// The partition index to start with
+    /// The partition index to start with.
     ///
     /// Versions 0+.
     pub partition_index: i32,

@@ -283,11 +283,11 @@ impl DescribeTopicPartitionsResponseTopic {
 /// `Cursor`, part of `DescribeTopicPartitionsResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Cursor {
-    /// The name for the first topic to process
+    /// The name for the first topic to process.
     ///
     /// Versions 0+.
     pub topic_name: String,
-    /// The partition index to start with
+    /// The partition index to start with.
     ///
     /// Versions 0+.
     pub partition_index: i32,

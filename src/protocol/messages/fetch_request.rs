@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/FetchRequest.json
 
-//! `FetchRequest` (API key 1): decoded in versions 0-16 (schema versions 0-17).
+//! `FetchRequest` (API key 1): decoded in versions 4-16 (schema versions 4-18).
 
 use crate::protocol::wire::*;
 
-/// `FetchRequest` (API key 1): decoded in versions 0-16 (schema versions 0-17).
+/// `FetchRequest` (API key 1): decoded in versions 4-16 (schema versions 4-18).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchRequest {
     /// The clusterId if known. This is used to validate metadata fetches prior to broker registration.
@@ -18,6 +18,8 @@ pub struct FetchRequest {
     ///
     /// Versions 0-14; default `-1`.
     pub replica_id: i32,
+    /// The state of the replica in the follower.
+    ///
     /// Versions 15+; tagged (tag 1) in 15+.
     pub replica_state: ReplicaState,
     /// The maximum time in milliseconds to wait for the response.
@@ -32,7 +34,7 @@ pub struct FetchRequest {
     ///
     /// Versions 3+; default `0x7fffffff`.
     pub max_bytes: i32,
-    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records
+    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records.
     ///
     /// Versions 4+; default `0`.
     pub isolation_level: i8,
@@ -52,7 +54,7 @@ pub struct FetchRequest {
     ///
     /// Versions 7+.
     pub forgotten_topics_data: Vec<ForgottenTopic>,
-    /// Rack ID of the consumer making this request
+    /// Rack ID of the consumer making this request.
     ///
     /// Versions 11+; default ``.
     pub rack_id: String,
@@ -81,7 +83,7 @@ impl FetchRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 1;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 4;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 16;
 
@@ -100,12 +102,8 @@ impl FetchRequest {
         }
         this.max_wait_ms = read_i32(buf)?;
         this.min_bytes = read_i32(buf)?;
-        if version >= 3 {
-            this.max_bytes = read_i32(buf)?;
-        }
-        if version >= 4 {
-            this.isolation_level = read_i8(buf)?;
-        }
+        this.max_bytes = read_i32(buf)?;
+        this.isolation_level = read_i8(buf)?;
         if version >= 7 {
             this.session_id = read_i32(buf)?;
         }
@@ -145,12 +143,8 @@ impl FetchRequest {
         }
         buf.put_i32(self.max_wait_ms);
         buf.put_i32(self.min_bytes);
-        if version >= 3 {
-            buf.put_i32(self.max_bytes);
-        }
-        if version >= 4 {
-            buf.put_i8(self.isolation_level);
-        }
+        buf.put_i32(self.max_bytes);
+        buf.put_i8(self.isolation_level);
         if version >= 7 {
             buf.put_i32(self.session_id);
         }
@@ -199,12 +193,8 @@ impl FetchRequest {
         }
         this.max_wait_ms = 5;
         this.min_bytes = 6;
-        if version >= 3 {
-            this.max_bytes = 7;
-        }
-        if version >= 4 {
-            this.isolation_level = 8;
-        }
+        this.max_bytes = 7;
+        this.isolation_level = 8;
         if version >= 7 {
             this.session_id = 9;
         }
@@ -309,7 +299,7 @@ pub struct FetchPartition {
     ///
     /// Versions 0+.
     pub fetch_offset: i64,
-    /// The epoch of the last fetched record or -1 if there is none
+    /// The epoch of the last fetched record or -1 if there is none.
     ///
     /// Versions 12+; default `-1`.
     pub last_fetched_epoch: i32,
@@ -321,10 +311,14 @@ pub struct FetchPartition {
     ///
     /// Versions 0+.
     pub partition_max_bytes: i32,
-    /// The directory id of the follower fetching
+    /// The directory id of the follower fetching.
     ///
     /// Versions 17+; tagged (tag 0) in 17+.
     pub replica_directory_id: Uuid,
+    /// The high-watermark known by the replica. -1 if the high-watermark is not known and 9223372036854775807 if the feature is not supported.
+    ///
+    /// Versions 18+; tagged (tag 1) in 18+; default `9223372036854775807`.
+    pub high_watermark: i64,
 }
 
 impl Default for FetchPartition {
@@ -337,6 +331,7 @@ impl Default for FetchPartition {
             log_start_offset: -1,
             partition_max_bytes: 0,
             replica_directory_id: Uuid::nil(),
+            high_watermark: i64::MAX,
         }
     }
 }
@@ -362,6 +357,8 @@ impl FetchPartition {
             read_tagged_fields(buf, |tag, b| {
                 if tag == 0 && version >= 17 {
                     this.replica_directory_id = read_uuid(b)?;
+                } else if tag == 1 && version >= 18 {
+                    this.high_watermark = read_i64(b)?;
                 }
                 Ok(())
             })?;
@@ -391,6 +388,11 @@ impl FetchPartition {
                     b.put_uuid(self.replica_directory_id);
                 });
             }
+            if version >= 18 && self.high_watermark != i64::MAX {
+                tags.add(1, |b| {
+                    b.put_i64(self.high_watermark);
+                });
+            }
             tags.finish(buf);
         }
     }
@@ -416,6 +418,9 @@ impl FetchPartition {
         if version >= 17 {
             this.replica_directory_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0007);
         }
+        if version >= 18 {
+            this.high_watermark = 9;
+        }
         this
     }
 }
@@ -427,7 +432,7 @@ pub struct FetchTopic {
     ///
     /// Versions 0-12.
     pub topic: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     ///
     /// Versions 13+.
     pub topic_id: Uuid,
@@ -499,7 +504,7 @@ pub struct ForgottenTopic {
     ///
     /// Versions 7-12.
     pub topic: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     ///
     /// Versions 13+.
     pub topic_id: Uuid,

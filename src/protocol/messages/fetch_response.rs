@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/FetchResponse.json
 
-//! `FetchResponse` (API key 1): decoded in versions 0-16 (schema versions 0-17).
+//! `FetchResponse` (API key 1): decoded in versions 4-16 (schema versions 4-18).
 
 use crate::protocol::wire::*;
 
-/// `FetchResponse` (API key 1): decoded in versions 0-16 (schema versions 0-17).
+/// `FetchResponse` (API key 1): decoded in versions 4-16 (schema versions 4-18).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -36,7 +36,7 @@ impl FetchResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 1;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 4;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 16;
 
@@ -50,9 +50,7 @@ impl FetchResponse {
         }
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = read_i32(buf)?;
-        }
+        this.throttle_time_ms = read_i32(buf)?;
         if version >= 7 {
             this.error_code = read_i16(buf)?;
         }
@@ -78,9 +76,7 @@ impl FetchResponse {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 12;
-        if version >= 1 {
-            buf.put_i32(self.throttle_time_ms);
-        }
+        buf.put_i32(self.throttle_time_ms);
         if version >= 7 {
             buf.put_i16(self.error_code);
         }
@@ -105,9 +101,7 @@ impl FetchResponse {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = 2;
-        }
+        this.throttle_time_ms = 2;
         if version >= 7 {
             this.error_code = 3;
         }
@@ -131,8 +125,12 @@ impl FetchResponse {
 /// `EpochEndOffset`, part of `FetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochEndOffset {
+    /// The largest epoch.
+    ///
     /// Versions 12+; default `-1`.
     pub epoch: i32,
+    /// The end offset of the epoch.
+    ///
     /// Versions 12+; default `-1`.
     pub end_offset: i64,
 }
@@ -200,7 +198,7 @@ pub struct LeaderIdAndEpoch {
     ///
     /// Versions 12+; default `-1`.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     ///
     /// Versions 12+; default `-1`.
     pub leader_epoch: i32,
@@ -265,8 +263,12 @@ impl LeaderIdAndEpoch {
 /// `SnapshotId`, part of `FetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotId {
+    /// The end offset of the epoch.
+    ///
     /// Versions 0+; default `-1`.
     pub end_offset: i64,
+    /// The largest epoch.
+    ///
     /// Versions 0+; default `-1`.
     pub epoch: i32,
 }
@@ -333,12 +335,8 @@ impl AbortedTransaction {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 12;
         let mut this = Self::default();
-        if version >= 4 {
-            this.producer_id = read_i64(buf)?;
-        }
-        if version >= 4 {
-            this.first_offset = read_i64(buf)?;
-        }
+        this.producer_id = read_i64(buf)?;
+        this.first_offset = read_i64(buf)?;
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -348,12 +346,8 @@ impl AbortedTransaction {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 12;
-        if version >= 4 {
-            buf.put_i64(self.producer_id);
-        }
-        if version >= 4 {
-            buf.put_i64(self.first_offset);
-        }
+        buf.put_i64(self.producer_id);
+        buf.put_i64(self.first_offset);
         if flexible {
             buf.put_uvarint(0);
         }
@@ -363,14 +357,10 @@ impl AbortedTransaction {
 #[cfg(test)]
 impl AbortedTransaction {
     /// A value with every field present in `version` set to a non-default value.
-    pub(crate) fn example(version: i16) -> Self {
+    pub(crate) fn example(_version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 4 {
-            this.producer_id = 2;
-        }
-        if version >= 4 {
-            this.first_offset = 3;
-        }
+        this.producer_id = 2;
+        this.first_offset = 3;
         this
     }
 }
@@ -390,7 +380,7 @@ pub struct PartitionData {
     ///
     /// Versions 0+.
     pub high_watermark: i64,
-    /// The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED)
+    /// The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED).
     ///
     /// Versions 4+; default `-1`.
     pub last_stable_offset: i64,
@@ -398,10 +388,12 @@ pub struct PartitionData {
     ///
     /// Versions 5+; default `-1`.
     pub log_start_offset: i64,
-    /// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge
+    /// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge.
     ///
     /// Versions 12+; tagged (tag 0) in 12+.
     pub diverging_epoch: EpochEndOffset,
+    /// The current leader of the partition.
+    ///
     /// Versions 12+; tagged (tag 1) in 12+.
     pub current_leader: LeaderIdAndEpoch,
     /// In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request.
@@ -412,7 +404,7 @@ pub struct PartitionData {
     ///
     /// Versions 4+; nullable 4+.
     pub aborted_transactions: Option<Vec<AbortedTransaction>>,
-    /// The preferred read replica for the consumer to use on its next fetch request
+    /// The preferred read replica for the consumer to use on its next fetch request.
     ///
     /// Versions 11+; default `-1`.
     pub preferred_read_replica: i32,
@@ -448,18 +440,14 @@ impl PartitionData {
         this.partition_index = read_i32(buf)?;
         this.error_code = read_i16(buf)?;
         this.high_watermark = read_i64(buf)?;
-        if version >= 4 {
-            this.last_stable_offset = read_i64(buf)?;
-        }
+        this.last_stable_offset = read_i64(buf)?;
         if version >= 5 {
             this.log_start_offset = read_i64(buf)?;
         }
-        if version >= 4 {
-            this.aborted_transactions =
-                read_opt_array(buf, flexible, true, 1, "AbortedTransactions", |b| {
-                    AbortedTransaction::decode(b, version)
-                })?;
-        }
+        this.aborted_transactions =
+            read_opt_array(buf, flexible, true, 1, "AbortedTransactions", |b| {
+                AbortedTransaction::decode(b, version)
+            })?;
         if version >= 11 {
             this.preferred_read_replica = read_i32(buf)?;
         }
@@ -485,21 +473,17 @@ impl PartitionData {
         buf.put_i32(self.partition_index);
         buf.put_i16(self.error_code);
         buf.put_i64(self.high_watermark);
-        if version >= 4 {
-            buf.put_i64(self.last_stable_offset);
-        }
+        buf.put_i64(self.last_stable_offset);
         if version >= 5 {
             buf.put_i64(self.log_start_offset);
         }
-        if version >= 4 {
-            put_opt_array(
-                buf,
-                flexible,
-                true,
-                self.aborted_transactions.as_deref(),
-                |b, e| e.encode(b, version),
-            );
-        }
+        put_opt_array(
+            buf,
+            flexible,
+            true,
+            self.aborted_transactions.as_deref(),
+            |b, e| e.encode(b, version),
+        );
         if version >= 11 {
             buf.put_i32(self.preferred_read_replica);
         }
@@ -534,9 +518,7 @@ impl PartitionData {
         this.partition_index = 2;
         this.error_code = 3;
         this.high_watermark = 4;
-        if version >= 4 {
-            this.last_stable_offset = 5;
-        }
+        this.last_stable_offset = 5;
         if version >= 5 {
             this.log_start_offset = 6;
         }
@@ -549,12 +531,10 @@ impl PartitionData {
         if version >= 12 {
             this.snapshot_id = SnapshotId::example(version);
         }
-        if version >= 4 {
-            this.aborted_transactions = Some(vec![
-                AbortedTransaction::example(version),
-                AbortedTransaction::example(version),
-            ]);
-        }
+        this.aborted_transactions = Some(vec![
+            AbortedTransaction::example(version),
+            AbortedTransaction::example(version),
+        ]);
         if version >= 11 {
             this.preferred_read_replica = 11;
         }
@@ -570,7 +550,7 @@ pub struct FetchableTopicResponse {
     ///
     /// Versions 0-12.
     pub topic: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     ///
     /// Versions 13+.
     pub topic_id: Uuid,

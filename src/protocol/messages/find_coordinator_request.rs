@@ -14,7 +14,7 @@ pub struct FindCoordinatorRequest {
     ///
     /// Versions 0-3.
     pub key: String,
-    /// The coordinator key type. (Group, transaction, etc.)
+    /// The coordinator key type. (group, transaction, share).
     ///
     /// Versions 1+; default `0`.
     pub key_type: i8,

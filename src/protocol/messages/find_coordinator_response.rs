@@ -34,7 +34,7 @@ pub struct FindCoordinatorResponse {
     ///
     /// Versions 0-3.
     pub port: i32,
-    /// Each coordinator result in the response
+    /// Each coordinator result in the response.
     ///
     /// Versions 4+.
     pub coordinators: Vec<Coordinator>,

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/InitProducerIdRequest.json
 
-//! `InitProducerIdRequest` (API key 22): decoded in versions 0-5 (schema versions 0-5).
+//! `InitProducerIdRequest` (API key 22): decoded in versions 0-5 (schema versions 0-6).
 
 use crate::protocol::wire::*;
 
-/// `InitProducerIdRequest` (API key 22): decoded in versions 0-5 (schema versions 0-5).
+/// `InitProducerIdRequest` (API key 22): decoded in versions 0-5 (schema versions 0-6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitProducerIdRequest {
     /// The transactional id, or null if the producer is not transactional.
@@ -26,6 +26,14 @@ pub struct InitProducerIdRequest {
     ///
     /// Versions 3+; default `-1`.
     pub producer_epoch: i16,
+    /// True if the client wants to enable two-phase commit (2PC) protocol for transactions.
+    ///
+    /// Versions 6+; default `false`.
+    pub enable2_pc: bool,
+    /// True if the client wants to keep the currently ongoing transaction instead of aborting it.
+    ///
+    /// Versions 6+; default `false`.
+    pub keep_prepared_txn: bool,
 }
 
 impl Default for InitProducerIdRequest {
@@ -35,6 +43,8 @@ impl Default for InitProducerIdRequest {
             transaction_timeout_ms: 0,
             producer_id: -1,
             producer_epoch: -1,
+            enable2_pc: false,
+            keep_prepared_txn: false,
         }
     }
 }
@@ -65,6 +75,12 @@ impl InitProducerIdRequest {
         if version >= 3 {
             this.producer_epoch = read_i16(buf)?;
         }
+        if version >= 6 {
+            this.enable2_pc = read_bool(buf)?;
+        }
+        if version >= 6 {
+            this.keep_prepared_txn = read_bool(buf)?;
+        }
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -81,6 +97,12 @@ impl InitProducerIdRequest {
         }
         if version >= 3 {
             buf.put_i16(self.producer_epoch);
+        }
+        if version >= 6 {
+            buf.put_bool(self.enable2_pc);
+        }
+        if version >= 6 {
+            buf.put_bool(self.keep_prepared_txn);
         }
         if flexible {
             buf.put_uvarint(0);
@@ -100,6 +122,12 @@ impl InitProducerIdRequest {
         }
         if version >= 3 {
             this.producer_epoch = 5;
+        }
+        if version >= 6 {
+            this.enable2_pc = true;
+        }
+        if version >= 6 {
+            this.keep_prepared_txn = true;
         }
         this
     }

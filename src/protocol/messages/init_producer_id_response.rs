@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/InitProducerIdResponse.json
 
-//! `InitProducerIdResponse` (API key 22): decoded in versions 0-5 (schema versions 0-5).
+//! `InitProducerIdResponse` (API key 22): decoded in versions 0-5 (schema versions 0-6).
 
 use crate::protocol::wire::*;
 
-/// `InitProducerIdResponse` (API key 22): decoded in versions 0-5 (schema versions 0-5).
+/// `InitProducerIdResponse` (API key 22): decoded in versions 0-5 (schema versions 0-6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitProducerIdResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -26,6 +26,14 @@ pub struct InitProducerIdResponse {
     ///
     /// Versions 0+.
     pub producer_epoch: i16,
+    /// The producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing.
+    ///
+    /// Versions 6+; default `-1`.
+    pub ongoing_txn_producer_id: i64,
+    /// The epoch associated with the  producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing.
+    ///
+    /// Versions 6+; default `-1`.
+    pub ongoing_txn_producer_epoch: i16,
 }
 
 impl Default for InitProducerIdResponse {
@@ -35,6 +43,8 @@ impl Default for InitProducerIdResponse {
             error_code: 0,
             producer_id: -1,
             producer_epoch: 0,
+            ongoing_txn_producer_id: -1,
+            ongoing_txn_producer_epoch: -1,
         }
     }
 }
@@ -61,6 +71,12 @@ impl InitProducerIdResponse {
         this.error_code = read_i16(buf)?;
         this.producer_id = read_i64(buf)?;
         this.producer_epoch = read_i16(buf)?;
+        if version >= 6 {
+            this.ongoing_txn_producer_id = read_i64(buf)?;
+        }
+        if version >= 6 {
+            this.ongoing_txn_producer_epoch = read_i16(buf)?;
+        }
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -74,6 +90,12 @@ impl InitProducerIdResponse {
         buf.put_i16(self.error_code);
         buf.put_i64(self.producer_id);
         buf.put_i16(self.producer_epoch);
+        if version >= 6 {
+            buf.put_i64(self.ongoing_txn_producer_id);
+        }
+        if version >= 6 {
+            buf.put_i16(self.ongoing_txn_producer_epoch);
+        }
         if flexible {
             buf.put_uvarint(0);
         }
@@ -83,12 +105,18 @@ impl InitProducerIdResponse {
 #[cfg(test)]
 impl InitProducerIdResponse {
     /// A value with every field present in `version` set to a non-default value.
-    pub(crate) fn example(_version: i16) -> Self {
+    pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
         this.throttle_time_ms = 2;
         this.error_code = 3;
         this.producer_id = 4;
         this.producer_epoch = 5;
+        if version >= 6 {
+            this.ongoing_txn_producer_id = 6;
+        }
+        if version >= 6 {
+            this.ongoing_txn_producer_epoch = 7;
+        }
         this
     }
 }

@@ -42,6 +42,8 @@ pub struct JoinGroupResponse {
     ///
     /// Versions 0+.
     pub member_id: String,
+    /// The group members.
+    ///
     /// Versions 0+.
     pub members: Vec<JoinGroupResponseMember>,
 }

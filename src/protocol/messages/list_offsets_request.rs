@@ -3,18 +3,18 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ListOffsetsRequest.json
 
-//! `ListOffsetsRequest` (API key 2): decoded in versions 0-8 (schema versions 0-10).
+//! `ListOffsetsRequest` (API key 2): decoded in versions 1-8 (schema versions 1-11).
 
 use crate::protocol::wire::*;
 
-/// `ListOffsetsRequest` (API key 2): decoded in versions 0-8 (schema versions 0-10).
+/// `ListOffsetsRequest` (API key 2): decoded in versions 1-8 (schema versions 1-11).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsRequest {
     /// The broker ID of the requester, or -1 if this request is being made by a normal consumer.
     ///
     /// Versions 0+.
     pub replica_id: i32,
-    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records
+    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records.
     ///
     /// Versions 2+.
     pub isolation_level: i8,
@@ -32,7 +32,7 @@ impl ListOffsetsRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 2;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 8;
 
@@ -114,10 +114,6 @@ pub struct ListOffsetsPartition {
     ///
     /// Versions 0+.
     pub timestamp: i64,
-    /// The maximum number of offsets to report.
-    ///
-    /// Versions 0; default `1`.
-    pub max_num_offsets: i32,
 }
 
 impl Default for ListOffsetsPartition {
@@ -126,7 +122,6 @@ impl Default for ListOffsetsPartition {
             partition_index: 0,
             current_leader_epoch: -1,
             timestamp: 0,
-            max_num_offsets: 1,
         }
     }
 }
@@ -141,9 +136,6 @@ impl ListOffsetsPartition {
             this.current_leader_epoch = read_i32(buf)?;
         }
         this.timestamp = read_i64(buf)?;
-        if version <= 0 {
-            this.max_num_offsets = read_i32(buf)?;
-        }
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -158,9 +150,6 @@ impl ListOffsetsPartition {
             buf.put_i32(self.current_leader_epoch);
         }
         buf.put_i64(self.timestamp);
-        if version <= 0 {
-            buf.put_i32(self.max_num_offsets);
-        }
         if flexible {
             buf.put_uvarint(0);
         }
@@ -177,9 +166,6 @@ impl ListOffsetsPartition {
             this.current_leader_epoch = 3;
         }
         this.timestamp = 4;
-        if version <= 0 {
-            this.max_num_offsets = 5;
-        }
         this
     }
 }

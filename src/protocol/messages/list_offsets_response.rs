@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ListOffsetsResponse.json
 
-//! `ListOffsetsResponse` (API key 2): decoded in versions 0-8 (schema versions 0-10).
+//! `ListOffsetsResponse` (API key 2): decoded in versions 1-8 (schema versions 1-11).
 
 use crate::protocol::wire::*;
 
-/// `ListOffsetsResponse` (API key 2): decoded in versions 0-8 (schema versions 0-10).
+/// `ListOffsetsResponse` (API key 2): decoded in versions 1-8 (schema versions 1-11).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -24,7 +24,7 @@ impl ListOffsetsResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 2;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 8;
 
@@ -90,10 +90,6 @@ pub struct ListOffsetsPartitionResponse {
     ///
     /// Versions 0+.
     pub error_code: i16,
-    /// The result offsets.
-    ///
-    /// Versions 0.
-    pub old_style_offsets: Vec<i64>,
     /// The timestamp associated with the returned offset.
     ///
     /// Versions 1+; default `-1`.
@@ -102,6 +98,8 @@ pub struct ListOffsetsPartitionResponse {
     ///
     /// Versions 1+; default `-1`.
     pub offset: i64,
+    /// The leader epoch associated with the returned offset.
+    ///
     /// Versions 4+; default `-1`.
     pub leader_epoch: i32,
 }
@@ -111,7 +109,6 @@ impl Default for ListOffsetsPartitionResponse {
         Self {
             partition_index: 0,
             error_code: 0,
-            old_style_offsets: Vec::new(),
             timestamp: -1,
             offset: -1,
             leader_epoch: -1,
@@ -126,15 +123,8 @@ impl ListOffsetsPartitionResponse {
         let mut this = Self::default();
         this.partition_index = read_i32(buf)?;
         this.error_code = read_i16(buf)?;
-        if version <= 0 {
-            this.old_style_offsets = read_array(buf, flexible, 8, "OldStyleOffsets", read_i64)?;
-        }
-        if version >= 1 {
-            this.timestamp = read_i64(buf)?;
-        }
-        if version >= 1 {
-            this.offset = read_i64(buf)?;
-        }
+        this.timestamp = read_i64(buf)?;
+        this.offset = read_i64(buf)?;
         if version >= 4 {
             this.leader_epoch = read_i32(buf)?;
         }
@@ -149,15 +139,8 @@ impl ListOffsetsPartitionResponse {
         let flexible = version >= 6;
         buf.put_i32(self.partition_index);
         buf.put_i16(self.error_code);
-        if version <= 0 {
-            put_array(buf, flexible, &self.old_style_offsets, |b, e| b.put_i64(*e));
-        }
-        if version >= 1 {
-            buf.put_i64(self.timestamp);
-        }
-        if version >= 1 {
-            buf.put_i64(self.offset);
-        }
+        buf.put_i64(self.timestamp);
+        buf.put_i64(self.offset);
         if version >= 4 {
             buf.put_i32(self.leader_epoch);
         }
@@ -174,17 +157,10 @@ impl ListOffsetsPartitionResponse {
         let mut this = Self::default();
         this.partition_index = 2;
         this.error_code = 3;
-        if version <= 0 {
-            this.old_style_offsets = vec![4, 5];
-        }
-        if version >= 1 {
-            this.timestamp = 5;
-        }
-        if version >= 1 {
-            this.offset = 6;
-        }
+        this.timestamp = 4;
+        this.offset = 5;
         if version >= 4 {
-            this.leader_epoch = 7;
+            this.leader_epoch = 6;
         }
         this
     }
@@ -193,7 +169,7 @@ impl ListOffsetsPartitionResponse {
 /// `ListOffsetsTopicResponse`, part of `ListOffsetsResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsTopicResponse {
-    /// The topic name
+    /// The topic name.
     ///
     /// Versions 0+.
     pub name: String,

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/MetadataRequest.json
 
-//! `MetadataRequest` (API key 3): decoded in versions 0-12 (schema versions 0-12).
+//! `MetadataRequest` (API key 3): decoded in versions 0-12 (schema versions 0-13).
 
 use crate::protocol::wire::*;
 
-/// `MetadataRequest` (API key 3): decoded in versions 0-12 (schema versions 0-12).
+/// `MetadataRequest` (API key 3): decoded in versions 0-12 (schema versions 0-13).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataRequest {
     /// The topics to fetch metadata for.

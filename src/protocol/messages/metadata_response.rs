@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/MetadataResponse.json
 
-//! `MetadataResponse` (API key 3): decoded in versions 0-12 (schema versions 0-12).
+//! `MetadataResponse` (API key 3): decoded in versions 0-12 (schema versions 0-13).
 
 use crate::protocol::wire::*;
 
-/// `MetadataResponse` (API key 3): decoded in versions 0-12 (schema versions 0-12).
+/// `MetadataResponse` (API key 3): decoded in versions 0-12 (schema versions 0-13).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -34,6 +34,10 @@ pub struct MetadataResponse {
     ///
     /// Versions 8-10; default `-2147483648`.
     pub cluster_authorized_operations: i32,
+    /// The top-level error code, or 0 if there was no error.
+    ///
+    /// Versions 13+.
+    pub error_code: i16,
 }
 
 impl Default for MetadataResponse {
@@ -45,6 +49,7 @@ impl Default for MetadataResponse {
             controller_id: -1,
             topics: Vec::new(),
             cluster_authorized_operations: i32::MIN,
+            error_code: 0,
         }
     }
 }
@@ -85,6 +90,9 @@ impl MetadataResponse {
         if (8..=10).contains(&version) {
             this.cluster_authorized_operations = read_i32(buf)?;
         }
+        if version >= 13 {
+            this.error_code = read_i16(buf)?;
+        }
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -107,6 +115,9 @@ impl MetadataResponse {
         put_array(buf, flexible, &self.topics, |b, e| e.encode(b, version));
         if (8..=10).contains(&version) {
             buf.put_i32(self.cluster_authorized_operations);
+        }
+        if version >= 13 {
+            buf.put_i16(self.error_code);
         }
         if flexible {
             buf.put_uvarint(0);
@@ -138,6 +149,9 @@ impl MetadataResponse {
         ];
         if (8..=10).contains(&version) {
             this.cluster_authorized_operations = 7;
+        }
+        if version >= 13 {
+            this.error_code = 8;
         }
         this
     }

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/OffsetCommitRequest.json
 
-//! `OffsetCommitRequest` (API key 8): decoded in versions 0-9 (schema versions 0-9).
+//! `OffsetCommitRequest` (API key 8): decoded in versions 2-9 (schema versions 2-10).
 
 use crate::protocol::wire::*;
 
-/// `OffsetCommitRequest` (API key 8): decoded in versions 0-9 (schema versions 0-9).
+/// `OffsetCommitRequest` (API key 8): decoded in versions 2-9 (schema versions 2-10).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitRequest {
     /// The unique group identifier.
@@ -53,7 +53,7 @@ impl OffsetCommitRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 8;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 2;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 9;
 
@@ -68,16 +68,12 @@ impl OffsetCommitRequest {
         let flexible = version >= 8;
         let mut this = Self::default();
         this.group_id = read_string(buf, flexible, "GroupId")?;
-        if version >= 1 {
-            this.generation_id_or_member_epoch = read_i32(buf)?;
-        }
-        if version >= 1 {
-            this.member_id = read_string(buf, flexible, "MemberId")?;
-        }
+        this.generation_id_or_member_epoch = read_i32(buf)?;
+        this.member_id = read_string(buf, flexible, "MemberId")?;
         if version >= 7 {
             this.group_instance_id = read_opt_string(buf, flexible, true, "GroupInstanceId")?;
         }
-        if (2..=4).contains(&version) {
+        if version <= 4 {
             this.retention_time_ms = read_i64(buf)?;
         }
         this.topics = read_array(buf, flexible, 1, "Topics", |b| {
@@ -93,16 +89,12 @@ impl OffsetCommitRequest {
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 8;
         put_string(buf, flexible, &self.group_id);
-        if version >= 1 {
-            buf.put_i32(self.generation_id_or_member_epoch);
-        }
-        if version >= 1 {
-            put_string(buf, flexible, &self.member_id);
-        }
+        buf.put_i32(self.generation_id_or_member_epoch);
+        put_string(buf, flexible, &self.member_id);
         if version >= 7 {
             put_opt_string(buf, flexible, true, self.group_instance_id.as_deref());
         }
-        if (2..=4).contains(&version) {
+        if version <= 4 {
             buf.put_i64(self.retention_time_ms);
         }
         put_array(buf, flexible, &self.topics, |b, e| e.encode(b, version));
@@ -118,16 +110,12 @@ impl OffsetCommitRequest {
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
         this.group_id = String::from("GroupId0");
-        if version >= 1 {
-            this.generation_id_or_member_epoch = 3;
-        }
-        if version >= 1 {
-            this.member_id = String::from("MemberId2");
-        }
+        this.generation_id_or_member_epoch = 3;
+        this.member_id = String::from("MemberId2");
         if version >= 7 {
             this.group_instance_id = Some(String::from("GroupInstanceId3"));
         }
-        if (2..=4).contains(&version) {
+        if version <= 4 {
             this.retention_time_ms = 6;
         }
         this.topics = vec![
@@ -153,10 +141,6 @@ pub struct OffsetCommitRequestPartition {
     ///
     /// Versions 6+; default `-1`.
     pub committed_leader_epoch: i32,
-    /// The timestamp of the commit.
-    ///
-    /// Versions 1; default `-1`.
-    pub commit_timestamp: i64,
     /// Any associated metadata the client wants to keep.
     ///
     /// Versions 0+; nullable 0+.
@@ -169,7 +153,6 @@ impl Default for OffsetCommitRequestPartition {
             partition_index: 0,
             committed_offset: 0,
             committed_leader_epoch: -1,
-            commit_timestamp: -1,
             committed_metadata: Some(String::new()),
         }
     }
@@ -185,9 +168,6 @@ impl OffsetCommitRequestPartition {
         if version >= 6 {
             this.committed_leader_epoch = read_i32(buf)?;
         }
-        if version == 1 {
-            this.commit_timestamp = read_i64(buf)?;
-        }
         this.committed_metadata = read_opt_string(buf, flexible, true, "CommittedMetadata")?;
         if flexible {
             skip_tagged_fields(buf)?;
@@ -202,9 +182,6 @@ impl OffsetCommitRequestPartition {
         buf.put_i64(self.committed_offset);
         if version >= 6 {
             buf.put_i32(self.committed_leader_epoch);
-        }
-        if version == 1 {
-            buf.put_i64(self.commit_timestamp);
         }
         put_opt_string(buf, flexible, true, self.committed_metadata.as_deref());
         if flexible {
@@ -223,10 +200,7 @@ impl OffsetCommitRequestPartition {
         if version >= 6 {
             this.committed_leader_epoch = 4;
         }
-        if version == 1 {
-            this.commit_timestamp = 5;
-        }
-        this.committed_metadata = Some(String::from("CommittedMetadata4"));
+        this.committed_metadata = Some(String::from("CommittedMetadata3"));
         this
     }
 }
@@ -236,8 +210,12 @@ impl OffsetCommitRequestPartition {
 pub struct OffsetCommitRequestTopic {
     /// The topic name.
     ///
-    /// Versions 0+.
+    /// Versions 0-9.
     pub name: String,
+    /// The topic ID.
+    ///
+    /// Versions 10+.
+    pub topic_id: Uuid,
     /// Each partition to commit offsets for.
     ///
     /// Versions 0+.
@@ -249,7 +227,12 @@ impl OffsetCommitRequestTopic {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "Name")?;
+        if version <= 9 {
+            this.name = read_string(buf, flexible, "Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partitions = read_array(buf, flexible, 1, "Partitions", |b| {
             OffsetCommitRequestPartition::decode(b, version)
         })?;
@@ -262,7 +245,12 @@ impl OffsetCommitRequestTopic {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 8;
-        put_string(buf, flexible, &self.name);
+        if version <= 9 {
+            put_string(buf, flexible, &self.name);
+        }
+        if version >= 10 {
+            buf.put_uuid(self.topic_id);
+        }
         put_array(buf, flexible, &self.partitions, |b, e| e.encode(b, version));
         if flexible {
             buf.put_uvarint(0);
@@ -275,7 +263,12 @@ impl OffsetCommitRequestTopic {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        this.name = String::from("Name0");
+        if version <= 9 {
+            this.name = String::from("Name0");
+        }
+        if version >= 10 {
+            this.topic_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0002);
+        }
         this.partitions = vec![
             OffsetCommitRequestPartition::example(version),
             OffsetCommitRequestPartition::example(version),

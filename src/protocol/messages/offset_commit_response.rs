@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/OffsetCommitResponse.json
 
-//! `OffsetCommitResponse` (API key 8): decoded in versions 0-9 (schema versions 0-9).
+//! `OffsetCommitResponse` (API key 8): decoded in versions 2-9 (schema versions 2-10).
 
 use crate::protocol::wire::*;
 
-/// `OffsetCommitResponse` (API key 8): decoded in versions 0-9 (schema versions 0-9).
+/// `OffsetCommitResponse` (API key 8): decoded in versions 2-9 (schema versions 2-10).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetCommitResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -24,7 +24,7 @@ impl OffsetCommitResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 8;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 2;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 9;
 
@@ -132,8 +132,12 @@ impl OffsetCommitResponsePartition {
 pub struct OffsetCommitResponseTopic {
     /// The topic name.
     ///
-    /// Versions 0+.
+    /// Versions 0-9.
     pub name: String,
+    /// The topic ID.
+    ///
+    /// Versions 10+.
+    pub topic_id: Uuid,
     /// The responses for each partition in the topic.
     ///
     /// Versions 0+.
@@ -145,7 +149,12 @@ impl OffsetCommitResponseTopic {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 8;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "Name")?;
+        if version <= 9 {
+            this.name = read_string(buf, flexible, "Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partitions = read_array(buf, flexible, 1, "Partitions", |b| {
             OffsetCommitResponsePartition::decode(b, version)
         })?;
@@ -158,7 +167,12 @@ impl OffsetCommitResponseTopic {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 8;
-        put_string(buf, flexible, &self.name);
+        if version <= 9 {
+            put_string(buf, flexible, &self.name);
+        }
+        if version >= 10 {
+            buf.put_uuid(self.topic_id);
+        }
         put_array(buf, flexible, &self.partitions, |b, e| e.encode(b, version));
         if flexible {
             buf.put_uvarint(0);
@@ -171,7 +185,12 @@ impl OffsetCommitResponseTopic {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        this.name = String::from("Name0");
+        if version <= 9 {
+            this.name = String::from("Name0");
+        }
+        if version >= 10 {
+            this.topic_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0002);
+        }
         this.partitions = vec![
             OffsetCommitResponsePartition::example(version),
             OffsetCommitResponsePartition::example(version),

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/OffsetFetchRequest.json
 
-//! `OffsetFetchRequest` (API key 9): decoded in versions 0-9 (schema versions 0-9).
+//! `OffsetFetchRequest` (API key 9): decoded in versions 1-9 (schema versions 1-10).
 
 use crate::protocol::wire::*;
 
-/// `OffsetFetchRequest` (API key 9): decoded in versions 0-9 (schema versions 0-9).
+/// `OffsetFetchRequest` (API key 9): decoded in versions 1-9 (schema versions 1-10).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchRequest {
     /// The group to fetch offsets for.
@@ -18,7 +18,7 @@ pub struct OffsetFetchRequest {
     ///
     /// Versions 0-7; nullable 2-7.
     pub topics: Option<Vec<OffsetFetchRequestTopic>>,
-    /// Each group we would like to fetch offsets for
+    /// Each group we would like to fetch offsets for.
     ///
     /// Versions 8+.
     pub groups: Vec<OffsetFetchRequestGroup>,
@@ -43,7 +43,7 @@ impl OffsetFetchRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 9;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 9;
 
@@ -198,8 +198,12 @@ impl OffsetFetchRequestTopic {
 pub struct OffsetFetchRequestTopics {
     /// The topic name.
     ///
-    /// Versions 8+.
+    /// Versions 8-9.
     pub name: String,
+    /// The topic ID.
+    ///
+    /// Versions 10+.
+    pub topic_id: Uuid,
     /// The partition indexes we would like to fetch offsets for.
     ///
     /// Versions 8+.
@@ -211,8 +215,11 @@ impl OffsetFetchRequestTopics {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = read_string(buf, flexible, "Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = read_uuid(buf)?;
         }
         if version >= 8 {
             this.partition_indexes = read_array(buf, flexible, 4, "PartitionIndexes", read_i32)?;
@@ -226,8 +233,11 @@ impl OffsetFetchRequestTopics {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 6;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             put_string(buf, flexible, &self.name);
+        }
+        if version >= 10 {
+            buf.put_uuid(self.topic_id);
         }
         if version >= 8 {
             put_array(buf, flexible, &self.partition_indexes, |b, e| b.put_i32(*e));
@@ -243,11 +253,14 @@ impl OffsetFetchRequestTopics {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = String::from("Name0");
         }
+        if version >= 10 {
+            this.topic_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0002);
+        }
         if version >= 8 {
-            this.partition_indexes = vec![3, 4];
+            this.partition_indexes = vec![4, 5];
         }
         this
     }
@@ -260,7 +273,7 @@ pub struct OffsetFetchRequestGroup {
     ///
     /// Versions 8+.
     pub group_id: String,
-    /// The member ID assigned by the group coordinator if using the new consumer protocol (KIP-848).
+    /// The member id.
     ///
     /// Versions 9+; nullable 9+; default `null`.
     pub member_id: Option<String>,

@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/OffsetFetchResponse.json
 
-//! `OffsetFetchResponse` (API key 9): decoded in versions 0-9 (schema versions 0-9).
+//! `OffsetFetchResponse` (API key 9): decoded in versions 1-9 (schema versions 1-10).
 
 use crate::protocol::wire::*;
 
-/// `OffsetFetchResponse` (API key 9): decoded in versions 0-9 (schema versions 0-9).
+/// `OffsetFetchResponse` (API key 9): decoded in versions 1-9 (schema versions 1-10).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetFetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -32,7 +32,7 @@ impl OffsetFetchResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 9;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 9;
 
@@ -234,7 +234,7 @@ pub struct OffsetFetchResponseTopic {
     ///
     /// Versions 0-7.
     pub name: String,
-    /// The responses per partition
+    /// The responses per partition.
     ///
     /// Versions 0-7.
     pub partitions: Vec<OffsetFetchResponsePartition>,
@@ -408,9 +408,13 @@ impl OffsetFetchResponsePartitions {
 pub struct OffsetFetchResponseTopics {
     /// The topic name.
     ///
-    /// Versions 8+.
+    /// Versions 8-9.
     pub name: String,
-    /// The responses per partition
+    /// The topic ID.
+    ///
+    /// Versions 10+.
+    pub topic_id: Uuid,
+    /// The responses per partition.
     ///
     /// Versions 8+.
     pub partitions: Vec<OffsetFetchResponsePartitions>,
@@ -421,8 +425,11 @@ impl OffsetFetchResponseTopics {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = read_string(buf, flexible, "Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = read_uuid(buf)?;
         }
         if version >= 8 {
             this.partitions = read_array(buf, flexible, 1, "Partitions", |b| {
@@ -438,8 +445,11 @@ impl OffsetFetchResponseTopics {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 6;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             put_string(buf, flexible, &self.name);
+        }
+        if version >= 10 {
+            buf.put_uuid(self.topic_id);
         }
         if version >= 8 {
             put_array(buf, flexible, &self.partitions, |b, e| e.encode(b, version));
@@ -455,8 +465,11 @@ impl OffsetFetchResponseTopics {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = String::from("Name0");
+        }
+        if version >= 10 {
+            this.topic_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0002);
         }
         if version >= 8 {
             this.partitions = vec![

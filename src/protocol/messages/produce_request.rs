@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ProduceRequest.json
 
-//! `ProduceRequest` (API key 0): decoded in versions 0-11 (schema versions 0-11).
+//! `ProduceRequest` (API key 0): decoded in versions 3-11 (schema versions 3-13).
 
 use crate::protocol::wire::*;
 
-/// `ProduceRequest` (API key 0): decoded in versions 0-11 (schema versions 0-11).
+/// `ProduceRequest` (API key 0): decoded in versions 3-11 (schema versions 3-13).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProduceRequest {
     /// The transactional ID, or null if the producer is not transactional.
@@ -32,7 +32,7 @@ impl ProduceRequest {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 0;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 3;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 11;
 
@@ -46,9 +46,7 @@ impl ProduceRequest {
         }
         let flexible = version >= 9;
         let mut this = Self::default();
-        if version >= 3 {
-            this.transactional_id = read_opt_string(buf, flexible, true, "TransactionalId")?;
-        }
+        this.transactional_id = read_opt_string(buf, flexible, true, "TransactionalId")?;
         this.acks = read_i16(buf)?;
         this.timeout_ms = read_i32(buf)?;
         this.topic_data = read_array(buf, flexible, 1, "TopicData", |b| {
@@ -63,9 +61,7 @@ impl ProduceRequest {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 9;
-        if version >= 3 {
-            put_opt_string(buf, flexible, true, self.transactional_id.as_deref());
-        }
+        put_opt_string(buf, flexible, true, self.transactional_id.as_deref());
         buf.put_i16(self.acks);
         buf.put_i32(self.timeout_ms);
         put_array(buf, flexible, &self.topic_data, |b, e| e.encode(b, version));
@@ -80,9 +76,7 @@ impl ProduceRequest {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        if version >= 3 {
-            this.transactional_id = Some(String::from("TransactionalId0"));
-        }
+        this.transactional_id = Some(String::from("TransactionalId0"));
         this.acks = 3;
         this.timeout_ms = 4;
         this.topic_data = vec![
@@ -146,8 +140,12 @@ impl PartitionProduceData {
 pub struct TopicProduceData {
     /// The topic name.
     ///
-    /// Versions 0+.
+    /// Versions 0-12.
     pub name: String,
+    /// The unique topic ID
+    ///
+    /// Versions 13+.
+    pub topic_id: Uuid,
     /// Each partition to produce to.
     ///
     /// Versions 0+.
@@ -159,7 +157,12 @@ impl TopicProduceData {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "Name")?;
+        if version <= 12 {
+            this.name = read_string(buf, flexible, "Name")?;
+        }
+        if version >= 13 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partition_data = read_array(buf, flexible, 1, "PartitionData", |b| {
             PartitionProduceData::decode(b, version)
         })?;
@@ -172,7 +175,12 @@ impl TopicProduceData {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 9;
-        put_string(buf, flexible, &self.name);
+        if version <= 12 {
+            put_string(buf, flexible, &self.name);
+        }
+        if version >= 13 {
+            buf.put_uuid(self.topic_id);
+        }
         put_array(buf, flexible, &self.partition_data, |b, e| {
             e.encode(b, version)
         });
@@ -187,7 +195,12 @@ impl TopicProduceData {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        this.name = String::from("Name0");
+        if version <= 12 {
+            this.name = String::from("Name0");
+        }
+        if version >= 13 {
+            this.topic_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0002);
+        }
         this.partition_data = vec![
             PartitionProduceData::example(version),
             PartitionProduceData::example(version),

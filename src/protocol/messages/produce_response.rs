@@ -3,14 +3,14 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/ProduceResponse.json
 
-//! `ProduceResponse` (API key 0): decoded in versions 0-11 (schema versions 0-11).
+//! `ProduceResponse` (API key 0): decoded in versions 3-11 (schema versions 3-13).
 
 use crate::protocol::wire::*;
 
-/// `ProduceResponse` (API key 0): decoded in versions 0-11 (schema versions 0-11).
+/// `ProduceResponse` (API key 0): decoded in versions 3-11 (schema versions 3-13).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProduceResponse {
-    /// Each produce response
+    /// Each produce response.
     ///
     /// Versions 0+.
     pub responses: Vec<TopicProduceResponse>,
@@ -28,7 +28,7 @@ impl ProduceResponse {
     /// The API key (or metadata record type).
     pub const API_KEY: i16 = 0;
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 3;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 11;
 
@@ -45,9 +45,7 @@ impl ProduceResponse {
         this.responses = read_array(buf, flexible, 1, "Responses", |b| {
             TopicProduceResponse::decode(b, version)
         })?;
-        if version >= 1 {
-            this.throttle_time_ms = read_i32(buf)?;
-        }
+        this.throttle_time_ms = read_i32(buf)?;
         if flexible {
             read_tagged_fields(buf, |tag, b| {
                 if tag == 0 && version >= 10 {
@@ -65,9 +63,7 @@ impl ProduceResponse {
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 9;
         put_array(buf, flexible, &self.responses, |b, e| e.encode(b, version));
-        if version >= 1 {
-            buf.put_i32(self.throttle_time_ms);
-        }
+        buf.put_i32(self.throttle_time_ms);
         if flexible {
             let mut tags = TaggedFields::new();
             if version >= 10 && !self.node_endpoints.is_empty() {
@@ -89,9 +85,7 @@ impl ProduceResponse {
             TopicProduceResponse::example(version),
             TopicProduceResponse::example(version),
         ];
-        if version >= 1 {
-            this.throttle_time_ms = 3;
-        }
+        this.throttle_time_ms = 3;
         if version >= 10 {
             this.node_endpoints = vec![
                 NodeEndpoint::example(version),
@@ -105,11 +99,11 @@ impl ProduceResponse {
 /// `BatchIndexAndErrorMessage`, part of `ProduceResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BatchIndexAndErrorMessage {
-    /// The batch index of the record that cause the batch to be dropped
+    /// The batch index of the record that caused the batch to be dropped.
     ///
     /// Versions 8+.
     pub batch_index: i32,
-    /// The error message of the record that caused the batch to be dropped
+    /// The error message of the record that caused the batch to be dropped.
     ///
     /// Versions 8+; nullable 8+; default `null`.
     pub batch_index_error_message: Option<String>,
@@ -175,7 +169,7 @@ pub struct LeaderIdAndEpoch {
     ///
     /// Versions 10+; default `-1`.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     ///
     /// Versions 10+; default `-1`.
     pub leader_epoch: i32,
@@ -260,14 +254,16 @@ pub struct PartitionProduceResponse {
     ///
     /// Versions 5+; default `-1`.
     pub log_start_offset: i64,
-    /// The batch indices of records that caused the batch to be dropped
+    /// The batch indices of records that caused the batch to be dropped.
     ///
     /// Versions 8+.
     pub record_errors: Vec<BatchIndexAndErrorMessage>,
-    /// The global error message summarizing the common root cause of the records that caused the batch to be dropped
+    /// The global error message summarizing the common root cause of the records that caused the batch to be dropped.
     ///
     /// Versions 8+; nullable 8+; default `null`.
     pub error_message: Option<String>,
+    /// The leader broker that the producer should use for future requests.
+    ///
     /// Versions 10+; tagged (tag 0) in 10+.
     pub current_leader: LeaderIdAndEpoch,
 }
@@ -295,9 +291,7 @@ impl PartitionProduceResponse {
         this.index = read_i32(buf)?;
         this.error_code = read_i16(buf)?;
         this.base_offset = read_i64(buf)?;
-        if version >= 2 {
-            this.log_append_time_ms = read_i64(buf)?;
-        }
+        this.log_append_time_ms = read_i64(buf)?;
         if version >= 5 {
             this.log_start_offset = read_i64(buf)?;
         }
@@ -326,9 +320,7 @@ impl PartitionProduceResponse {
         buf.put_i32(self.index);
         buf.put_i16(self.error_code);
         buf.put_i64(self.base_offset);
-        if version >= 2 {
-            buf.put_i64(self.log_append_time_ms);
-        }
+        buf.put_i64(self.log_append_time_ms);
         if version >= 5 {
             buf.put_i64(self.log_start_offset);
         }
@@ -360,9 +352,7 @@ impl PartitionProduceResponse {
         this.index = 2;
         this.error_code = 3;
         this.base_offset = 4;
-        if version >= 2 {
-            this.log_append_time_ms = 5;
-        }
+        this.log_append_time_ms = 5;
         if version >= 5 {
             this.log_start_offset = 6;
         }
@@ -385,10 +375,14 @@ impl PartitionProduceResponse {
 /// `TopicProduceResponse`, part of `ProduceResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicProduceResponse {
-    /// The topic name
+    /// The topic name.
     ///
-    /// Versions 0+.
+    /// Versions 0-12.
     pub name: String,
+    /// The unique topic ID
+    ///
+    /// Versions 13+.
+    pub topic_id: Uuid,
     /// Each partition that we produced to within the topic.
     ///
     /// Versions 0+.
@@ -400,7 +394,12 @@ impl TopicProduceResponse {
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let flexible = version >= 9;
         let mut this = Self::default();
-        this.name = read_string(buf, flexible, "Name")?;
+        if version <= 12 {
+            this.name = read_string(buf, flexible, "Name")?;
+        }
+        if version >= 13 {
+            this.topic_id = read_uuid(buf)?;
+        }
         this.partition_responses = read_array(buf, flexible, 1, "PartitionResponses", |b| {
             PartitionProduceResponse::decode(b, version)
         })?;
@@ -413,7 +412,12 @@ impl TopicProduceResponse {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 9;
-        put_string(buf, flexible, &self.name);
+        if version <= 12 {
+            put_string(buf, flexible, &self.name);
+        }
+        if version >= 13 {
+            buf.put_uuid(self.topic_id);
+        }
         put_array(buf, flexible, &self.partition_responses, |b, e| {
             e.encode(b, version)
         });
@@ -428,7 +432,12 @@ impl TopicProduceResponse {
     /// A value with every field present in `version` set to a non-default value.
     pub(crate) fn example(version: i16) -> Self {
         let mut this = Self::default();
-        this.name = String::from("Name0");
+        if version <= 12 {
+            this.name = String::from("Name0");
+        }
+        if version >= 13 {
+            this.topic_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_0002);
+        }
         this.partition_responses = vec![
             PartitionProduceResponse::example(version),
             PartitionProduceResponse::example(version),

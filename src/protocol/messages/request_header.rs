@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: message/RequestHeader.json
 
-//! `RequestHeader`, versions 0-2.
+//! `RequestHeader`, versions 1-2.
 
 use crate::protocol::wire::*;
 
-/// `RequestHeader`, versions 0-2.
+/// `RequestHeader`, versions 1-2.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestHeader {
     /// The API key of this request.
@@ -41,7 +41,7 @@ impl Default for RequestHeader {
 
 impl RequestHeader {
     /// Lowest version `decode` accepts.
-    pub const MIN_VERSION: i16 = 0;
+    pub const MIN_VERSION: i16 = 1;
     /// Highest version `decode` accepts.
     pub const MAX_VERSION: i16 = 2;
 
@@ -58,9 +58,7 @@ impl RequestHeader {
         this.request_api_key = read_i16(buf)?;
         this.request_api_version = read_i16(buf)?;
         this.correlation_id = read_i32(buf)?;
-        if version >= 1 {
-            this.client_id = read_opt_string(buf, false, true, "ClientId")?;
-        }
+        this.client_id = read_opt_string(buf, false, true, "ClientId")?;
         if flexible {
             skip_tagged_fields(buf)?;
         }
@@ -73,9 +71,7 @@ impl RequestHeader {
         buf.put_i16(self.request_api_key);
         buf.put_i16(self.request_api_version);
         buf.put_i32(self.correlation_id);
-        if version >= 1 {
-            put_opt_string(buf, false, true, self.client_id.as_deref());
-        }
+        put_opt_string(buf, false, true, self.client_id.as_deref());
         if flexible {
             buf.put_uvarint(0);
         }
@@ -85,14 +81,12 @@ impl RequestHeader {
 #[cfg(test)]
 impl RequestHeader {
     /// A value with every field present in `version` set to a non-default value.
-    pub(crate) fn example(version: i16) -> Self {
+    pub(crate) fn example(_version: i16) -> Self {
         let mut this = Self::default();
         this.request_api_key = 2;
         this.request_api_version = 3;
         this.correlation_id = 4;
-        if version >= 1 {
-            this.client_id = Some(String::from("ClientId3"));
-        }
+        this.client_id = Some(String::from("ClientId3"));
         this
     }
 }

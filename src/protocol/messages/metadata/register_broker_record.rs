@@ -3,11 +3,11 @@
 // (Apache Kafka, clients/src/main/resources/common/message and metadata/src/main/resources/common/metadata).
 // Source: metadata/RegisterBrokerRecord.json
 
-//! `RegisterBrokerRecord` (KRaft metadata record type 0), versions 0-3.
+//! `RegisterBrokerRecord` (KRaft metadata record type 0), versions 0-4.
 
 use crate::protocol::wire::*;
 
-/// `RegisterBrokerRecord` (KRaft metadata record type 0), versions 0-3.
+/// `RegisterBrokerRecord` (KRaft metadata record type 0), versions 0-4.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisterBrokerRecord {
     /// The broker id.
@@ -50,6 +50,10 @@ pub struct RegisterBrokerRecord {
     ///
     /// Versions 3+; tagged (tag 0) in 3+.
     pub log_dirs: Vec<Uuid>,
+    /// Log directories that are cordoned. This is initially null before the broker starts sending the value via its heartbeats.
+    ///
+    /// Versions 4+; nullable 4+; tagged (tag 1) in 4+; default `null`.
+    pub cordoned_log_dirs: Option<Vec<Uuid>>,
 }
 
 impl Default for RegisterBrokerRecord {
@@ -65,6 +69,7 @@ impl Default for RegisterBrokerRecord {
             fenced: true,
             in_controlled_shutdown: false,
             log_dirs: Vec::new(),
+            cordoned_log_dirs: None,
         }
     }
 }
@@ -75,7 +80,7 @@ impl RegisterBrokerRecord {
     /// Lowest version `decode` accepts.
     pub const MIN_VERSION: i16 = 0;
     /// Highest version `decode` accepts.
-    pub const MAX_VERSION: i16 = 3;
+    pub const MAX_VERSION: i16 = 4;
 
     /// Decodes from `buf` in the given version.
     pub fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
@@ -106,6 +111,9 @@ impl RegisterBrokerRecord {
         read_tagged_fields(buf, |tag, b| {
             if tag == 0 && version >= 3 {
                 this.log_dirs = read_array(b, true, 16, "LogDirs", read_uuid)?;
+            } else if tag == 1 && version >= 4 {
+                this.cordoned_log_dirs =
+                    read_opt_array(b, true, true, 16, "CordonedLogDirs", read_uuid)?;
             }
             Ok(())
         })?;
@@ -131,6 +139,13 @@ impl RegisterBrokerRecord {
         if version >= 3 && !self.log_dirs.is_empty() {
             tags.add(0, |b| {
                 put_array(b, true, &self.log_dirs, |b, e| b.put_uuid(*e));
+            });
+        }
+        if version >= 4 && self.cordoned_log_dirs.is_some() {
+            tags.add(1, |b| {
+                put_opt_array(b, true, true, self.cordoned_log_dirs.as_deref(), |b, e| {
+                    b.put_uuid(*e)
+                });
             });
         }
         tags.finish(buf);
@@ -166,6 +181,12 @@ impl RegisterBrokerRecord {
                 Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_000a),
                 Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_000b),
             ];
+        }
+        if version >= 4 {
+            this.cordoned_log_dirs = Some(vec![
+                Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_000b),
+                Uuid::from_u128(0x0123_4567_89ab_cdef_0000_0000_0000_000c),
+            ]);
         }
         this
     }
