@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::admin::actors::{ActorRegistry, ActorStats, Identity, METADATA_MAILBOX_CAPACITY};
 use crate::admin::metrics::Metrics;
 use crate::config::Config;
-use crate::group::GroupManager;
+use crate::group::{GroupManager, GroupObservers};
 use crate::metadata::image::ClusterImage;
 use crate::metadata::kraft_log::MetadataLog;
 use crate::metadata::properties::MetaProperties;
@@ -138,16 +138,35 @@ pub struct Broker {
     groups: GroupManager,
 }
 
+/// The one data directory sluice keeps. Kafka spreads partitions over several `log.dirs` (JBOD,
+/// each with its own `meta.properties`); sluice does not yet, so a list of several is refused
+/// by name rather than silently reduced to its first entry.
+fn single_log_dir(dirs: &[PathBuf]) -> std::io::Result<PathBuf> {
+    match dirs {
+        [] => Ok(PathBuf::from("./sluice-data")),
+        [one] => Ok(one.clone()),
+        several => {
+            let listed: Vec<String> = several.iter().map(|d| d.display().to_string()).collect();
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "log.dirs lists {} directories ({}): sluice keeps its data in one \
+                     directory and does not spread partitions over several (JBOD); \
+                     set log.dirs to one directory",
+                    several.len(),
+                    listed.join(",")
+                ),
+            ))
+        }
+    }
+}
+
 impl Broker {
     /// Loads the data directory and starts the metadata actor (which starts the partition
     /// actors). Must run inside an actix `System`.
     pub fn start(config: Config, bound: SocketAddr) -> std::io::Result<Arc<Broker>> {
+        let log_dir = single_log_dir(&config.log_dirs)?;
         let config = Arc::new(config);
-        let log_dir = config
-            .log_dirs
-            .first()
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from("./sluice-data"));
         std::fs::create_dir_all(&log_dir)?;
         let meta = MetaProperties::load_or_create(&log_dir, config.node_id)?;
         let mut image = ClusterImage::default();
@@ -175,7 +194,18 @@ impl Broker {
         let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
         let actors = Arc::new(ActorRegistry::default());
         let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
-        let groups = GroupManager::start(&config, &log_dir, arbiters.clone(), &image);
+        let metrics = Arc::new(Metrics::new());
+        let groups = GroupManager::start(
+            &config,
+            &log_dir,
+            arbiters.clone(),
+            &image,
+            GroupObservers {
+                registry: actors.clone(),
+                groups: metrics.groups.clone(),
+                members: metrics.group_members.clone(),
+            },
+        );
         let broker = Arc::new(Broker {
             config,
             node,
@@ -186,7 +216,7 @@ impl Broker {
             tasks: TaskTracker::new(),
             arbiters,
             metadata: OnceLock::new(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             actors,
             metadata_stats,
             groups,

@@ -991,3 +991,24 @@ fn produced_batch_is_fetched_back_byte_for_byte() {
     expected.extend_from_slice(&stored);
     assert_eq!(records.as_ref(), expected.as_slice());
 }
+
+/// `your_program.sh` runs the binary `.codecrafters/compile.sh` built, and `run.sh` execs that
+/// same file: CodeCrafters' run step finds the broker compiled instead of building it again.
+#[test]
+fn your_program_sh_uses_the_target_directory_compile_sh_builds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| fs::read_to_string(root.join(p)).expect(p);
+    let target_dir = |script: &str| -> String {
+        let text = read(script);
+        let flag = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("--target-dir="))
+            .unwrap_or_else(|| panic!("{script} names no --target-dir"));
+        flag.to_string()
+    };
+    let compiled = target_dir(".codecrafters/compile.sh");
+    assert_eq!(target_dir("your_program.sh"), compiled);
+    let binary = format!("{compiled}/release/sluice");
+    assert!(read("your_program.sh").contains(&format!("exec {binary} ")));
+    assert!(read(".codecrafters/run.sh").contains(&format!("exec {binary} ")));
+}

@@ -318,3 +318,33 @@ fn sigterm_leaves_clean_markers_and_exits_zero() {
     let mut client = broker.connect();
     assert_eq!(read_all(&mut client, "clean", 0).len(), 1);
 }
+
+/// Several `log.dirs` are refused at startup by name (sluice does not spread partitions over
+/// directories), never silently reduced to the first: the broker exits non-zero and writes
+/// nothing into either directory.
+#[test]
+fn several_log_dirs_are_refused_at_startup() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (temp.path().join("a"), temp.path().join("b"));
+    let dirs = format!("{},{}", a.display(), b.display());
+    let ran = common::process::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sluice")).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-dirs",
+            &dirs,
+        ]),
+        None,
+        Duration::from_secs(30),
+    );
+    assert_ne!(ran.code, Some(0), "started with two log.dirs");
+    assert!(
+        ran.stderr.contains("log.dirs lists 2 directories") && ran.stderr.contains(&dirs),
+        "{}",
+        ran.stderr
+    );
+    for d in [&a, &b] {
+        let empty = std::fs::read_dir(d).map_or(true, |mut e| e.next().is_none());
+        assert!(empty, "{} written to", d.display());
+    }
+}

@@ -197,3 +197,55 @@ fn large_fetches_arrive_intact() {
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "record values differ");
 }
+
+#[test]
+fn an_unknown_fetch_session_is_refused_before_any_wait_or_read() {
+    let (_broker, mut consumer, mut producer) = setup();
+    let ack = producer.produce_batch("paths", 0, batch(&["a"]));
+    assert_eq!(ack.error_code, 0);
+
+    // An incremental fetch (epoch 1) of a session this broker never handed out, asking to wait
+    // ten minutes for a megabyte: the answer is FETCH_SESSION_ID_NOT_FOUND with no partitions,
+    // within the client's 30 s read timeout, so it neither long-polled nor read the log.
+    let mut req = fetch_one("paths", 0, 0, 600_000, 1);
+    req.min_bytes = 1 << 20;
+    req.session_id = 99;
+    req.session_epoch = 1;
+    let frame = consumer.frame(ApiKey::Fetch, FETCH_VERSION, 7, |b| {
+        req.encode(b, FETCH_VERSION)
+    });
+    consumer.send_raw(&frame);
+    let mut payload = consumer.read_frame().expect("answered without waiting");
+    let header = ResponseHeader::decode(
+        &mut payload,
+        response_header_version(ApiKey::Fetch, FETCH_VERSION),
+    )
+    .expect("response header");
+    assert_eq!(header.correlation_id, 7);
+    let resp = FetchResponse::decode(&mut payload, FETCH_VERSION).expect("fetch body");
+    assert_eq!(resp.error_code, 70, "FETCH_SESSION_ID_NOT_FOUND");
+    assert_eq!(resp.session_id, 0);
+    assert!(resp.responses.is_empty());
+
+    // A full fetch that names a session id (epoch 0 opens a session, -1 is sessionless) is
+    // served in full, as Kafka serves it, with session id 0: no session is granted.
+    for epoch in [0, -1] {
+        let mut req = fetch_one("paths", 0, 0, 0, 1);
+        req.session_id = 99;
+        req.session_epoch = epoch;
+        let frame = consumer.frame(ApiKey::Fetch, FETCH_VERSION, 8, |b| {
+            req.encode(b, FETCH_VERSION)
+        });
+        consumer.send_raw(&frame);
+        let mut payload = consumer.read_frame().expect("fetch response");
+        ResponseHeader::decode(
+            &mut payload,
+            response_header_version(ApiKey::Fetch, FETCH_VERSION),
+        )
+        .expect("response header");
+        let resp = FetchResponse::decode(&mut payload, FETCH_VERSION).expect("fetch body");
+        assert_eq!((resp.error_code, resp.session_id), (0, 0), "epoch {epoch}");
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(values(&p.records), vec![(0, "a".into())], "epoch {epoch}");
+    }
+}

@@ -1411,3 +1411,80 @@ fn deleting_a_topic_drops_its_committed_offsets() {
     let mut client = broker.connect();
     assert_eq!(offsets(&mut client), expected, "after a restart too");
 }
+
+/// Group actors are in the actor registry (`/actors`, with their messages counted) and the
+/// `sluice_groups` / `sluice_group_members` gauges follow joins, leaves and deletions.
+#[test]
+fn group_actors_are_listed_and_counted() {
+    let broker = TestBroker::start_with_admin(&[
+        "--set",
+        "group.initial.rebalance.delay.ms=0",
+        "--set",
+        "group.min.session.timeout.ms=200",
+    ]);
+    let mut c = broker.connect();
+    let before = broker.admin_get("/metrics");
+    assert_eq!(common::metric(&before, "sluice_groups"), Some(0.0));
+    assert_eq!(common::metric(&before, "sluice_group_members"), Some(0.0));
+
+    let mut members = Vec::new();
+    for group in ["listed-a", "listed-b"] {
+        let r = join(&mut c, 3, group, join_request("", None, 10_000, b"m"));
+        assert_eq!(r.error_code, 0, "{group}");
+        let s = sync(&mut c, 3, group, r.generation_id, &r.member_id, None, &[]);
+        assert_eq!(s.error_code, 0, "{group}");
+        members.push((group, r.member_id));
+    }
+    let metrics = broker.admin_get("/metrics");
+    assert_eq!(common::metric(&metrics, "sluice_groups"), Some(2.0));
+    assert_eq!(common::metric(&metrics, "sluice_group_members"), Some(2.0));
+    assert_eq!(
+        common::metric(
+            &metrics,
+            r#"sluice_actor_messages_handled_total{kind="group",actor="listed-a"}"#
+        ),
+        Some(2.0),
+        "JoinGroup + SyncGroup\n{metrics}"
+    );
+    let actors: serde_json::Value =
+        serde_json::from_str(&broker.admin_get("/actors")).expect("JSON");
+    let mut listed: Vec<&str> = actors["actors"]
+        .as_array()
+        .expect("actors array")
+        .iter()
+        .filter(|a| a["kind"] == "group")
+        .filter_map(|a| a["group_id"].as_str())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec!["listed-a", "listed-b"]);
+
+    // The member of listed-b leaves: one member left, both groups still held (one Empty).
+    let (group, member) = &members[1];
+    let leave = LeaveGroupRequest {
+        group_id: group.to_string(),
+        members: vec![MemberIdentity {
+            member_id: member.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let r = c.request(
+        ApiKey::LeaveGroup,
+        3,
+        |b| leave.encode(b, 3),
+        LeaveGroupResponse::decode,
+    );
+    assert_eq!(r.error_code, 0);
+    let metrics = broker.admin_get("/metrics");
+    assert_eq!(common::metric(&metrics, "sluice_groups"), Some(2.0));
+    assert_eq!(common::metric(&metrics, "sluice_group_members"), Some(1.0));
+
+    // Deleting the empty group takes it out of the count.
+    assert_eq!(
+        delete_groups(&mut c, 2, &["listed-b"]),
+        vec![("listed-b".to_string(), 0)]
+    );
+    let metrics = broker.admin_get("/metrics");
+    assert_eq!(common::metric(&metrics, "sluice_groups"), Some(1.0));
+    assert_eq!(common::metric(&metrics, "sluice_group_members"), Some(1.0));
+}

@@ -58,10 +58,10 @@ pub struct Metrics {
     refused_per_ip: AtomicU64,
     /// Requests read and not yet answered, over all connections.
     pub requests_inflight: AtomicI64,
-    /// Hook for the group coordinator: number of consumer groups it holds.
-    pub groups: AtomicI64,
-    /// Hook for the group coordinator: members over all groups.
-    pub group_members: AtomicI64,
+    /// Consumer groups the group coordinator holds (it keeps a clone and updates it).
+    pub groups: Arc<AtomicI64>,
+    /// Members over all groups (each group actor adds its own count).
+    pub group_members: Arc<AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -91,8 +91,8 @@ impl Metrics {
             refused_max: AtomicU64::new(0),
             refused_per_ip: AtomicU64::new(0),
             requests_inflight: AtomicI64::new(0),
-            groups: AtomicI64::new(0),
-            group_members: AtomicI64::new(0),
+            groups: Arc::default(),
+            group_members: Arc::default(),
         }
     }
 

@@ -7,7 +7,10 @@
 //! or `max_wait_ms` passes — no polling loop, no thread per waiting request.
 //!
 //! Fetch sessions (KIP-227) are declined the way Kafka declines them when it has no free slot:
-//! the response carries session id 0, so clients keep sending full fetch requests.
+//! the response carries session id 0, so clients keep sending full fetch requests. An
+//! incremental fetch (session epoch other than 0 or -1) therefore names a session this broker
+//! does not have: it is answered FETCH_SESSION_ID_NOT_FOUND at once, before anything is read or
+//! waited for, and the client falls back to a full fetch.
 
 use std::time::{Duration, Instant};
 
@@ -56,6 +59,14 @@ pub async fn handle(
     version: i16,
     req: FetchRequest,
 ) -> (FetchResponse, Vec<FileSlice>) {
+    if is_incremental(req.session_epoch) {
+        let response = FetchResponse {
+            error_code: ErrorCode::FetchSessionIdNotFound.code(),
+            session_id: 0,
+            ..FetchResponse::default()
+        };
+        return (response, Vec::new());
+    }
     let broker = &ctx.broker;
     let image = broker.image();
     let by_id = version >= 13;
@@ -163,24 +174,21 @@ pub async fn handle(
                 ..PartitionData::default()
             });
     }
-    let session_error = if req.session_id != 0 {
-        // We never hand out sessions, so any id the client names is unknown to us.
-        ErrorCode::FetchSessionIdNotFound
-    } else {
-        ErrorCode::None
-    };
-    if !session_error.is_ok() {
-        topics_out.clear();
-        files.clear();
-    }
     let response = FetchResponse {
         throttle_time_ms: 0,
-        error_code: session_error.code(),
+        error_code: ErrorCode::None.code(),
         session_id: 0,
         responses: topics_out,
         ..FetchResponse::default()
     };
     (response, files)
+}
+
+/// Whether a request continues a fetch session (KIP-227): epoch 0 opens one and -1 is a
+/// sessionless full fetch; both carry every partition. Any other epoch is an incremental fetch,
+/// which only a session the broker handed out can answer.
+fn is_incremental(session_epoch: i32) -> bool {
+    session_epoch != 0 && session_epoch != -1
 }
 
 /// Reads every partition once, concurrently, then applies the response budget in request

@@ -81,7 +81,8 @@ async fn join(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    addr.send(JoinGroup(join))
-        .await
-        .unwrap_or_else(|_| JoinResult::error(member_id, ErrorCode::CoordinatorNotAvailable))
+    match addr.send(JoinGroup(join)).await {
+        Ok(parked) => parked.await,
+        Err(_) => JoinResult::error(member_id, ErrorCode::CoordinatorNotAvailable),
+    }
 }

@@ -37,7 +37,8 @@ async fn sync(ctx: &RequestContext, req: SyncGroupRequest) -> SyncResult {
             .map(|a| (a.member_id, a.assignment))
             .collect(),
     };
-    addr.send(SyncGroup(sync))
-        .await
-        .unwrap_or_else(|_| SyncResult::error(ErrorCode::CoordinatorNotAvailable))
+    match addr.send(SyncGroup(sync)).await {
+        Ok(parked) => parked.await,
+        Err(_) => SyncResult::error(ErrorCode::CoordinatorNotAvailable),
+    }
 }

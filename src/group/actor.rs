@@ -30,6 +30,7 @@
 //!   timeout if the client never comes back with it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,7 @@ use uuid::Uuid;
 
 use super::records::{GroupMetadataValue, MemberRecord};
 use super::store::{OffsetStore, StoreGroup};
+use crate::admin::actors::ActorStats;
 use crate::error::ErrorCode;
 use crate::partition::now_ms;
 
@@ -230,6 +232,12 @@ struct InitialDelay {
     new_member_added: bool,
 }
 
+/// What a group actor reports to the broker's observers.
+pub struct Observed {
+    pub stats: Arc<ActorStats>,
+    pub members: Arc<AtomicI64>,
+}
+
 pub struct GroupActor {
     id: String,
     span: Span,
@@ -251,6 +259,17 @@ pub struct GroupActor {
     sync_timer: Option<SpawnHandle>,
     /// Members of this generation that have not sent SyncGroup yet.
     pending_sync: HashSet<String>,
+    /// This actor's entry in the actor registry (`/actors`); held while the actor lives.
+    _stats: Arc<ActorStats>,
+    /// Members over all groups (`sluice_group_members`): this group adds its own count.
+    members_gauge: Arc<AtomicI64>,
+}
+
+impl Drop for GroupActor {
+    fn drop(&mut self) {
+        self.members_gauge
+            .fetch_sub(self.members.len() as i64, Ordering::Relaxed);
+    }
 }
 
 impl GroupActor {
@@ -262,6 +281,7 @@ impl GroupActor {
         settings: Arc<GroupSettings>,
         store: Addr<OffsetStore>,
         record: Option<GroupMetadataValue>,
+        observed: Observed,
     ) -> GroupActor {
         let span = tracing::info_span!("group", id = %id);
         let mut actor = GroupActor {
@@ -281,6 +301,8 @@ impl GroupActor {
             initial_delay: None,
             sync_timer: None,
             pending_sync: HashSet::new(),
+            _stats: observed.stats,
+            members_gauge: observed.members,
         };
         if let Some(record) = record {
             actor.restore(record);
@@ -301,6 +323,7 @@ impl GroupActor {
                 self.static_members
                     .insert(instance.clone(), m.member_id.clone());
             }
+            self.members_gauge.fetch_add(1, Ordering::Relaxed);
             self.members.push(Member {
                 id: m.member_id,
                 instance_id: m.group_instance_id,
@@ -530,6 +553,7 @@ impl GroupActor {
         }
         debug!(member = %id, client_id = %req.client_id, "member added");
         self.members.push(Self::new_member(id.clone(), req, waiter));
+        self.members_gauge.fetch_add(1, Ordering::Relaxed);
         self.touch(&id, ctx);
         if let Some(delay) = self.initial_delay.as_mut() {
             delay.new_member_added = true;
@@ -636,6 +660,7 @@ impl GroupActor {
             return;
         };
         let mut m = self.members.remove(pos);
+        self.members_gauge.fetch_sub(1, Ordering::Relaxed);
         if let Some(t) = m.session_timer.take() {
             ctx.cancel_future(t);
         }
@@ -990,12 +1015,22 @@ impl Actor for GroupActor {
 
 /// JoinGroup. The answer comes when the join phase completes (or at once for errors and for
 /// members of a formed generation).
+///
+/// The actor answers the message at once with a [`Parked`] answer, which the caller awaits
+/// outside the mailbox: a join parked for the rest of the group does not hold a mailbox slot.
 #[derive(Message)]
-#[rtype(result = "JoinResult")]
+#[rtype(result = "Parked<JoinResult>")]
 pub struct JoinGroup(pub JoinRequest);
 
+/// An answer that may wait for other members (a parked join, a follower's sync).
+pub type Parked<T> = futures_util::future::BoxFuture<'static, T>;
+
+fn park<T>(answer: impl std::future::Future<Output = T> + Send + 'static) -> Parked<T> {
+    Box::pin(answer)
+}
+
 impl Handler<JoinGroup> for GroupActor {
-    type Result = ResponseFuture<JoinResult>;
+    type Result = MessageResult<JoinGroup>;
 
     fn handle(&mut self, msg: JoinGroup, ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span.clone().entered();
@@ -1003,13 +1038,13 @@ impl Handler<JoinGroup> for GroupActor {
         let (tx, rx) = oneshot::channel();
         let fallback_id = req.member_id.clone();
         if let Some(answer) = self.join(req, tx, ctx) {
-            return Box::pin(async move { answer });
+            return MessageResult(park(async move { answer }));
         }
-        Box::pin(async move {
+        MessageResult(park(async move {
             rx.await.unwrap_or_else(|_| {
                 JoinResult::error(fallback_id, ErrorCode::CoordinatorNotAvailable)
             })
-        })
+        }))
     }
 }
 
@@ -1085,17 +1120,19 @@ impl GroupActor {
 }
 
 /// SyncGroup. A follower's answer waits for the leader's assignment.
+/// Answered at once with a [`Parked`] answer, as [`JoinGroup`] is.
 #[derive(Message)]
-#[rtype(result = "SyncResult")]
+#[rtype(result = "Parked<SyncResult>")]
 pub struct SyncGroup(pub SyncRequest);
 
 impl Handler<SyncGroup> for GroupActor {
-    type Result = ResponseFuture<SyncResult>;
+    type Result = MessageResult<SyncGroup>;
 
     fn handle(&mut self, msg: SyncGroup, ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span.clone().entered();
         let req = msg.0;
-        let fail = |code| -> Self::Result { Box::pin(async move { SyncResult::error(code) }) };
+        let fail =
+            |code| -> Self::Result { MessageResult(park(async move { SyncResult::error(code) })) };
         if self.state == GroupState::Dead {
             return fail(ErrorCode::CoordinatorNotAvailable);
         }
@@ -1133,7 +1170,7 @@ impl Handler<SyncGroup> for GroupActor {
                     .map(|m| m.assignment.clone())
                     .unwrap_or_default();
                 let answer = ok(assignment, self);
-                Box::pin(async move { answer })
+                MessageResult(park(async move { answer }))
             }
             GroupState::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
@@ -1163,10 +1200,10 @@ impl Handler<SyncGroup> for GroupActor {
                     }
                     self.persist();
                 }
-                Box::pin(async move {
+                MessageResult(park(async move {
                     rx.await
                         .unwrap_or_else(|_| SyncResult::error(ErrorCode::CoordinatorNotAvailable))
-                })
+                }))
             }
             GroupState::Dead => fail(ErrorCode::CoordinatorNotAvailable),
         }

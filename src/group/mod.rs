@@ -21,7 +21,9 @@ pub mod records;
 pub mod store;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -29,20 +31,62 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
+use crate::admin::actors::{ActorRegistry, ActorStats, Identity};
 use crate::config::Config;
 use crate::error::ErrorCode;
 use crate::metadata::image::ClusterImage;
 use actor::{
     DeleteIfEmpty, Describe, GroupActor, GroupDescription, GroupOverview, GroupSettings,
-    GroupState, Overview,
+    GroupState, Observed, Overview,
 };
 use records::GroupMetadataValue;
 use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore};
 
 enum Slot {
-    Live(Addr<GroupActor>),
+    Live(GroupHandle),
     /// An empty group known from the offsets log only; its actor starts on first use.
     Dormant(GroupMetadataValue),
+}
+
+/// Messages that may be outstanding at once to one group actor, as for partition actors
+/// ([`crate::admin::actors::PARTITION_MAILBOX_CAPACITY`]). Joins and syncs that wait for the
+/// rest of the group wait outside the mailbox ([`actor::Parked`]), so a slot is only ever held
+/// while the actor works on the message.
+pub const GROUP_MAILBOX_CAPACITY: usize = 256;
+
+/// A group actor's address with its registry entry: messages go through the bounded, counted
+/// send every actor's handle uses.
+#[derive(Clone)]
+pub struct GroupHandle {
+    addr: Addr<GroupActor>,
+    stats: Arc<ActorStats>,
+}
+
+impl GroupHandle {
+    /// Sends `msg` and waits for the actor's answer (see [`ActorStats::send`]).
+    pub fn send<M>(&self, msg: M) -> impl Future<Output = Result<M::Result, MailboxError>>
+    where
+        GroupActor: Handler<M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        self.stats.send(&self.addr, msg)
+    }
+
+    fn same_actor(&self, other: &GroupHandle) -> bool {
+        self.addr == other.addr
+    }
+}
+
+/// Where the coordinator reports to the broker's observers: the actor registry (`/actors`,
+/// `/metrics`) and the `sluice_groups` / `sluice_group_members` gauges.
+#[derive(Clone, Default)]
+pub struct GroupObservers {
+    pub registry: Arc<ActorRegistry>,
+    /// Groups the coordinator holds, live or dormant.
+    pub groups: Arc<AtomicI64>,
+    /// Members over all groups.
+    pub members: Arc<AtomicI64>,
 }
 
 /// The coordinator's registry: routes each group id to its [`GroupActor`], starting it on
@@ -52,6 +96,7 @@ pub struct GroupManager {
     store: Addr<OffsetStore>,
     arbiters: Vec<ArbiterHandle>,
     settings: Arc<GroupSettings>,
+    observers: GroupObservers,
 }
 
 impl GroupManager {
@@ -62,6 +107,7 @@ impl GroupManager {
         log_dir: &Path,
         arbiters: Vec<ArbiterHandle>,
         image: &ClusterImage,
+        observers: GroupObservers,
     ) -> GroupManager {
         let dir_name = if image.topic("__consumer_offsets").is_some() {
             warn!(
@@ -99,6 +145,7 @@ impl GroupManager {
                 min_session_timeout_ms: clamp(config.group_min_session_timeout_ms),
                 max_session_timeout_ms: clamp(config.group_max_session_timeout_ms),
             }),
+            observers,
         };
         {
             // Groups that had members start now, so that their sessions run (and expire if
@@ -112,6 +159,7 @@ impl GroupManager {
                 };
                 slots.insert(id, slot);
             }
+            manager.count_groups(&slots);
         }
         manager
     }
@@ -125,7 +173,14 @@ impl GroupManager {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn spawn(&self, id: &str, record: Option<GroupMetadataValue>) -> Addr<GroupActor> {
+    /// Publishes the number of groups; called with the slots locked after each change.
+    fn count_groups(&self, slots: &HashMap<String, Slot>) {
+        self.observers
+            .groups
+            .store(slots.len() as i64, Ordering::Relaxed);
+    }
+
+    fn spawn(&self, id: &str, record: Option<GroupMetadataValue>) -> GroupHandle {
         let mut h: u64 = 0xcbf29ce484222325;
         for b in id.bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
@@ -133,19 +188,29 @@ impl GroupManager {
         let settings = self.settings.clone();
         let store = self.store.clone();
         let group_id = id.to_string();
-        let make =
-            move |_: &mut Context<GroupActor>| GroupActor::new(group_id, settings, store, record);
-        match self
+        let stats = self.observers.registry.register(
+            Identity::Group { id: id.to_string() },
+            GROUP_MAILBOX_CAPACITY,
+        );
+        let observed = Observed {
+            stats: stats.clone(),
+            members: self.observers.members.clone(),
+        };
+        let make = move |_: &mut Context<GroupActor>| {
+            GroupActor::new(group_id, settings, store, record, observed)
+        };
+        let addr = match self
             .arbiters
             .get((h % self.arbiters.len().max(1) as u64) as usize)
         {
             Some(arbiter) => GroupActor::start_in_arbiter(arbiter, make),
             None => GroupActor::create(make),
-        }
+        };
+        GroupHandle { addr, stats }
     }
 
     /// The group's actor, if the group exists (a dormant group's actor starts here).
-    pub fn group(&self, id: &str) -> Option<Addr<GroupActor>> {
+    pub fn group(&self, id: &str) -> Option<GroupHandle> {
         let mut slots = self.slots();
         let slot = slots.get_mut(id)?;
         match slot {
@@ -159,7 +224,7 @@ impl GroupManager {
     }
 
     /// The group's actor, creating an empty group if there is none.
-    pub fn group_or_create(&self, id: &str) -> Addr<GroupActor> {
+    pub fn group_or_create(&self, id: &str) -> GroupHandle {
         if let Some(addr) = self.group(id) {
             return addr;
         }
@@ -169,6 +234,7 @@ impl GroupManager {
         }
         let addr = self.spawn(id, None);
         slots.insert(id.to_string(), Slot::Live(addr.clone()));
+        self.count_groups(&slots);
         addr
     }
 
@@ -246,12 +312,13 @@ impl GroupManager {
             // Forget the group unless a new one was created under the same id meanwhile.
             let mut slots = self.slots();
             let same = match (slots.get(id), &live) {
-                (Some(Slot::Live(a)), Some(b)) => a == b,
+                (Some(Slot::Live(a)), Some(b)) => a.same_actor(b),
                 (Some(Slot::Dormant(_)), None) => true,
                 _ => false,
             };
             if same {
                 slots.remove(id);
+                self.count_groups(&slots);
             }
         }
         match self.store.send(DeleteGroup { group: id.into() }).await {
@@ -345,7 +412,13 @@ mod tests {
         let config = Config::default();
         let both = image_with(&["a", "b"]);
         actix_rt::System::new().block_on(async {
-            let m = GroupManager::start(&config, dir.path(), Vec::new(), &both);
+            let m = GroupManager::start(
+                &config,
+                dir.path(),
+                Vec::new(),
+                &both,
+                GroupObservers::default(),
+            );
             for group in ["g1", "g2"] {
                 let r = m
                     .store()
@@ -363,7 +436,13 @@ mod tests {
             m.shutdown(Duration::from_secs(5)).await;
         });
         actix_rt::System::new().block_on(async {
-            let m = GroupManager::start(&config, dir.path(), Vec::new(), &both);
+            let m = GroupManager::start(
+                &config,
+                dir.path(),
+                Vec::new(),
+                &both,
+                GroupObservers::default(),
+            );
             assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
             let listed: Vec<_> = m.list().await.into_iter().map(|g| g.group_id).collect();
             assert_eq!(listed, vec!["g1".to_string(), "g2".to_string()]);
@@ -371,7 +450,13 @@ mod tests {
         });
         // A topic missing from the metadata at startup loses its offsets too.
         actix_rt::System::new().block_on(async {
-            let m = GroupManager::start(&config, dir.path(), Vec::new(), &image_with(&[]));
+            let m = GroupManager::start(
+                &config,
+                dir.path(),
+                Vec::new(),
+                &image_with(&[]),
+                GroupObservers::default(),
+            );
             assert!(fetch_all(&m, "g1").await.is_empty());
             m.shutdown(Duration::from_secs(5)).await;
         });
