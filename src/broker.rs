@@ -1,14 +1,20 @@
-//! The broker's shared context: configuration, the published cluster image, the partition and
-//! connection registries, and the arbiters actors are spread over. One `Arc<Broker>` is handed to
-//! every connection; everything mutable in it is owned by an actor and only published here.
+//! The composition root: [`Broker::start`] builds the broker's parts in dependency order and
+//! hands each the narrow handles it uses — the metadata actor gets the registries it fills and
+//! the group coordinator's topic-deletion hook, the group coordinator gets the actor registry
+//! and its gauges — and [`Broker`] keeps them together for the request handlers and the HTTP
+//! face. Nothing started here holds the `Broker` itself: no part knows its parent.
+//!
+//! ```text
+//!   config ─▶ data dir (meta.properties, metadata log) ─▶ cluster image
+//!   arbiters, actor registry, metrics
+//!   group coordinator (offsets store, group actors)      ◀─ actor registry, gauges
+//!   metadata actor (partition actors)                    ◀─ image, partitions, groups, arbiters
+//!   Broker { … } ─▶ connections (net) ─▶ request handlers (api)
+//! ```
 
-use std::any::Any;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -16,126 +22,36 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::admin::actors::{ActorRegistry, ActorStats, Identity, METADATA_MAILBOX_CAPACITY};
-use crate::admin::metrics::Metrics;
+use crate::actor::{ActorRegistry, Arbiters, Identity, Published, METADATA_MAILBOX_CAPACITY};
 use crate::config::Config;
 use crate::group::{GroupManager, GroupObservers};
 use crate::metadata::image::ClusterImage;
 use crate::metadata::kraft_log::MetadataLog;
 use crate::metadata::properties::MetaProperties;
-use crate::metadata::MetadataActor;
+pub use crate::metadata::NodeIdentity;
+use crate::metadata::{MetadataActor, MetadataDeps, MetadataHandle};
+use crate::metrics::Metrics;
 use crate::net::server::ConnectionRegistry;
 use crate::partition::{self, PartitionRegistry};
 
-/// Who this broker is, as it tells clients.
-#[derive(Debug, Clone)]
-pub struct NodeIdentity {
-    pub node_id: i32,
-    pub cluster_id: String,
-    pub directory_id: Uuid,
-    pub rack: Option<String>,
-    /// Host and port from `advertised.listeners`, else from the listener (None host: a wildcard
-    /// listener, answered with the address the client connected to).
-    pub advertised_host: Option<String>,
-    pub advertised_port: u16,
-}
-
-/// A value that many threads read on every request and one writer replaces now and then (the
-/// cluster image, the partition registry), readable without a lock: each thread keeps the
-/// latest `Arc` it saw and only goes to the (rarely written) slot when the version moved.
-pub struct Published<T> {
-    id: u64,
-    version: AtomicU64,
-    slot: RwLock<Arc<T>>,
-}
-
-/// A thread's copies of published values: id → (version, value).
-type Seen = HashMap<u64, (u64, Arc<dyn Any + Send + Sync>)>;
-
-thread_local! {
-    static SEEN: RefCell<Seen> = RefCell::new(HashMap::new());
-}
-
-impl<T: Send + Sync + 'static> Published<T> {
-    pub fn new(value: T) -> Published<T> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        Published {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            version: AtomicU64::new(0),
-            slot: RwLock::new(Arc::new(value)),
-        }
-    }
-
-    /// The current value: this thread's copy, unless a newer one was stored since.
-    pub fn load(&self) -> Arc<T> {
-        let version = self.version.load(Ordering::Acquire);
-        let cached = SEEN.with(|seen| {
-            let seen = seen.borrow();
-            let (v, value) = seen.get(&self.id)?;
-            if *v != version {
-                return None;
-            }
-            value.clone().downcast::<T>().ok()
-        });
-        if let Some(value) = cached {
-            return value;
-        }
-        let value = self.load_slot();
-        SEEN.with(|seen| {
-            let any: Arc<dyn Any + Send + Sync> = value.clone();
-            seen.borrow_mut().insert(self.id, (version, any));
-        });
-        value
-    }
-
-    fn load_slot(&self) -> Arc<T> {
-        match self.slot.read() {
-            Ok(v) => v.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the value; readers see it on their next `load`.
-    pub fn store(&self, value: Arc<T>) {
-        match self.slot.write() {
-            Ok(mut slot) => *slot = value,
-            Err(poisoned) => *poisoned.into_inner() = value,
-        }
-        self.version.fetch_add(1, Ordering::Release);
-    }
-
-    /// Replaces the value with `change` applied to a copy of it; writers are serialised (the
-    /// slot's lock is held meanwhile), readers are not held up.
-    pub fn update(&self, change: impl FnOnce(&T) -> T) {
-        {
-            let mut slot = match self.slot.write() {
-                Ok(slot) => slot,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            let next = change(&slot);
-            *slot = Arc::new(next);
-        }
-        self.version.fetch_add(1, Ordering::Release);
-    }
-}
-
+/// The broker's parts, as the request handlers and the HTTP face use them. Everything mutable
+/// in it is owned by an actor and only published here.
 pub struct Broker {
     pub config: Arc<Config>,
     pub node: NodeIdentity,
     pub log_dir: PathBuf,
-    image: Published<ClusterImage>,
-    pub partitions: PartitionRegistry,
+    image: Arc<Published<ClusterImage>>,
+    pub partitions: Arc<PartitionRegistry>,
     pub connections: ConnectionRegistry,
     /// The connection writer tasks; shutdown waits for them to drain.
     pub tasks: TaskTracker,
-    pub arbiters: Vec<ArbiterHandle>,
-    metadata: OnceLock<Addr<MetadataActor>>,
-    /// Counters for `/metrics` (atomics only; see [`crate::admin::metrics`]).
+    pub arbiters: Arbiters,
+    metadata: MetadataHandle,
+    /// Counters for `/metrics` (atomics only; see [`crate::metrics`]).
     pub metrics: Arc<Metrics>,
     /// Every live actor's stats, for `/actors` and `/metrics`.
     pub actors: Arc<ActorRegistry>,
-    metadata_stats: Arc<ActorStats>,
-    groups: GroupManager,
+    groups: Arc<GroupManager>,
 }
 
 /// The one data directory sluice keeps. Kafka spreads partitions over several `log.dirs` (JBOD,
@@ -161,9 +77,32 @@ fn single_log_dir(dirs: &[PathBuf]) -> std::io::Result<PathBuf> {
     }
 }
 
+/// Who this broker says it is: ids from `meta.properties` and the config, the advertised
+/// address from `advertised.listeners`, else from the listener.
+fn node_identity(config: &Config, meta: &MetaProperties, bound: SocketAddr) -> NodeIdentity {
+    let listener = config.broker_listener();
+    let advertised = config
+        .advertised_listeners
+        .iter()
+        .find(|l| l.name == listener.name)
+        .or(config.advertised_listeners.first());
+    let (advertised_host, advertised_port) = match advertised {
+        Some(a) => (a.host.clone(), a.port),
+        None => (listener.host.clone(), bound.port()),
+    };
+    NodeIdentity {
+        node_id: config.node_id,
+        cluster_id: meta.cluster_id.clone(),
+        directory_id: meta.directory_id.unwrap_or_else(Uuid::nil),
+        rack: config.rack.clone(),
+        advertised_host: advertised_host.filter(|h| !h.is_empty() && h != "0.0.0.0"),
+        advertised_port,
+    }
+}
+
 impl Broker {
-    /// Loads the data directory and starts the metadata actor (which starts the partition
-    /// actors). Must run inside an actix `System`.
+    /// Loads the data directory, then starts the group coordinator and the metadata actor
+    /// (which starts the partition actors). Must run inside an actix `System`.
     pub fn start(config: Config, bound: SocketAddr) -> std::io::Result<Arc<Broker>> {
         let log_dir = single_log_dir(&config.log_dirs)?;
         let config = Arc::new(config);
@@ -171,59 +110,54 @@ impl Broker {
         let meta = MetaProperties::load_or_create(&log_dir, config.node_id)?;
         let mut image = ClusterImage::default();
         let metadata_log = MetadataLog::load(&log_dir, &mut image)?;
+        let node = node_identity(&config, &meta, bound);
 
-        let listener = config.broker_listener();
-        let advertised = config
-            .advertised_listeners
-            .iter()
-            .find(|l| l.name == listener.name)
-            .or(config.advertised_listeners.first());
-        let (advertised_host, advertised_port) = match advertised {
-            Some(a) => (a.host.clone(), a.port),
-            None => (listener.host.clone(), bound.port()),
-        };
-        let node = NodeIdentity {
-            node_id: config.node_id,
-            cluster_id: meta.cluster_id.clone(),
-            directory_id: meta.directory_id.unwrap_or_else(Uuid::nil),
-            rack: config.rack.clone(),
-            advertised_host: advertised_host.filter(|h| !h.is_empty() && h != "0.0.0.0"),
-            advertised_port,
-        };
         let threads = config.num_arbiters.max(1);
-        let arbiters: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        let arbiters = Arbiters::new((0..threads).map(|_| Arbiter::new().handle()).collect());
         let actors = Arc::new(ActorRegistry::default());
-        let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
         let metrics = Arc::new(Metrics::new());
-        let groups = GroupManager::start(
+        let groups = Arc::new(GroupManager::start(
             &config,
             &log_dir,
-            arbiters.clone(),
-            &image,
+            arbiters.to_vec(),
+            |topic| image.topic(topic).is_some(),
             GroupObservers {
                 registry: actors.clone(),
                 groups: metrics.groups.clone(),
                 members: metrics.group_members.clone(),
             },
-        );
-        let broker = Arc::new(Broker {
+        ));
+        let published = Arc::new(Published::new(image.clone()));
+        let partitions = Arc::new(PartitionRegistry::default());
+        let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
+        let deps = MetadataDeps {
+            config: config.clone(),
+            node: node.clone(),
+            log_dir: log_dir.clone(),
+            image: published.clone(),
+            partitions: partitions.clone(),
+            actors: actors.clone(),
+            arbiters: arbiters.clone(),
+            topic_deleted: {
+                let groups = groups.clone();
+                Box::new(move |topic: &str| groups.topic_deleted(topic))
+            },
+        };
+        let addr = MetadataActor::new(deps, image, metadata_log).start();
+        Ok(Arc::new(Broker {
             config,
             node,
             log_dir,
-            image: Published::new(image.clone()),
-            partitions: PartitionRegistry::default(),
+            image: published,
+            partitions,
             connections: ConnectionRegistry::default(),
             tasks: TaskTracker::new(),
             arbiters,
-            metadata: OnceLock::new(),
+            metadata: MetadataHandle::new(addr, metadata_stats),
             metrics,
             actors,
-            metadata_stats,
             groups,
-        });
-        let addr = MetadataActor::new(broker.clone(), image, metadata_log).start();
-        let _ = broker.metadata.set(addr);
-        Ok(broker)
+        }))
     }
 
     /// The current cluster image (cheap: this thread's `Arc` of it, no lock).
@@ -231,16 +165,14 @@ impl Broker {
         self.image.load()
     }
 
-    pub(crate) fn publish_image(&self, image: Arc<ClusterImage>) {
-        self.image.store(image);
-    }
-
-    pub fn metadata(&self) -> Option<&Addr<MetadataActor>> {
-        self.metadata.get()
+    /// The metadata actor, for requests that go through it (prefer [`Broker::send_metadata`],
+    /// which counts them).
+    pub fn metadata(&self) -> &MetadataHandle {
+        &self.metadata
     }
 
     /// Sends a message to the metadata actor and waits for the answer, counted in its mailbox
-    /// depth and messages handled (prefer this to `metadata()?.send`).
+    /// depth and messages handled.
     pub fn send_metadata<M>(
         &self,
         msg: M,
@@ -250,37 +182,17 @@ impl Broker {
         M: Message + Send + 'static,
         M::Result: Send,
     {
-        let sent = self
-            .metadata
-            .get()
-            .map(|addr| self.metadata_stats.send(addr, msg));
-        async move {
-            match sent {
-                Some(fut) => fut.await,
-                None => Err(MailboxError::Closed),
-            }
-        }
+        self.metadata.send(msg)
     }
 
-    /// The group coordinator: group actors and committed offsets. Topic deletion must call
-    /// [`GroupManager::topic_deleted`] so that the topic's committed offsets go.
+    /// The group coordinator: group actors and committed offsets.
     pub fn groups(&self) -> &GroupManager {
         &self.groups
     }
 
-    /// Picks the arbiter for a partition actor: spread by hash so a topic's partitions land on
-    /// different threads.
-    pub fn arbiter_for(&self, topic: &str, partition: i32) -> &ArbiterHandle {
-        &self.arbiters[self.arbiter_index(topic, partition)]
-    }
-
     /// Which of [`Broker::arbiters`] a partition's actor runs on.
     pub fn arbiter_index(&self, topic: &str, partition: i32) -> usize {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in topic.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-        }
-        (h.wrapping_add(partition as u64) % self.arbiters.len().max(1) as u64) as usize
+        self.arbiters.partition_index(topic, partition)
     }
 
     /// Closes every partition log (flush, checkpoints, clean marker), waiting at most `grace`.
@@ -299,33 +211,5 @@ impl Broker {
             info!(partitions = n, "partition logs closed");
         }
         self.groups.shutdown(grace).await;
-    }
-}
-
-#[cfg(test)]
-mod published_tests {
-    use super::Published;
-    use std::sync::Arc;
-
-    #[test]
-    fn every_thread_sees_the_latest_value() {
-        let p = Arc::new(Published::new(1u32));
-        assert_eq!(*p.load(), 1);
-        p.store(Arc::new(2));
-        assert_eq!(*p.load(), 2);
-        let other = p.clone();
-        let seen = std::thread::spawn(move || {
-            let first = *other.load();
-            other.update(|v| v + 10);
-            (first, *other.load())
-        })
-        .join()
-        .expect("thread");
-        assert_eq!(seen, (2, 12));
-        // This thread's copy is refreshed by the other thread's update.
-        assert_eq!(*p.load(), 12);
-        // Two published values of the same type do not share a thread's copies.
-        let q = Published::new(7u32);
-        assert_eq!((*p.load(), *q.load()), (12, 7));
     }
 }

@@ -36,6 +36,7 @@
 //! Actors are spread over one arbiter per core: connections round-robin, partitions by hash.
 //! Responses leave in request order even though requests are handled concurrently.
 
+pub mod actor;
 pub mod admin;
 pub mod api;
 pub mod broker;
@@ -45,6 +46,7 @@ pub mod dump;
 pub mod error;
 pub mod group;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod partition;
 pub mod protocol;

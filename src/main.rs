@@ -96,10 +96,12 @@ async fn run(config: Config, log: Arc<LogControl>) -> std::io::Result<()> {
         .unwrap_or_default();
     let admin_addr = config.admin_listener;
     let broker = sluice::broker::Broker::start(config, bound)?;
-    if let Some(metadata) = broker.metadata() {
-        // Partitions registered before the first request is read.
-        let _ = metadata.send(sluice::metadata::Started).await;
-    }
+    // Partitions registered before the first request is read.
+    let _ = broker
+        .metadata()
+        .addr()
+        .send(sluice::metadata::Started)
+        .await;
     info!(config = %source, data_dir = %data_dir, "listening on {bound}");
     let admin = match admin_addr {
         Some(addr) => {

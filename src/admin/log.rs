@@ -1,19 +1,7 @@
-//! The runtime side of the tracing filter: swapping it on a running broker, and keeping
-//! long-lived actor spans visible to the new filter.
-//!
-//! `EnvFilter` learns which spans match a span directive (`sluice[partition{topic=orders}]=debug`)
-//! when each span is *created*. A filter installed later knows nothing about spans that already
-//! exist, and an actor keeps its span for its whole life — so after a reload, per-actor directives
-//! would never match the actors already running. Every change therefore bumps a generation
-//! number, and an actor's [`ActorSpan`] rebuilds its span (same name, same fields) the next time
-//! it is entered under a newer generation: one relaxed atomic load per entry.
+//! The runtime side of the tracing filter: swapping it on a running broker (`PUT /log-filter`).
+//! Each change is announced to [`crate::actor::span`], so that long-lived actor spans follow it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-
-use tracing::Span;
-
-static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Parses and installs a filter, or says why it cannot.
 type Reload = dyn Fn(&str) -> Result<(), String> + Send + Sync;
@@ -52,51 +40,8 @@ impl LogControl {
             Ok(mut c) => *c = directives.to_owned(),
             Err(p) => *p.into_inner() = directives.to_owned(),
         }
-        GENERATION.fetch_add(1, Ordering::Release);
+        crate::actor::span::filter_changed();
         tracing::info!(filter = directives, "log filter changed");
         Ok(())
-    }
-}
-
-/// A long-lived actor's span that follows filter changes (see the module docs).
-pub struct ActorSpan {
-    span: Span,
-    generation: u64,
-}
-
-impl ActorSpan {
-    /// Wraps a freshly built span.
-    pub fn new(span: Span) -> ActorSpan {
-        ActorSpan {
-            span,
-            generation: GENERATION.load(Ordering::Acquire),
-        }
-    }
-
-    /// The span to enter: the current one, or a new one from `build` if the filter changed
-    /// since it was made.
-    pub fn get(&mut self, build: impl FnOnce() -> Span) -> Span {
-        let now = GENERATION.load(Ordering::Acquire);
-        if now != self.generation {
-            self.span = build();
-            self.generation = now;
-        }
-        self.span.clone()
-    }
-
-    /// The span as it is, without checking for a filter change (for `&self` contexts).
-    pub fn span(&self) -> &Span {
-        &self.span
-    }
-}
-
-/// Lets actor code written against a plain `Span` field (`self.span.clone().entered()`) keep
-/// compiling; such a site enters the span as it is and misses the rebuild after a filter
-/// change, so actors should enter through [`ActorSpan::get`] (their `span()` helper).
-impl std::ops::Deref for ActorSpan {
-    type Target = Span;
-
-    fn deref(&self) -> &Span {
-        &self.span
     }
 }

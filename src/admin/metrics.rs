@@ -1,130 +1,18 @@
-//! Broker-wide counters, and their rendering in the Prometheus (OpenMetrics) text format.
-//!
-//! The hot path only touches atomics laid out once at startup: a request is recorded with an
-//! index lookup and a few `fetch_add`s — no lock, no allocation, no label hashing. Rendering
-//! (on a scrape) walks those atomics and the actor registry and hands the values to
+//! The broker-wide counters ([`crate::metrics`]) rendered in the Prometheus (OpenMetrics) text
+//! format. Rendering (on a scrape) walks those atomics and the actor registry and hands the values to
 //! `prometheus-client`'s text encoder through a [`Collector`], so the exposition format is the
 //! crate's, not ours.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::admin::actors::{ActorRegistry, Identity};
-use crate::protocol::api_table::{self, ApiKey};
-
-/// Upper bounds of the latency histogram buckets, in microseconds (+Inf is implicit).
-const BUCKETS_US: [u64; 16] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
-    1_000_000, 2_500_000, 5_000_000, 10_000_000,
-];
-
-/// Counters of one API version.
-#[derive(Default)]
-struct RequestStats {
-    count: AtomicU64,
-    sum_us: AtomicU64,
-    /// Per bucket (not cumulative); the last one is +Inf.
-    buckets: [AtomicU64; BUCKETS_US.len() + 1],
-}
-
-struct ApiStats {
-    key: ApiKey,
-    /// Indexed by version, 0..=the highest version we decode.
-    versions: Box<[RequestStats]>,
-}
-
-/// Why a connection was refused at accept time.
-#[derive(Debug, Clone, Copy)]
-pub enum Refusal {
-    MaxConnections,
-    MaxConnectionsPerIp,
-}
-
-pub struct Metrics {
-    /// One entry per [`ApiKey::ALL`], in the same (key) order.
-    apis: Box<[ApiStats]>,
-    pub bytes_received: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    pub connections_accepted: AtomicU64,
-    /// Connections moved to the arbiter of the partitions they use (`connection.affinity`).
-    pub connections_moved: AtomicU64,
-    refused_max: AtomicU64,
-    refused_per_ip: AtomicU64,
-    /// Requests read and not yet answered, over all connections.
-    pub requests_inflight: AtomicI64,
-    /// Consumer groups the group coordinator holds (it keeps a clone and updates it).
-    pub groups: Arc<AtomicI64>,
-    /// Members over all groups (each group actor adds its own count).
-    pub group_members: Arc<AtomicI64>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
-}
-
-impl Metrics {
-    pub fn new() -> Metrics {
-        let apis = ApiKey::ALL
-            .iter()
-            .map(|&key| {
-                let max = api_table::support(key).decode_max.max(0) as usize;
-                ApiStats {
-                    key,
-                    versions: (0..=max).map(|_| RequestStats::default()).collect(),
-                }
-            })
-            .collect();
-        Metrics {
-            apis,
-            bytes_received: AtomicU64::new(0),
-            bytes_sent: AtomicU64::new(0),
-            connections_accepted: AtomicU64::new(0),
-            connections_moved: AtomicU64::new(0),
-            refused_max: AtomicU64::new(0),
-            refused_per_ip: AtomicU64::new(0),
-            requests_inflight: AtomicI64::new(0),
-            groups: Arc::default(),
-            group_members: Arc::default(),
-        }
-    }
-
-    /// Records one answered request. Versions we do not decode are not recorded.
-    pub fn record_request(&self, key: ApiKey, version: i16, took: Duration) {
-        let Ok(i) = self
-            .apis
-            .binary_search_by_key(&key.as_i16(), |a| a.key.as_i16())
-        else {
-            return;
-        };
-        let Some(stats) = usize::try_from(version)
-            .ok()
-            .and_then(|v| self.apis[i].versions.get(v))
-        else {
-            return;
-        };
-        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        let bucket = BUCKETS_US.partition_point(|&bound| bound < us);
-        stats.count.fetch_add(1, Ordering::Relaxed);
-        stats.sum_us.fetch_add(us, Ordering::Relaxed);
-        stats.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn refused(&self, why: Refusal) {
-        match why {
-            Refusal::MaxConnections => &self.refused_max,
-            Refusal::MaxConnectionsPerIp => &self.refused_per_ip,
-        }
-        .fetch_add(1, Ordering::Relaxed);
-    }
-}
+use crate::actor::{ActorRegistry, Identity};
+use crate::metrics::{Metrics, BUCKETS_US};
 
 /// Values a scrape needs besides [`Metrics`].
 pub struct Snapshot {
@@ -262,7 +150,7 @@ impl Collector for BrokerCollector {
             "fetch_sendfile_seconds",
             "Time Fetch responses spent in sendfile calls sending record bytes (the kernel's TCP \
              send path; over loopback it also runs the receiving socket's side).",
-            crate::api::sendfile_time(),
+            crate::metrics::sendfile_time(),
         )?;
         gauge(
             &mut enc,
@@ -325,7 +213,7 @@ impl Collector for BrokerCollector {
             .into_iter()
             .filter(|a| !matches!(a.identity, Identity::Connection { .. }))
             .collect();
-        let label = |a: &crate::admin::actors::ActorStats| {
+        let label = |a: &crate::actor::ActorStats| {
             [
                 ("kind", a.identity.kind().to_owned()),
                 ("actor", a.identity.name()),
@@ -357,7 +245,7 @@ impl Collector for BrokerCollector {
         }
 
         // Per partition.
-        type Field = fn(&crate::admin::actors::PartitionGauges) -> i64;
+        type Field = fn(&crate::actor::PartitionGauges) -> i64;
         let partition_gauges: [(&str, &str, Field); 5] = [
             (
                 "partition_log_start_offset",
@@ -406,6 +294,8 @@ impl Collector for BrokerCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::api_table::ApiKey;
+    use std::time::Duration;
 
     #[test]
     fn renders_requests_histograms_and_partitions() {

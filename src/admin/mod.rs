@@ -11,7 +11,6 @@
 //! The server runs on its own arbiter, so a slow scrape never delays a connection or a partition.
 //! HTTP is hyper's (HTTP/1 only); there are five routes, so a `match` routes them.
 
-pub mod actors;
 pub mod log;
 pub mod metrics;
 
@@ -32,8 +31,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
+use crate::actor::{ActorStats, Identity};
 use crate::broker::Broker;
-use actors::{ActorStats, Identity};
 use log::LogControl;
 
 /// Largest `PUT /log-filter` body accepted.
@@ -163,7 +162,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Answer {
 
 /// One actor as `/actors` shows it.
 fn describe(a: &ActorStats) -> Value {
-    let now = actors::now_ms();
+    let now = crate::actor::now_ms();
     let mut v = json!({
         "kind": a.identity.kind(),
         "name": a.identity.name(),

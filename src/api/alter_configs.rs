@@ -126,7 +126,7 @@ pub(crate) async fn alter(
                 change,
                 validate_only,
             };
-            ask(&ctx.broker, msg).await
+            ask(ctx.broker.metadata(), msg).await
         }
         RESOURCE_BROKER => refuse_broker_change(ctx, resource_name, names),
         other => Err((

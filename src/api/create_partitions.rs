@@ -33,7 +33,7 @@ pub async fn handle(
                     .map(|a| a.into_iter().map(|a| a.broker_ids).collect()),
                 validate_only: req.validate_only,
             };
-            ask(&ctx.broker, msg).await
+            ask(ctx.broker.metadata(), msg).await
         };
         results.push(match outcome {
             Ok(()) => CreatePartitionsTopicResult {

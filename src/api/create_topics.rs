@@ -54,7 +54,7 @@ pub async fn handle(
             configs: t.configs.into_iter().map(|c| (c.name, c.value)).collect(),
             validate_only: req.validate_only,
         };
-        topics.push(match ask(&ctx.broker, msg).await {
+        topics.push(match ask(ctx.broker.metadata(), msg).await {
             Ok(created) => succeeded(ctx, version, t.name, created),
             Err((code, message)) => failed(t.name, code, message),
         });

@@ -77,7 +77,7 @@ pub async fn handle(
                 }
             }
             Ok(topic) => match ask(
-                &ctx.broker,
+                ctx.broker.metadata(),
                 DeleteTopic {
                     topic: topic.clone(),
                 },

@@ -55,12 +55,8 @@ async fn grant(ctx: &RequestContext, req: &InitProducerIdRequest) -> Result<(i64
         (-1, _) | (_, -1) => return Err(ErrorCode::InvalidRequest),
         (id, epoch) => Some((id, epoch)),
     };
-    let metadata = ctx
-        .broker
-        .metadata()
-        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-    metadata
-        .send(InitProducerId { current })
+    ctx.broker
+        .send_metadata(InitProducerId { current })
         .await
         .unwrap_or(Err(ErrorCode::CoordinatorNotAvailable))
 }

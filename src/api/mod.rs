@@ -561,16 +561,6 @@ impl Response {
     }
 }
 
-/// Time spent in `sendfile` calls for Fetch record bytes, all connections together, since start
-/// (exposed in `/metrics`: the kernel's TCP send path, which over loopback also runs the
-/// receiving socket's protocol processing).
-static SENDFILE_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// How long Fetch responses have spent in `sendfile` so far.
-pub fn sendfile_time() -> std::time::Duration {
-    std::time::Duration::from_nanos(SENDFILE_NANOS.load(std::sync::atomic::Ordering::Relaxed))
-}
-
 /// Sends a file range to the socket with `sendfile` (page cache to socket, no copy through this
 /// process), waiting for the socket to be writable as needed.
 #[cfg(target_os = "linux")]
@@ -592,8 +582,7 @@ async fn send_file(socket: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Resul
             rustix::fs::sendfile(stream, file, Some(&mut offset), remaining)
                 .map_err(std::io::Error::from)
         });
-        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        SENDFILE_NANOS.fetch_add(took, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::record_sendfile(started.elapsed());
         match sent {
             Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => remaining = remaining.saturating_sub(n),

@@ -42,7 +42,7 @@ use uuid::Uuid;
 
 use super::records::{GroupMetadataValue, MemberRecord};
 use super::store::{OffsetStore, StoreGroup};
-use crate::admin::actors::ActorStats;
+use crate::actor::ActorStats;
 use crate::error::ErrorCode;
 use crate::partition::now_ms;
 

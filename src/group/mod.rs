@@ -31,10 +31,9 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
-use crate::admin::actors::{ActorRegistry, ActorStats, Identity};
+use crate::actor::{ActorRegistry, ActorStats, Identity};
 use crate::config::Config;
 use crate::error::ErrorCode;
-use crate::metadata::image::ClusterImage;
 use actor::{
     DeleteIfEmpty, Describe, GroupActor, GroupDescription, GroupOverview, GroupSettings,
     GroupState, Observed, Overview,
@@ -49,7 +48,7 @@ enum Slot {
 }
 
 /// Messages that may be outstanding at once to one group actor, as for partition actors
-/// ([`crate::admin::actors::PARTITION_MAILBOX_CAPACITY`]). Joins and syncs that wait for the
+/// ([`crate::actor::PARTITION_MAILBOX_CAPACITY`]). Joins and syncs that wait for the
 /// rest of the group wait outside the mailbox ([`actor::Parked`]), so a slot is only ever held
 /// while the actor works on the message.
 pub const GROUP_MAILBOX_CAPACITY: usize = 256;
@@ -106,10 +105,10 @@ impl GroupManager {
         config: &Config,
         log_dir: &Path,
         arbiters: Vec<ArbiterHandle>,
-        image: &ClusterImage,
+        topic_exists: impl Fn(&str) -> bool,
         observers: GroupObservers,
     ) -> GroupManager {
-        let dir_name = if image.topic("__consumer_offsets").is_some() {
+        let dir_name = if topic_exists("__consumer_offsets") {
             warn!(
                 dir = store::FALLBACK_OFFSETS_DIR,
                 "the metadata log registers a __consumer_offsets topic (a Kafka data directory): \
@@ -120,7 +119,7 @@ impl GroupManager {
             store::OFFSETS_DIR
         };
         let (mut log, mut state, dir) = store::recover(log_dir, dir_name);
-        match store::drop_unknown_topics(log.as_mut(), &mut state, |t| image.topic(t).is_some()) {
+        match store::drop_unknown_topics(log.as_mut(), &mut state, &topic_exists) {
             Ok(0) => {}
             Ok(n) => info!(
                 offsets = n,
@@ -350,29 +349,13 @@ impl GroupManager {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-
     use super::*;
     use crate::group::records::CommittedOffset;
     use crate::group::store::{CommitOffsets, FetchOffsets};
-    use crate::metadata::image::TopicInfo;
 
-    fn image_with(topics: &[&str]) -> ClusterImage {
-        let mut image = ClusterImage::default();
-        for t in topics {
-            let name: Arc<str> = Arc::from(*t);
-            image.topics.insert(
-                name.clone(),
-                TopicInfo {
-                    name,
-                    id: uuid::Uuid::new_v4(),
-                    partitions: BTreeMap::new(),
-                    configs: BTreeMap::new(),
-                },
-            );
-        }
-        image
+    /// The metadata's answer to "does this topic exist", for a cluster holding `topics`.
+    fn topics(topics: &'static [&'static str]) -> impl Fn(&str) -> bool {
+        move |t| topics.contains(&t)
     }
 
     fn offset(o: i64) -> CommittedOffset {
@@ -410,13 +393,12 @@ mod tests {
     fn topic_deleted_drops_offsets_durably() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = Config::default();
-        let both = image_with(&["a", "b"]);
         actix_rt::System::new().block_on(async {
             let m = GroupManager::start(
                 &config,
                 dir.path(),
                 Vec::new(),
-                &both,
+                topics(&["a", "b"]),
                 GroupObservers::default(),
             );
             for group in ["g1", "g2"] {
@@ -440,7 +422,7 @@ mod tests {
                 &config,
                 dir.path(),
                 Vec::new(),
-                &both,
+                topics(&["a", "b"]),
                 GroupObservers::default(),
             );
             assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
@@ -454,7 +436,7 @@ mod tests {
                 &config,
                 dir.path(),
                 Vec::new(),
-                &image_with(&[]),
+                topics(&[]),
                 GroupObservers::default(),
             );
             assert!(fetch_all(&m, "g1").await.is_empty());

@@ -39,9 +39,6 @@ pub const OFFSETS_DIR: &str = "__consumer_offsets-0";
 /// Used instead when the metadata log registers a real `__consumer_offsets` topic (a data
 /// directory that Kafka wrote): its partition actors own `__consumer_offsets-N`.
 pub const FALLBACK_OFFSETS_DIR: &str = "__sluice_consumer_offsets-0";
-/// Topic names that would put a partition directory where the store lives: no topic may take
-/// them ([`crate::metadata::validate_topic_name`] refuses them).
-pub const RESERVED_TOPICS: [&str; 2] = ["__consumer_offsets", "__sluice_consumer_offsets"];
 
 /// Offsets per topic, then per partition.
 pub type GroupOffsets = HashMap<String, BTreeMap<i32, CommittedOffset>>;

@@ -12,8 +12,9 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::image::{TopicInfo, RESOURCE_TOPIC};
-use super::{check_partition_limit, new_partition_record, topic_config, MetadataActor};
-use crate::broker::Broker;
+use super::{
+    check_partition_limit, new_partition_record, topic_config, MetadataActor, MetadataHandle,
+};
 use crate::error::ErrorCode;
 use crate::partition::{self, PartitionHandle};
 use crate::protocol::messages::metadata::{ConfigRecord, MetadataRecord, RemoveTopicRecord};
@@ -107,7 +108,7 @@ impl MetadataActor {
         req: &DeleteTopic,
     ) -> AdminResult<(DeletedTopic, Vec<PartitionHandle>)> {
         let topic = self.find_topic(&req.topic)?;
-        if !self.broker.config.delete_topic_enable {
+        if !self.deps.config.delete_topic_enable {
             return Err((
                 ErrorCode::TopicDeletionDisabled,
                 "Topic deletion is disabled (delete.topic.enable=false).".into(),
@@ -116,7 +117,7 @@ impl MetadataActor {
         self.append(&[MetadataRecord::RemoveTopicRecord(RemoveTopicRecord {
             topic_id: topic.id,
         })])?;
-        let handles = self.broker.partitions.remove_topic(&topic.name);
+        let handles = self.deps.partitions.remove_topic(&topic.name);
         info!(topic = %topic.name, id = %topic.id, partitions = handles.len(), "topic deleted");
         self.publish();
         self.on_topic_deleted(&topic.name, topic.id);
@@ -134,7 +135,7 @@ impl MetadataActor {
     /// offsets are dropped from every group.
     pub(crate) fn on_topic_deleted(&self, name: &str, id: Uuid) {
         debug!(topic = name, %id, "dropping committed offsets of the deleted topic");
-        self.broker.groups().topic_deleted(name);
+        (self.deps.topic_deleted)(name);
     }
 
     fn create_partitions(&mut self, req: &CreatePartitions) -> AdminResult<()> {
@@ -183,14 +184,14 @@ impl MetadataActor {
             .keys()
             .next_back()
             .map_or(0, |last| last + 1);
-        let node = self.broker.node.node_id;
+        let node = self.deps.node.node_id;
         let records: Vec<MetadataRecord> = (first..first + added)
             .map(|p| {
                 MetadataRecord::PartitionRecord(new_partition_record(
                     topic.id,
                     p,
                     node,
-                    self.broker.node.directory_id,
+                    self.deps.node.directory_id,
                 ))
             })
             .collect();
@@ -216,8 +217,8 @@ impl MetadataActor {
         self.append(&records)?;
         info!(topic = %topic.name, changes = records.len(), "topic configs altered");
         if let Some(topic) = self.image.topic(&topic.name) {
-            let config = super::log_config(&self.broker, topic);
-            for (_, handle) in self.broker.partitions.topic_partitions(&topic.name) {
+            let config = super::log_config(&self.deps.config, topic);
+            for (_, handle) in self.deps.partitions.topic_partitions(&topic.name) {
                 handle.addr.do_send(partition::Reconfigure(config.clone()));
             }
         }
@@ -362,7 +363,7 @@ fn config_records(
 
 /// Sends an admin request to the metadata actor; a broker without one (shutting down) answers
 /// as Kafka does when the controller is gone.
-pub async fn ask<M, T>(broker: &Broker, msg: M) -> AdminResult<T>
+pub async fn ask<M, T>(metadata: &MetadataHandle, msg: M) -> AdminResult<T>
 where
     M: Message<Result = AdminResult<T>> + Send + 'static,
     T: Send + 'static,
@@ -375,7 +376,7 @@ where
         )
     };
     // Counted in the metadata actor's mailbox depth and messages handled.
-    broker.send_metadata(msg).await.map_err(|_| unavailable())?
+    metadata.send(msg).await.map_err(|_| unavailable())?
 }
 
 impl Handler<DeleteTopic> for MetadataActor {

@@ -15,7 +15,7 @@ pub mod properties;
 pub mod topic_config;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,11 +24,12 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::admin::actors::{Identity, PARTITION_MAILBOX_CAPACITY};
-use crate::admin::log::ActorSpan;
-use crate::broker::Broker;
+use crate::actor::{
+    ActorRegistry, ActorSpan, ActorStats, Arbiters, Identity, Published, PARTITION_MAILBOX_CAPACITY,
+};
+use crate::config::Config;
 use crate::error::ErrorCode;
-use crate::partition::{self, Offsets, PartitionActor, PartitionHandle};
+use crate::partition::{self, Offsets, PartitionActor, PartitionHandle, PartitionRegistry};
 use crate::protocol::messages::metadata::{
     ConfigRecord, MetadataRecord, PartitionRecord, TopicRecord,
 };
@@ -36,8 +37,70 @@ use crate::storage::{LogConfig, OpenHints};
 use image::{ClusterImage, TopicInfo, RESOURCE_TOPIC};
 use kraft_log::MetadataLog;
 
+/// Who this broker is, as it tells clients.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub directory_id: Uuid,
+    pub rack: Option<String>,
+    /// Host and port from `advertised.listeners`, else from the listener (None host: a wildcard
+    /// listener, answered with the address the client connected to).
+    pub advertised_host: Option<String>,
+    pub advertised_port: u16,
+}
+
+/// What the metadata actor works with, handed over by the composition root
+/// ([`crate::broker::Broker::start`]): the registries it fills, where it publishes the image,
+/// and whom it tells of a deleted topic.
+pub struct MetadataDeps {
+    pub config: Arc<Config>,
+    pub node: NodeIdentity,
+    pub log_dir: PathBuf,
+    /// Where each new cluster image is published to the request handlers.
+    pub image: Arc<Published<ClusterImage>>,
+    /// The partition actors it starts and stops.
+    pub partitions: Arc<PartitionRegistry>,
+    pub actors: Arc<ActorRegistry>,
+    pub arbiters: Arbiters,
+    /// Called after a topic is deleted (the group coordinator drops its committed offsets).
+    pub topic_deleted: Box<dyn Fn(&str) + Send>,
+}
+
+/// The metadata actor's address with its registry entry: messages go through the bounded,
+/// counted send.
+pub struct MetadataHandle {
+    addr: Addr<MetadataActor>,
+    stats: Arc<ActorStats>,
+}
+
+impl MetadataHandle {
+    pub fn new(addr: Addr<MetadataActor>, stats: Arc<ActorStats>) -> MetadataHandle {
+        MetadataHandle { addr, stats }
+    }
+
+    /// The address itself, for the broker's own messages (startup), which are not counted as
+    /// requests in the actor's inspection counters.
+    pub fn addr(&self) -> &Addr<MetadataActor> {
+        &self.addr
+    }
+
+    /// Sends `msg` and waits for the answer (see [`ActorStats::send`]).
+    pub fn send<M>(
+        &self,
+        msg: M,
+    ) -> impl std::future::Future<Output = Result<M::Result, MailboxError>> + 'static
+    where
+        MetadataActor: Handler<M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        self.stats.send(&self.addr, msg)
+    }
+}
+
 pub struct MetadataActor {
-    broker: Arc<Broker>,
+    deps: MetadataDeps,
     image: ClusterImage,
     log: MetadataLog,
     span: ActorSpan,
@@ -48,10 +111,10 @@ pub struct MetadataActor {
 }
 
 impl MetadataActor {
-    pub fn new(broker: Arc<Broker>, image: ClusterImage, log: MetadataLog) -> MetadataActor {
-        let kafka_state = Some(properties::KafkaRootState::read(&broker.log_dir));
+    pub fn new(deps: MetadataDeps, image: ClusterImage, log: MetadataLog) -> MetadataActor {
+        let kafka_state = Some(properties::KafkaRootState::read(&deps.log_dir));
         MetadataActor {
-            broker,
+            deps,
             image,
             log,
             span: ActorSpan::new(tracing::info_span!("metadata")),
@@ -66,20 +129,17 @@ impl MetadataActor {
     }
 
     fn publish(&self) {
-        self.broker.publish_image(Arc::new(self.image.clone()));
+        self.deps.image.store(Arc::new(self.image.clone()));
     }
 
     /// Starts the partition actors of `topic` that are not running yet.
     fn start_partitions(&self, topic: &TopicInfo) {
         let mut started = Vec::new();
         for &index in topic.partitions.keys() {
-            if self.broker.partitions.contains(&topic.name, index) {
+            if self.deps.partitions.contains(&topic.name, index) {
                 continue;
             }
-            let dir = self
-                .broker
-                .log_dir
-                .join(format!("{}-{}", topic.name, index));
+            let dir = self.deps.log_dir.join(format!("{}-{}", topic.name, index));
             // One read of partition.metadata: a directory that names this topic exists and
             // needs nothing (what a restart with many partitions finds everywhere).
             match properties::read_partition_metadata(&dir) {
@@ -99,7 +159,7 @@ impl MetadataActor {
                     }
                 }
             }
-            let config = log_config(&self.broker, topic);
+            let config = log_config(&self.deps.config, topic);
             let key = (topic.name.to_string(), index);
             let hints = match &self.kafka_state {
                 Some(k) => OpenHints {
@@ -110,10 +170,10 @@ impl MetadataActor {
                 None => OpenHints::default(),
             };
             let retention_check =
-                Duration::from_millis(self.broker.config.log_retention_check_interval_ms);
+                Duration::from_millis(self.deps.config.log_retention_check_interval_ms);
             let (tx, rx) = watch::channel(Offsets::default());
             let name = topic.name.clone();
-            let stats = self.broker.actors.register(
+            let stats = self.deps.actors.register(
                 Identity::Partition {
                     topic: topic.name.clone(),
                     partition: index,
@@ -123,7 +183,7 @@ impl MetadataActor {
             );
             let actor_stats = stats.clone();
             let addr = PartitionActor::start_in_arbiter(
-                self.broker.arbiter_for(&topic.name, index),
+                self.deps.arbiters.for_partition(&topic.name, index),
                 move |_ctx| {
                     PartitionActor::build(name, index, dir, config, hints, retention_check, tx)
                         .with_stats(actor_stats)
@@ -131,9 +191,7 @@ impl MetadataActor {
             );
             started.push((index, PartitionHandle::new(addr, rx, stats)));
         }
-        self.broker
-            .partitions
-            .insert_all(topic.name.clone(), started);
+        self.deps.partitions.insert_all(topic.name.clone(), started);
     }
 
     fn create_topic(&mut self, req: CreateTopic) -> Result<CreatedTopic, (ErrorCode, String)> {
@@ -146,7 +204,7 @@ impl MetadataActor {
         }
         let partitions = if req.assignments.is_empty() {
             let partitions = match req.num_partitions {
-                -1 => self.broker.config.num_partitions,
+                -1 => self.deps.config.num_partitions,
                 n => n,
             };
             if partitions < 1 {
@@ -206,7 +264,7 @@ impl MetadataActor {
             return Ok(created(Uuid::nil()));
         }
         let id = Uuid::new_v4();
-        let node = self.broker.node.node_id;
+        let node = self.deps.node.node_id;
         let mut records = vec![MetadataRecord::TopicRecord(TopicRecord {
             name: req.name.clone(),
             topic_id: id,
@@ -224,7 +282,7 @@ impl MetadataActor {
                 id,
                 p,
                 node,
-                self.broker.node.directory_id,
+                self.deps.node.directory_id,
             )));
         }
         self.append(&records)?;
@@ -292,7 +350,7 @@ impl MetadataActor {
 
     /// One partition's replica list: exactly `[this broker]`.
     fn check_replicas(&self, partition: i32, brokers: &[i32]) -> Result<(), (ErrorCode, String)> {
-        let node = self.broker.node.node_id;
+        let node = self.deps.node.node_id;
         let msg = match brokers {
             [] => format!("The manual partition assignment for partition {partition} is empty."),
             [b] if *b == node => return Ok(()),
@@ -421,6 +479,10 @@ fn new_partition_record(topic_id: Uuid, index: i32, node: i32, dir: Uuid) -> Par
     }
 }
 
+/// Topic names that would put a partition directory where the committed-offsets store lives
+/// (`crate::group::store::OFFSETS_DIR`, `FALLBACK_OFFSETS_DIR`): no topic may take them.
+pub const RESERVED_TOPICS: [&str; 2] = ["__consumer_offsets", "__sluice_consumer_offsets"];
+
 /// Kafka's topic name rules.
 pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
     let bad = |why: &str| {
@@ -444,15 +506,15 @@ pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
     {
         return bad("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
     }
-    if crate::group::store::RESERVED_TOPICS.contains(&name) {
+    if RESERVED_TOPICS.contains(&name) {
         return bad("it is reserved: the group coordinator keeps committed offsets there");
     }
     Ok(())
 }
 
 /// The storage settings for a topic: broker defaults overridden by the topic's configs.
-pub fn log_config(broker: &Broker, topic: &TopicInfo) -> LogConfig {
-    topic_config::log_config(&broker.config, &topic.configs)
+pub fn log_config(config: &Config, topic: &TopicInfo) -> LogConfig {
+    topic_config::log_config(config, &topic.configs)
 }
 
 impl Actor for MetadataActor {
@@ -460,7 +522,7 @@ impl Actor for MetadataActor {
 
     fn started(&mut self, _ctx: &mut Self::Context) {
         let _e = self.span().entered();
-        clean_log_dir(&self.broker.log_dir, &self.image);
+        clean_log_dir(&self.deps.log_dir, &self.image);
         let topics: Vec<TopicInfo> = self.image.topics.values().cloned().collect();
         for topic in &topics {
             self.start_partitions(topic);
@@ -469,7 +531,7 @@ impl Actor for MetadataActor {
         // markers say whether the last stop was clean, so a later crash is never mistaken for a
         // clean stop.
         if self.kafka_state.take().is_some_and(|k| k.clean_shutdown) {
-            let marker = self.broker.log_dir.join(properties::KAFKA_CLEAN_SHUTDOWN);
+            let marker = self.deps.log_dir.join(properties::KAFKA_CLEAN_SHUTDOWN);
             if let Err(e) = std::fs::remove_file(&marker) {
                 warn!(file = %marker.display(), error = %e, "cannot remove Kafka's clean-shutdown marker");
             }

@@ -106,7 +106,7 @@ impl Handler<InitProducerId> for MetadataActor {
             .checked_add(BLOCK_SIZE)
             .ok_or(ErrorCode::UnknownServerError)?;
         let record = MetadataRecord::ProducerIdsRecord(ProducerIdsRecord {
-            broker_id: self.broker.node.node_id,
+            broker_id: self.deps.node.node_id,
             next_producer_id: end,
             ..ProducerIdsRecord::default()
         });

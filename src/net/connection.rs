@@ -42,11 +42,11 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{Decoder, FramedRead};
 use tracing::{debug, warn, Instrument, Span};
 
-use crate::admin::actors::{ActorStats, Identity};
-use crate::admin::log::ActorSpan;
-use crate::admin::metrics::Metrics;
+use crate::actor::ActorSpan;
+use crate::actor::{ActorStats, Identity};
 use crate::api::{self, Body, RequestContext, Response};
 use crate::broker::Broker;
+use crate::metrics::Metrics;
 use crate::net::frame::{FrameDecoder, FrameError};
 use crate::net::server::Admission;
 

@@ -11,8 +11,8 @@ use actix::prelude::*;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::admin::metrics::Refusal;
 use crate::broker::Broker;
+use crate::metrics::Refusal;
 use crate::net::connection::{Close, ConnectionActor};
 
 /// Live connection actors, so shutdown (and inspection) can reach every one of them, and the

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, Span};
 
-use crate::admin::actors::ActorStats;
-use crate::admin::log::ActorSpan;
+use crate::actor::ActorSpan;
+use crate::actor::ActorStats;
 use crate::error::ErrorCode;
 use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
 
@@ -112,7 +112,7 @@ impl PartitionActor {
         actor
     }
 
-    /// Attaches the inspection counters (see [`crate::admin::actors`]).
+    /// Attaches the inspection counters (see [`crate::actor`]).
     pub fn with_stats(mut self, stats: Arc<ActorStats>) -> PartitionActor {
         self.stats = Some(stats);
         self.publish();

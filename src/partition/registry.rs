@@ -14,8 +14,8 @@ use actix::{Addr, Handler, MailboxError, Message};
 use tokio::sync::watch;
 
 use super::{Offsets, PartitionActor};
-use crate::admin::actors::ActorStats;
-use crate::broker::Published;
+use crate::actor::ActorStats;
+use crate::actor::Published;
 
 /// A partition's mailbox and its published offsets. Cloning it is one reference count.
 #[derive(Clone)]
