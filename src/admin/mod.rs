@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
+use crate::util::clock::now_ms;
 use actors::{ActorStats, Identity};
 use log::LogControl;
 
@@ -163,7 +164,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Answer {
 
 /// One actor as `/actors` shows it.
 fn describe(a: &ActorStats) -> Value {
-    let now = actors::now_ms();
+    let now = now_ms();
     let mut v = json!({
         "kind": a.identity.kind(),
         "name": a.identity.name(),

@@ -30,9 +30,9 @@ use tracing::{debug, error, info, warn, Span};
 
 use super::records::{CommittedOffset, GroupMetadataValue, RecordKey};
 use crate::error::ErrorCode;
-use crate::partition::now_ms;
 use crate::record::{self, BatchBuilder, BatchIter};
 use crate::storage::{AppendError, LogConfig, PartitionLog};
+use crate::util::clock::now_ms;
 
 /// The store's directory under `log.dirs`.
 pub const OFFSETS_DIR: &str = "__consumer_offsets-0";

@@ -28,11 +28,12 @@ use crate::admin::actors::{Identity, PARTITION_MAILBOX_CAPACITY};
 use crate::admin::log::ActorSpan;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::partition::{self, Offsets, PartitionActor, PartitionHandle};
+use crate::partition::{Offsets, PartitionActor, PartitionHandle};
 use crate::protocol::messages::metadata::{
     ConfigRecord, MetadataRecord, PartitionRecord, TopicRecord,
 };
 use crate::storage::{LogConfig, OpenHints};
+use crate::util::clock::now_ms;
 use image::{ClusterImage, TopicInfo, RESOURCE_TOPIC};
 use kraft_log::MetadataLog;
 
@@ -239,7 +240,7 @@ impl MetadataActor {
     /// Appends records to the metadata log (synced), then applies them to the image.
     fn append(&mut self, records: &[MetadataRecord]) -> Result<(), (ErrorCode, String)> {
         self.log
-            .append(records, &mut self.image, partition::now_ms())
+            .append(records, &mut self.image, now_ms())
             .map_err(|e| {
                 error!(error = %e, "metadata log append failed");
                 (ErrorCode::KafkaStorageError, e.to_string())

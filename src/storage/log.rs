@@ -7,7 +7,6 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
@@ -23,6 +22,7 @@ use super::segment::{
     TXN_INDEX_SUFFIX,
 };
 use crate::record::{self, BatchHeader};
+use crate::util::clock::now_ms;
 
 /// Per-partition log settings; names follow Kafka's topic configs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,12 +273,6 @@ pub struct PartitionLog {
     last_write: Option<FileSlice>,
 }
 
-fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn active_of(segments: &mut BTreeMap<i64, LogSegment>) -> io::Result<&mut LogSegment> {
     segments
         .values_mut()
@@ -365,7 +359,7 @@ impl PartitionLog {
             ..RecoveryStats::default()
         };
         let counters = ScanCounters::default();
-        let now = wall_clock_ms();
+        let now = now_ms();
         let mut segments = BTreeMap::new();
         let mut corrupt_point_seen = false;
         let mut progress = Progress {

@@ -1,0 +1,8 @@
+//! Small helpers shared across the crate: the ground floor. Nothing here imports any other module
+//! of the crate, so every layer may use it without making an import circle.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`clock`] | the wall clock in Unix milliseconds, as Kafka timestamps are |
+
+pub mod clock;
