@@ -21,6 +21,8 @@ use std::path::Path;
 use base64::Engine;
 use uuid::Uuid;
 
+use crate::util::fs::write_atomically;
+
 pub const META_PROPERTIES: &str = "meta.properties";
 pub const PARTITION_METADATA: &str = "partition.metadata";
 
@@ -112,7 +114,7 @@ impl MetaProperties {
         Ok(meta)
     }
 
-    /// Writes the file atomically (temp file + rename), in Kafka's v1 layout.
+    /// Writes the file atomically (see [`write_atomically`]), in Kafka's v1 layout.
     pub fn write(&self, dir: &Path) -> io::Result<()> {
         let mut text = String::from("#\n#Written by sluice\n");
         text.push_str(&format!("cluster.id={}\n", self.cluster_id));
@@ -136,19 +138,6 @@ pub fn read_partition_metadata(partition_dir: &Path) -> Option<Uuid> {
     parse_properties(&text)
         .get("topic_id")
         .and_then(|t| parse_kafka_uuid(t))
-}
-
-/// Writes `path` through a temporary sibling and a rename, then syncs, so a crash leaves either
-/// the old or the new content.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

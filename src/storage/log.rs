@@ -23,6 +23,7 @@ use super::segment::{
 };
 use crate::record::{self, BatchHeader};
 use crate::util::clock::now_ms;
+use crate::util::fs::sync_dir;
 
 /// Per-partition log settings; names follow Kafka's topic configs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,12 +404,12 @@ impl PartitionLog {
             segments.insert(base, segment);
         }
         if stats.segments_deleted > 0 {
-            checkpoint::sync_dir(dir)?;
+            sync_dir(dir)?;
         }
         if segments.is_empty() {
             let base = checkpoint.map_or(0, |c| c.log_start_offset.max(0));
             segments.insert(base, LogSegment::create(dir, base, &config, now)?);
-            checkpoint::sync_dir(dir)?;
+            sync_dir(dir)?;
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
         let log_end_offset = active_of(&mut segments)?.next_offset();
@@ -875,7 +876,7 @@ impl PartitionLog {
         old.flush()?;
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
         self.segments.insert(new_base, segment);
-        checkpoint::sync_dir(&self.dir)?;
+        sync_dir(&self.dir)?;
         self.recovery_point = self.recovery_point.max(new_base);
         self.write_checkpoint()?;
         // As Kafka does at every roll: after an unclean stop only the active segment is scanned.
@@ -1095,7 +1096,7 @@ impl PartitionLog {
             }
         }
         if doomed > 0 {
-            checkpoint::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
             self.advance_log_start_to_first_segment()?;
         }
         outcome.log_start_offset = self.log_start_offset;
@@ -1156,7 +1157,7 @@ impl PartitionLog {
             }
         }
         if deleted {
-            checkpoint::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
         }
         Ok(self.log_start_offset)
     }
@@ -1300,7 +1301,7 @@ fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
         }
     }
     if removed {
-        checkpoint::sync_dir(dir)?;
+        sync_dir(dir)?;
     }
     Ok(logs)
 }

@@ -4,5 +4,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`clock`] | the wall clock in Unix milliseconds, as Kafka timestamps are |
+//! | [`fs`] | durable file replacement (temporary file, fsync, rename, fsync of the directory) |
 
 pub mod clock;
+pub mod fs;
