@@ -5,6 +5,8 @@
 //! |---|---|
 //! | [`clock`] | the wall clock in Unix milliseconds, as Kafka timestamps are |
 //! | [`fs`] | durable file replacement (temporary file, fsync, rename, fsync of the directory) |
+//! | [`properties`] | Java `.properties` text: `server.properties`, `meta.properties`, `partition.metadata` |
 
 pub mod clock;
 pub mod fs;
+pub mod properties;
