@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use arc_swap::{ArcSwap, Guard};
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::actor::{ActorRegistry, Arbiters, Identity, Published, METADATA_MAILBOX_CAPACITY};
+use crate::actor::{ActorRegistry, Arbiters, Identity, METADATA_MAILBOX_CAPACITY};
 use crate::config::Config;
 use crate::group::{GroupManager, GroupObservers};
 use crate::metadata::image::ClusterImage;
@@ -40,7 +41,9 @@ pub struct Broker {
     pub config: Arc<Config>,
     pub node: NodeIdentity,
     pub log_dir: PathBuf,
-    image: Arc<Published<ClusterImage>>,
+    /// Read by every request, replaced whole by the metadata actor: an `ArcSwap`, so a reader
+    /// neither locks nor touches the shared reference count.
+    image: Arc<ArcSwap<ClusterImage>>,
     pub partitions: Arc<PartitionRegistry>,
     pub connections: ConnectionRegistry,
     /// The connection writer tasks; shutdown waits for them to drain.
@@ -127,7 +130,7 @@ impl Broker {
                 members: metrics.group_members.clone(),
             },
         ));
-        let published = Arc::new(Published::new(image.clone()));
+        let published = Arc::new(ArcSwap::from_pointee(image.clone()));
         let partitions = Arc::new(PartitionRegistry::default());
         let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
         let deps = MetadataDeps {
@@ -160,8 +163,9 @@ impl Broker {
         }))
     }
 
-    /// The current cluster image (cheap: this thread's `Arc` of it, no lock).
-    pub fn image(&self) -> Arc<ClusterImage> {
+    /// The current cluster image: no lock, no reference count (the guard borrows it; one held
+    /// across a long wait degrades to an ordinary `Arc`, still correct).
+    pub fn image(&self) -> Guard<Arc<ClusterImage>> {
         self.image.load()
     }
 

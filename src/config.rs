@@ -30,15 +30,15 @@ use std::sync::LazyLock;
 
 use thiserror::Error;
 
+use crate::util::properties::parse_properties;
+
 mod listener;
-mod properties;
 mod settings;
 #[cfg(test)]
 mod tests;
 mod toml_source;
 
 pub use listener::Listener;
-pub use properties::{parse_properties, PropertiesSyntaxError, Property};
 pub use settings::{is_unused_kafka_key, Setting, Value, SETTINGS};
 
 pub(crate) use settings::{Loader, UnknownKeys};

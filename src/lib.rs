@@ -19,6 +19,7 @@
 //! | [`storage`] | segments, offset and time indexes, recovery, retention, idempotent-producer state (synchronous, actor-free) |
 //! | [`record`] | the 61-byte record batch header view; records stay opaque bytes |
 //! | [`error`] | Kafka error codes |
+//! | [`util`] | the ground floor, importing nothing of the crate: the clock, atomic file writes, `.properties` text |
 //! | [`admin`] | the admin HTTP endpoint (`/metrics`, `/actors`, `/health`, `/log-filter`), actor stats, counters |
 //!
 //! # How a request flows
@@ -52,3 +53,4 @@ pub mod partition;
 pub mod protocol;
 pub mod record;
 pub mod storage;
+pub mod util;

@@ -26,6 +26,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::protocol::wire::{self, DecodeError};
+
 /// Size of the fixed batch header.
 pub const BATCH_HEADER_LEN: usize = 61;
 /// `baseOffset` + `batchLength`: the bytes in front of the length-counted part of a batch.
@@ -374,37 +376,21 @@ fn read_nullable(buf: &mut Bytes) -> Result<Option<Bytes>, BatchError> {
     Ok(Some(buf.split_to(len)))
 }
 
-fn read_uvarint(buf: &mut Bytes) -> Result<u64, BatchError> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        if !buf.has_remaining() {
-            return Err(BatchError::MalformedRecord("truncated varint"));
-        }
-        let byte = buf.get_u8();
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(BatchError::MalformedRecord("varint too long"))
-}
-
+/// The record fields' zigzag varints are the wire codec's ([`wire::read_varint`] and friends):
+/// at most 5 bytes for an int32 field, 10 for an int64 one, as Kafka reads them.
 fn read_varlong(buf: &mut Bytes) -> Result<i64, BatchError> {
-    let raw = read_uvarint(buf)?;
-    Ok((raw >> 1) as i64 ^ -((raw & 1) as i64))
+    wire::read_varlong(buf).map_err(malformed_varint)
 }
 
 fn read_varint(buf: &mut Bytes) -> Result<i32, BatchError> {
-    i32::try_from(read_varlong(buf)?).map_err(|_| BatchError::MalformedRecord("varint overflow"))
+    wire::read_varint(buf).map_err(malformed_varint)
 }
 
-fn put_varlong(buf: &mut BytesMut, value: i64) {
-    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-    while raw >= 0x80 {
-        buf.put_u8((raw as u8) | 0x80);
-        raw >>= 7;
-    }
-    buf.put_u8(raw as u8);
+fn malformed_varint(e: DecodeError) -> BatchError {
+    BatchError::MalformedRecord(match e {
+        DecodeError::Truncated { .. } => "truncated varint",
+        _ => "varint overflow",
+    })
 }
 
 /// Builds an uncompressed magic-2 batch: used for the metadata log and by tests.
@@ -476,16 +462,17 @@ impl BatchBuilder {
     ) {
         let mut body = BytesMut::new();
         body.put_i8(0);
-        put_varlong(&mut body, 0);
-        put_varlong(&mut body, i64::from(self.count));
+        wire::put_varlong(&mut body, 0);
+        wire::put_varint(&mut body, self.count);
         put_nullable(&mut body, key);
         put_nullable(&mut body, value);
-        put_varlong(&mut body, header_count);
+        // An int32 field written as a varlong: the same bytes for any count in int32 range.
+        wire::put_varlong(&mut body, header_count);
         for (k, v) in headers {
             put_nullable(&mut body, Some(k.as_bytes()));
             put_nullable(&mut body, *v);
         }
-        put_varlong(&mut self.records, body.len() as i64);
+        wire::put_varlong(&mut self.records, body.len() as i64);
         self.records.extend_from_slice(&body);
         self.count += 1;
     }
@@ -514,9 +501,9 @@ impl BatchBuilder {
 
 fn put_nullable(buf: &mut BytesMut, data: Option<&[u8]>) {
     match data {
-        None => put_varlong(buf, -1),
+        None => wire::put_varint(buf, -1),
         Some(d) => {
-            put_varlong(buf, d.len() as i64);
+            wire::put_varlong(buf, d.len() as i64);
             buf.extend_from_slice(d);
         }
     }
@@ -615,6 +602,33 @@ mod tests {
         assert_eq!(found.len(), 3);
         assert!(found[0].is_ok() && found[1].is_ok());
         assert!(matches!(found[2], Err((150, BatchError::Truncated { .. }))));
+    }
+
+    #[test]
+    fn record_varints_are_refused_by_name() {
+        let mut b = Bytes::from_static(&[0x80]);
+        assert_eq!(
+            read_varint(&mut b),
+            Err(BatchError::MalformedRecord("truncated varint"))
+        );
+        // An int32 field takes at most 5 bytes, an int64 one at most 10.
+        let mut b = Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
+        assert_eq!(
+            read_varint(&mut b),
+            Err(BatchError::MalformedRecord("varint overflow"))
+        );
+        let mut b = Bytes::from_static(&[0xff; 11]);
+        assert_eq!(
+            read_varlong(&mut b),
+            Err(BatchError::MalformedRecord("varint overflow"))
+        );
+        let mut out = BytesMut::new();
+        wire::put_varlong(&mut out, -1_726_045_973_899);
+        wire::put_varint(&mut out, i32::MIN);
+        let mut b = out.freeze();
+        assert_eq!(read_varlong(&mut b), Ok(-1_726_045_973_899));
+        assert_eq!(read_varint(&mut b), Ok(i32::MIN));
+        assert!(b.is_empty());
     }
 
     #[test]

@@ -26,6 +26,8 @@ use actix::dev::ToEnvelope;
 use actix::{Actor, Addr, Handler, MailboxError, Message};
 use tokio::sync::Semaphore;
 
+use crate::util::clock::now_ms;
+
 /// Messages that may be outstanding at once to one partition actor (see the module docs).
 pub const PARTITION_MAILBOX_CAPACITY: usize = 256;
 /// Messages that may be outstanding at once to the metadata actor.
@@ -234,13 +236,6 @@ impl ActorRegistry {
         live.sort_by_key(|(id, _)| *id);
         live.into_iter().map(|(_, s)| s).collect()
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

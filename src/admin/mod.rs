@@ -33,6 +33,7 @@ use tracing::{debug, info, warn};
 
 use crate::actor::{ActorStats, Identity};
 use crate::broker::Broker;
+use crate::util::clock::now_ms;
 use log::LogControl;
 
 /// Largest `PUT /log-filter` body accepted.
@@ -162,7 +163,7 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Answer {
 
 /// One actor as `/actors` shows it.
 fn describe(a: &ActorStats) -> Value {
-    let now = crate::actor::now_ms();
+    let now = now_ms();
     let mut v = json!({
         "kind": a.identity.kind(),
         "name": a.identity.name(),

@@ -520,7 +520,7 @@ impl Response {
     /// `sendfile`, resuming after partial writes. A file range that cannot be sent whole (the
     /// file is shorter than it was: only a damaged disk does that) fails the write, which closes
     /// the connection: the frame cannot be finished.
-    pub async fn write_to(mut self, socket: &mut OwnedWriteHalf) -> std::io::Result<()> {
+    pub async fn write_to(self, socket: &mut OwnedWriteHalf) -> std::io::Result<()> {
         if let Some(Chunk::Unframeable(e)) = self.chunks.first() {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, *e));
         }
@@ -531,7 +531,8 @@ impl Response {
                 i += 1;
                 continue;
             }
-            let slices: Vec<IoSlice<'_>> = self.chunks[i..]
+            // A run of at most 64 in-memory chunks, written whole before going on.
+            let mut slices: Vec<IoSlice<'_>> = self.chunks[i..]
                 .iter()
                 .take(64)
                 .map_while(|c| match c {
@@ -539,22 +540,14 @@ impl Response {
                     Chunk::File(_) | Chunk::Unframeable(_) => None,
                 })
                 .collect();
-            let mut written = socket.write_vectored(&slices).await?;
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            while written > 0 && i < self.chunks.len() {
-                let Chunk::Mem(chunk) = &mut self.chunks[i] else {
-                    break;
-                };
-                let len = chunk.len();
-                if written >= len {
-                    written -= len;
-                    i += 1;
-                } else {
-                    chunk.advance(written);
-                    written = 0;
+            i += slices.len();
+            let mut unwritten = &mut slices[..];
+            while !unwritten.is_empty() {
+                let written = socket.write_vectored(unwritten).await?;
+                if written == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
                 }
+                IoSlice::advance_slices(&mut unwritten, written);
             }
         }
         socket.flush().await

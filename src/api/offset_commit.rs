@@ -7,11 +7,11 @@ use crate::error::ErrorCode;
 use crate::group::actor::ValidateCommit;
 use crate::group::records::CommittedOffset;
 use crate::group::store::CommitOffsets;
-use crate::partition::now_ms;
 use crate::protocol::messages::offset_commit_request::OffsetCommitRequest;
 use crate::protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use crate::util::clock::now_ms;
 
 pub async fn handle(
     ctx: &RequestContext,

@@ -44,7 +44,7 @@ use super::records::{GroupMetadataValue, MemberRecord};
 use super::store::{OffsetStore, StoreGroup};
 use crate::actor::ActorStats;
 use crate::error::ErrorCode;
-use crate::partition::now_ms;
+use crate::util::clock::now_ms;
 
 /// Coordinator settings every group uses.
 #[derive(Debug, Clone)]

@@ -30,9 +30,10 @@ use tracing::{debug, error, info, warn, Span};
 
 use super::records::{CommittedOffset, GroupMetadataValue, RecordKey};
 use crate::error::ErrorCode;
-use crate::partition::now_ms;
 use crate::record::{self, BatchBuilder, BatchIter};
 use crate::storage::{AppendError, LogConfig, PartitionLog};
+use crate::util::clock::now_ms;
+use crate::util::fs::sync_dir;
 
 /// The store's directory under `log.dirs`.
 pub const OFFSETS_DIR: &str = "__consumer_offsets-0";
@@ -251,7 +252,7 @@ pub fn compact(dir: &Path, log: &mut Option<PartitionLog>, state: &StoreState) -
         }
         fresh.close()?;
         std::fs::File::create(tmp.join(COMPACTED_MARKER))?.sync_all()?;
-        std::fs::File::open(&tmp)?.sync_all()
+        sync_dir(&tmp)
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -266,7 +267,7 @@ pub fn compact(dir: &Path, log: &mut Option<PartitionLog>, state: &StoreState) -
     std::fs::rename(dir, &trash)?;
     std::fs::rename(&tmp, dir)?;
     if let Some(parent) = dir.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
+        sync_dir(parent)?;
     }
     if let Err(e) = std::fs::remove_dir_all(&trash) {
         warn!(dir = %trash.display(), error = %e, "could not remove the old offsets log");
@@ -290,7 +291,7 @@ fn finish_interrupted_compaction(log_dir: &Path, dir_name: &str) -> io::Result<(
         if !dir.exists() && tmp.join(COMPACTED_MARKER).is_file() {
             info!(dir = %dir.display(), "completing an interrupted offsets log compaction");
             std::fs::rename(&tmp, &dir)?;
-            std::fs::File::open(log_dir)?.sync_all()?;
+            sync_dir(log_dir)?;
         } else {
             std::fs::remove_dir_all(&tmp)?;
         }

@@ -25,15 +25,16 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::actor::{
-    ActorRegistry, ActorSpan, ActorStats, Arbiters, Identity, Published, PARTITION_MAILBOX_CAPACITY,
+    ActorRegistry, ActorSpan, ActorStats, Arbiters, Identity, PARTITION_MAILBOX_CAPACITY,
 };
 use crate::config::Config;
 use crate::error::ErrorCode;
-use crate::partition::{self, Offsets, PartitionActor, PartitionHandle, PartitionRegistry};
+use crate::partition::{Offsets, PartitionActor, PartitionHandle, PartitionRegistry};
 use crate::protocol::messages::metadata::{
     ConfigRecord, MetadataRecord, PartitionRecord, TopicRecord,
 };
 use crate::storage::{LogConfig, OpenHints};
+use crate::util::clock::now_ms;
 use image::{ClusterImage, TopicInfo, RESOURCE_TOPIC};
 use kraft_log::MetadataLog;
 
@@ -58,7 +59,7 @@ pub struct MetadataDeps {
     pub node: NodeIdentity,
     pub log_dir: PathBuf,
     /// Where each new cluster image is published to the request handlers.
-    pub image: Arc<Published<ClusterImage>>,
+    pub image: Arc<arc_swap::ArcSwap<ClusterImage>>,
     /// The partition actors it starts and stops.
     pub partitions: Arc<PartitionRegistry>,
     pub actors: Arc<ActorRegistry>,
@@ -297,7 +298,7 @@ impl MetadataActor {
     /// Appends records to the metadata log (synced), then applies them to the image.
     fn append(&mut self, records: &[MetadataRecord]) -> Result<(), (ErrorCode, String)> {
         self.log
-            .append(records, &mut self.image, partition::now_ms())
+            .append(records, &mut self.image, now_ms())
             .map_err(|e| {
                 error!(error = %e, "metadata log append failed");
                 (ErrorCode::KafkaStorageError, e.to_string())

@@ -20,8 +20,8 @@ use tracing::{error, info};
 
 use super::MetadataActor;
 use crate::error::ErrorCode;
-use crate::partition;
 use crate::protocol::messages::metadata::{MetadataRecord, ProducerIdsRecord};
+use crate::util::clock::now_ms;
 
 /// Ids reserved per `ProducerIdsRecord` (Kafka's controller also uses blocks of 1000).
 pub const BLOCK_SIZE: i64 = 1000;
@@ -111,7 +111,7 @@ impl Handler<InitProducerId> for MetadataActor {
             ..ProducerIdsRecord::default()
         });
         self.log
-            .append(&[record], &mut self.image, partition::now_ms())
+            .append(&[record], &mut self.image, now_ms())
             .map_err(|e| {
                 error!(error = %e, "metadata log append failed: no producer ids reserved");
                 ErrorCode::KafkaStorageError

@@ -21,6 +21,9 @@ use std::path::Path;
 use base64::Engine;
 use uuid::Uuid;
 
+use crate::util::fs::write_atomically;
+use crate::util::properties::{parse_properties, PropertiesSyntaxError};
+
 pub const META_PROPERTIES: &str = "meta.properties";
 pub const PARTITION_METADATA: &str = "partition.metadata";
 
@@ -51,16 +54,12 @@ pub fn parse_kafka_uuid(s: &str) -> Option<Uuid> {
     Uuid::from_slice(&bytes).ok()
 }
 
-/// Parses `key=value` lines, skipping `#` comments and blank lines.
-fn parse_properties(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|l| {
-            let (k, v) = l.split_once(['=', ':'])?;
-            Some((k.trim().to_string(), v.trim().to_string()))
-        })
-        .collect()
+/// The entries of a properties file by key, a later duplicate winning (as in Java).
+fn properties_map(text: &str) -> Result<BTreeMap<String, String>, PropertiesSyntaxError> {
+    Ok(parse_properties(text)?
+        .into_iter()
+        .map(|p| (p.key, p.value))
+        .collect())
 }
 
 /// The identity stored in `meta.properties`.
@@ -74,12 +73,20 @@ pub struct MetaProperties {
 impl MetaProperties {
     /// Reads `<dir>/meta.properties`; `Ok(None)` when it does not exist or has no cluster id.
     pub fn read(dir: &Path) -> io::Result<Option<MetaProperties>> {
-        let text = match std::fs::read_to_string(dir.join(META_PROPERTIES)) {
+        let path = dir.join(META_PROPERTIES);
+        let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let props = parse_properties(&text);
+        // A damaged file is an error, not a missing one: that would give the directory a new
+        // cluster id.
+        let props = properties_map(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
         let Some(cluster_id) = props.get("cluster.id").filter(|c| !c.is_empty()) else {
             return Ok(None);
         };
@@ -112,7 +119,7 @@ impl MetaProperties {
         Ok(meta)
     }
 
-    /// Writes the file atomically (temp file + rename), in Kafka's v1 layout.
+    /// Writes the file atomically (see [`write_atomically`]), in Kafka's v1 layout.
     pub fn write(&self, dir: &Path) -> io::Result<()> {
         let mut text = String::from("#\n#Written by sluice\n");
         text.push_str(&format!("cluster.id={}\n", self.cluster_id));
@@ -133,22 +140,10 @@ pub fn write_partition_metadata(partition_dir: &Path, topic_id: Uuid) -> io::Res
 /// Reads the topic id of a partition directory, if it has a readable `partition.metadata`.
 pub fn read_partition_metadata(partition_dir: &Path) -> Option<Uuid> {
     let text = std::fs::read_to_string(partition_dir.join(PARTITION_METADATA)).ok()?;
-    parse_properties(&text)
+    properties_map(&text)
+        .ok()?
         .get("topic_id")
         .and_then(|t| parse_kafka_uuid(t))
-}
-
-/// Writes `path` through a temporary sibling and a rename, then syncs, so a crash leaves either
-/// the old or the new content.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -184,6 +179,32 @@ mod tests {
         assert!(a.directory_id.is_some());
         assert_eq!(a.directory_id, b.directory_id);
         assert_eq!(b.cluster_id, "IAAAAAAAQACAAAAAAAAAAQ");
+    }
+
+    #[test]
+    fn a_damaged_meta_properties_is_an_error_not_a_new_identity() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "cluster.id=IAAAAAAAQACAAAAAAAAAAQ\nnode.id=1\nbad=\\u12G4\n";
+        std::fs::write(dir.path().join(META_PROPERTIES), text).expect("write");
+        let err = MetaProperties::load_or_create(dir.path(), 1).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+        let after = std::fs::read_to_string(dir.path().join(META_PROPERTIES)).expect("read");
+        assert_eq!(after, text);
+    }
+
+    #[test]
+    fn reads_java_properties_syntax() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(META_PROPERTIES),
+            "! comment\r\ncluster.id : IAAAAAAA\\\r\n    QACAAAAAAAAAAQ\r\nnode.id 2\r\nnode.id=3\r\n",
+        )
+        .expect("write");
+        let meta = MetaProperties::read(dir.path()).expect("read");
+        assert_eq!(
+            meta.map(|m| (m.cluster_id, m.node_id)),
+            Some(("IAAAAAAAQACAAAAAAAAAAQ".to_owned(), 3))
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::actor::ActorSpan;
 use crate::actor::ActorStats;
 use crate::error::ErrorCode;
 use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
+use crate::util::clock::now_ms;
 
 pub use registry::{PartitionHandle, PartitionRegistry};
 
@@ -284,13 +285,6 @@ impl PartitionActor {
         }
         self.publish();
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Appends one Produce partition's batches. `sync` asks for an fsync before the answer.

@@ -1,8 +1,8 @@
 //! Where connections find partition actors: topic name → partition index → handle.
 //!
 //! Written only by the metadata actor (when topics appear or go away), read by every request
-//! on the produce and fetch paths: a [`Published`] map, replaced whole by the writer, read
-//! without a lock.
+//! on the produce and fetch paths: an [`ArcSwap`] map, replaced whole by the writer, read
+//! without a lock or a shared reference count.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use actix::dev::ToEnvelope;
 use actix::{Addr, Handler, MailboxError, Message};
+use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use super::{Offsets, PartitionActor};
 use crate::actor::ActorStats;
-use crate::actor::Published;
 
 /// A partition's mailbox and its published offsets. Cloning it is one reference count.
 #[derive(Clone)]
@@ -65,13 +65,13 @@ impl PartitionHandle {
 type Topics = HashMap<Arc<str>, Arc<BTreeMap<i32, PartitionHandle>>>;
 
 pub struct PartitionRegistry {
-    topics: Published<Topics>,
+    topics: ArcSwap<Topics>,
 }
 
 impl Default for PartitionRegistry {
     fn default() -> Self {
         PartitionRegistry {
-            topics: Published::new(Topics::new()),
+            topics: ArcSwap::from_pointee(Topics::new()),
         }
     }
 }
@@ -97,14 +97,15 @@ impl PartitionRegistry {
         if handles.is_empty() {
             return;
         }
-        self.topics.update(|topics| {
-            let mut topics = topics.clone();
+        // Only the metadata actor writes, so `rcu` (copy, change, swap; again on a race) runs once.
+        self.topics.rcu(|topics| {
+            let mut topics = Topics::clone(topics);
             let mut partitions = topics
                 .get(&topic)
                 .map(|p| BTreeMap::clone(p))
                 .unwrap_or_default();
-            partitions.extend(handles);
-            topics.insert(topic, Arc::new(partitions));
+            partitions.extend(handles.iter().cloned());
+            topics.insert(topic.clone(), Arc::new(partitions));
             topics
         });
     }
@@ -112,8 +113,8 @@ impl PartitionRegistry {
     /// Removes a topic's partitions and returns them (to be closed).
     pub fn remove_topic(&self, topic: &str) -> Vec<PartitionHandle> {
         let mut removed = Vec::new();
-        self.topics.update(|topics| {
-            let mut topics = topics.clone();
+        self.topics.rcu(|topics| {
+            let mut topics = Topics::clone(topics);
             if let Some(p) = topics.remove(topic) {
                 removed = p.values().cloned().collect();
             }

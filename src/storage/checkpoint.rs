@@ -18,8 +18,10 @@
 //! directory), so a crash leaves either the old or the new one.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
+
+use crate::util::fs::{sync_dir, write_atomically};
 
 pub(crate) const CHECKPOINT_FILE: &str = "sluice-offset-checkpoint";
 pub(crate) const CLEAN_SHUTDOWN_FILE: &str = "sluice-clean-shutdown";
@@ -70,17 +72,11 @@ fn parse(text: &str) -> Option<Checkpoint> {
 
 /// Replaces the checkpoint atomically.
 pub(crate) fn write(dir: &Path, checkpoint: Checkpoint) -> io::Result<()> {
-    let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
     let text = format!(
         "{VERSION}\n2\nlog-start-offset {}\nrecovery-point {}\n",
         checkpoint.log_start_offset, checkpoint.recovery_point
     );
-    let mut file = File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, dir.join(CHECKPOINT_FILE))?;
-    sync_dir(dir)
+    write_atomically(&dir.join(CHECKPOINT_FILE), text.as_bytes())
 }
 
 pub(crate) fn write_clean_shutdown(dir: &Path) -> io::Result<()> {
@@ -102,11 +98,6 @@ pub(crate) fn take_clean_shutdown(dir: &Path) -> io::Result<bool> {
 
 pub(crate) fn clean_shutdown_exists(dir: &Path) -> bool {
     dir.join(CLEAN_SHUTDOWN_FILE).exists()
-}
-
-/// fsync a directory, so that creations, renames and deletions in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

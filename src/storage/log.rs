@@ -7,7 +7,6 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
@@ -23,6 +22,8 @@ use super::segment::{
     TXN_INDEX_SUFFIX,
 };
 use crate::record::{self, BatchHeader};
+use crate::util::clock::now_ms;
+use crate::util::fs::sync_dir;
 
 /// Per-partition log settings; names follow Kafka's topic configs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,12 +274,6 @@ pub struct PartitionLog {
     last_write: Option<FileSlice>,
 }
 
-fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn active_of(segments: &mut BTreeMap<i64, LogSegment>) -> io::Result<&mut LogSegment> {
     segments
         .values_mut()
@@ -365,7 +360,7 @@ impl PartitionLog {
             ..RecoveryStats::default()
         };
         let counters = ScanCounters::default();
-        let now = wall_clock_ms();
+        let now = now_ms();
         let mut segments = BTreeMap::new();
         let mut corrupt_point_seen = false;
         let mut progress = Progress {
@@ -409,12 +404,12 @@ impl PartitionLog {
             segments.insert(base, segment);
         }
         if stats.segments_deleted > 0 {
-            checkpoint::sync_dir(dir)?;
+            sync_dir(dir)?;
         }
         if segments.is_empty() {
             let base = checkpoint.map_or(0, |c| c.log_start_offset.max(0));
             segments.insert(base, LogSegment::create(dir, base, &config, now)?);
-            checkpoint::sync_dir(dir)?;
+            sync_dir(dir)?;
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
         let log_end_offset = active_of(&mut segments)?.next_offset();
@@ -881,7 +876,7 @@ impl PartitionLog {
         old.flush()?;
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
         self.segments.insert(new_base, segment);
-        checkpoint::sync_dir(&self.dir)?;
+        sync_dir(&self.dir)?;
         self.recovery_point = self.recovery_point.max(new_base);
         self.write_checkpoint()?;
         // As Kafka does at every roll: after an unclean stop only the active segment is scanned.
@@ -1101,7 +1096,7 @@ impl PartitionLog {
             }
         }
         if doomed > 0 {
-            checkpoint::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
             self.advance_log_start_to_first_segment()?;
         }
         outcome.log_start_offset = self.log_start_offset;
@@ -1162,7 +1157,7 @@ impl PartitionLog {
             }
         }
         if deleted {
-            checkpoint::sync_dir(&self.dir)?;
+            sync_dir(&self.dir)?;
         }
         Ok(self.log_start_offset)
     }
@@ -1306,7 +1301,7 @@ fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
         }
     }
     if removed {
-        checkpoint::sync_dir(dir)?;
+        sync_dir(dir)?;
     }
     Ok(logs)
 }

@@ -57,14 +57,15 @@
 //! neither reads nor touches those.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 use bytes::{Buf, BufMut, BytesMut};
 
 use crate::error::ErrorCode;
 use crate::record::BatchHeader;
+use crate::util::fs::write_atomically;
 
 /// How many batches per producer are remembered for duplicate detection (Kafka's
 /// `NUM_BATCHES_TO_RETAIN`, which is also the largest `max.in.flight` an idempotent client uses).
@@ -521,13 +522,7 @@ impl ProducerStateManager {
 
     /// Replaces the snapshot file atomically.
     pub fn write_snapshot(&self, dir: &Path) -> io::Result<()> {
-        let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-        let mut file = File::create(&tmp)?;
-        file.write_all(&self.encode_snapshot())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
-        File::open(dir)?.sync_all()
+        write_atomically(&dir.join(SNAPSHOT_FILE), &self.encode_snapshot())
     }
 
     /// Reads the snapshot file: `Ok(None)` when there is none, `InvalidData` when it is damaged.

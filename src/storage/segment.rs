@@ -280,32 +280,23 @@ pub fn append_write_time() -> Duration {
 /// `IOV_MAX` pieces a call). Returns the number of bytes written.
 fn write_all_vectored_at(file: &File, pieces: &[&[u8]], position: u64) -> io::Result<u64> {
     const IOV_MAX: usize = 1024;
-    let mut pieces: Vec<&[u8]> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
-    let mut first = 0;
+    let mut slices: Vec<IoSlice<'_>> = pieces
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| IoSlice::new(p))
+        .collect();
+    let mut unwritten = &mut slices[..];
     let mut at = position;
-    while first < pieces.len() {
-        let slices: Vec<IoSlice<'_>> = pieces[first..]
-            .iter()
-            .take(IOV_MAX)
-            .map(|p| IoSlice::new(p))
-            .collect();
-        let mut written = match rustix::io::pwritev(file, &slices, at) {
+    while !unwritten.is_empty() {
+        let batch = &unwritten[..unwritten.len().min(IOV_MAX)];
+        let written = match rustix::io::pwritev(file, batch, at) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         };
         at += written as u64;
-        while written > 0 && first < pieces.len() {
-            let len = pieces[first].len();
-            if written >= len {
-                written -= len;
-                first += 1;
-            } else {
-                pieces[first] = &pieces[first][written..];
-                written = 0;
-            }
-        }
+        IoSlice::advance_slices(&mut unwritten, written);
     }
     Ok(at - position)
 }

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use super::*;
 use crate::error::ErrorCode;
 use crate::record::{self, BatchBuilder, BatchHeader, BatchIter, ATTR_LOG_APPEND_TIME};
+use crate::util::clock::now_ms;
 
 /// A (non-idempotent) producer's batch of `records` records (values of equal length), base
 /// offset 0. Without a producer id it can be appended again and again.
@@ -311,10 +312,7 @@ fn rolls_by_time() {
     // Without timestamps the segment's creation time counts.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = PartitionLog::open(dir.path(), config_roll_ms(1000)).expect("open");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now = now_ms();
     log.append(BytesMut::from(&batch(1, -1)[..]), now)
         .expect("append");
     log.append(BytesMut::from(&batch(1, -1)[..]), now + 10)
@@ -1134,13 +1132,6 @@ fn handles_cross_threads_and_open_creates_the_directory() {
 
 // ---- idempotent producers -------------------------------------------------------------------
 
-fn wall_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .expect("clock")
-}
-
 /// An idempotent producer's batch of `records` records.
 fn idem(pid: i64, epoch: i16, seq: i32, records: usize, ts: i64) -> Bytes {
     let mut b = BatchBuilder::new(0, ts).producer(pid, epoch, seq);
@@ -1174,7 +1165,7 @@ fn all_headers(log: &PartitionLog) -> Vec<BatchHeader> {
 #[test]
 fn idempotent_retries_are_answered_with_their_original_offsets() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let now = wall_now();
+    let now = now_ms();
     let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
     append(&mut log, 2, now);
     let first = idem(5, 0, 0, 3, now);
@@ -1206,7 +1197,7 @@ fn idempotent_retries_are_answered_with_their_original_offsets() {
 #[test]
 fn an_append_mixing_retries_and_new_batches_writes_only_the_new_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let now = wall_now();
+    let now = now_ms();
     let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
     let a = idem(9, 0, 0, 2, now);
     append_bytes(&mut log, &a, now).expect("append");
@@ -1234,7 +1225,7 @@ fn log_append_time_duplicates_answer_the_stamped_time() {
         timestamp_type_log_append: true,
         ..LogConfig::default()
     };
-    let now = wall_now();
+    let now = now_ms();
     let mut log = PartitionLog::open(dir.path(), config).expect("open");
     let batch = idem(3, 0, 0, 1, 5);
     let info = append_bytes(&mut log, &batch, now).expect("append");
@@ -1247,7 +1238,7 @@ fn log_append_time_duplicates_answer_the_stamped_time() {
 #[test]
 fn producer_state_survives_a_clean_close_and_a_crash() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let now = wall_now();
+    let now = now_ms();
     let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
     let mut batches = Vec::new();
     for seq in 0..4 {
@@ -1298,7 +1289,7 @@ fn producer_state_survives_a_clean_close_and_a_crash() {
 #[test]
 fn producer_state_is_rebuilt_without_a_usable_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let now = wall_now();
+    let now = now_ms();
     let config = LogConfig {
         segment_bytes: 150,
         ..LogConfig::default()
@@ -1359,7 +1350,7 @@ fn producer_state_is_rebuilt_without_a_usable_snapshot() {
 #[ignore]
 fn measure_producer_state_open_cost() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let now = wall_now();
+    let now = now_ms();
     let config = LogConfig {
         segment_bytes: 8 << 20,
         ..LogConfig::default()

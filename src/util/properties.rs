@@ -1,4 +1,5 @@
-//! A reader for Java `.properties` text (Kafka's `server.properties`, `meta.properties`).
+//! A reader for Java `.properties` text: Kafka's `server.properties` (read by [`crate::config`]),
+//! and `meta.properties` and `partition.metadata` (read by [`crate::metadata::properties`]).
 //!
 //! Follows `java.util.Properties.load` on the points that matter for config files:
 //!
