@@ -33,6 +33,7 @@ pub use crate::metadata::NodeIdentity;
 use crate::metadata::{MetadataActor, MetadataDeps, MetadataHandle};
 use crate::metrics::Metrics;
 use crate::net::server::ConnectionRegistry;
+use crate::net::service::{ConnectionSettings, NetContext};
 use crate::partition::{self, PartitionRegistry};
 
 /// The broker's parts, as the request handlers and the HTTP face use them. Everything mutable
@@ -45,7 +46,7 @@ pub struct Broker {
     /// neither locks nor touches the shared reference count.
     image: Arc<ArcSwap<ClusterImage>>,
     pub partitions: Arc<PartitionRegistry>,
-    pub connections: ConnectionRegistry,
+    pub connections: Arc<ConnectionRegistry>,
     /// The connection writer tasks; shutdown waits for them to drain.
     pub tasks: TaskTracker,
     pub arbiters: Arbiters,
@@ -153,7 +154,7 @@ impl Broker {
             log_dir,
             image: published,
             partitions,
-            connections: ConnectionRegistry::default(),
+            connections: Arc::default(),
             tasks: TaskTracker::new(),
             arbiters,
             metadata: MetadataHandle::new(addr, metadata_stats),
@@ -161,6 +162,31 @@ impl Broker {
             actors,
             groups,
         }))
+    }
+
+    /// What the listener and its connections use of the broker.
+    pub fn net_context(&self) -> NetContext {
+        let c = &self.config;
+        NetContext {
+            settings: ConnectionSettings {
+                max_frame: c.socket_request_max_bytes,
+                max_inflight: c.max_inflight_requests_per_connection.max(1),
+                idle_ms: c.connections_max_idle_ms,
+                affinity: c.connection_affinity,
+                max_connections: c.max_connections,
+                max_connections_per_ip: c.max_connections_per_ip,
+            },
+            connections: self.connections.clone(),
+            tasks: self.tasks.clone(),
+            arbiters: self.arbiters.clone(),
+            metrics: self.metrics.clone(),
+            actors: self.actors.clone(),
+        }
+    }
+
+    /// How long shutdown waits for connections, then for the logs (`shutdown.timeout.ms`).
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.config.shutdown_timeout_ms)
     }
 
     /// The current cluster image: no lock, no reference count (the guard borrows it; one held

@@ -117,7 +117,17 @@ async fn run(config: Config, log: Arc<LogControl>) -> std::io::Result<()> {
         }
         None => None,
     };
-    sluice::net::server::serve(listener, broker, sluice::net::server::termination_signal()).await;
+    let grace = broker.shutdown_grace();
+    sluice::net::server::serve(
+        listener,
+        broker.net_context(),
+        Arc::new(sluice::api::KafkaApi::new(broker.clone())),
+        sluice::net::server::termination_signal(),
+        grace,
+    )
+    .await;
+    broker.shutdown_storage(grace).await;
+    info!("shutdown complete");
     if let Some(arbiter) = admin {
         arbiter.stop();
     }

@@ -14,16 +14,16 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::future::{join_all, select_all};
 
-use crate::api::{file_placeholder, RequestContext};
+use crate::api::RequestContext;
 use crate::error::ErrorCode;
 use crate::partition::{Offsets, PartitionHandle, Read};
 use crate::protocol::messages::fetch_request::FetchRequest;
 use crate::protocol::messages::fetch_response::{
     FetchResponse, FetchableTopicResponse, PartitionData,
 };
+use crate::protocol::records::{FileRange, Records};
 use crate::storage::FileSlice;
 
 /// One partition of the request, resolved.
@@ -52,25 +52,24 @@ impl Outcome {
     }
 }
 
-/// The response, and the file ranges its `records` placeholders stand for, in encoding order
-/// (see [`Response::encode_with_files`](crate::api::Response::encode_with_files)).
+/// The response. Its records are ranges of the segment files: they stay there until the
+/// connection writes them (`sendfile`, see [`crate::net::Response`]).
 pub async fn handle(
     ctx: &RequestContext,
     version: i16,
     req: FetchRequest,
-) -> (FetchResponse, Vec<FileSlice>) {
+) -> FetchResponse<Records> {
     if is_incremental(req.session_epoch) {
-        let response = FetchResponse {
+        return FetchResponse {
             error_code: ErrorCode::FetchSessionIdNotFound.code(),
             session_id: 0,
             ..FetchResponse::default()
         };
-        return (response, Vec::new());
     }
     let broker = &ctx.broker;
     let image = broker.image();
     let by_id = version >= 13;
-    let mut topics_out: Vec<FetchableTopicResponse> = Vec::new();
+    let mut topics_out: Vec<FetchableTopicResponse<Records>> = Vec::new();
     let mut targets = Vec::new();
     for (topic_index, topic) in req.topics.iter().enumerate() {
         let name = if by_id {
@@ -138,27 +137,15 @@ pub async fn handle(
         }
     };
 
-    let mut files = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
         let (hw, lso, log_start) = match outcome.offsets {
             Some(o) => (o.high_watermark, o.high_watermark, o.log_start_offset),
             None => (-1, -1, -1),
         };
-        // Record bytes stay in the file: a placeholder now, sent with sendfile.
-        let mut error = outcome.error;
-        let records = match file_placeholder(outcome.records.len) {
-            Some(placeholder) => {
-                files.push(outcome.records);
-                placeholder
-            }
-            None if outcome.records.len == 0 => Bytes::new(),
-            None => match outcome.records.read() {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    error = ErrorCode::KafkaStorageError;
-                    Bytes::new()
-                }
-            },
+        // Record bytes stay in the file, sent from there by the connection.
+        let (records, error) = match records_of(outcome.records) {
+            Some(records) => (records, outcome.error),
+            None => (Records::default(), ErrorCode::KafkaStorageError),
         };
         topics_out[target.topic_index]
             .partitions
@@ -174,14 +161,27 @@ pub async fn handle(
                 ..PartitionData::default()
             });
     }
-    let response = FetchResponse {
+    FetchResponse {
         throttle_time_ms: 0,
         error_code: ErrorCode::None.code(),
         session_id: 0,
         responses: topics_out,
         ..FetchResponse::default()
-    };
-    (response, files)
+    }
+}
+
+/// A read's file range as the records of a response; `None` for a range without its file
+/// (which no read produces).
+fn records_of(slice: FileSlice) -> Option<Records> {
+    match slice.file {
+        _ if slice.len == 0 => Some(Records::default()),
+        Some(file) => Some(Records::File(FileRange {
+            file,
+            position: slice.position,
+            len: slice.len,
+        })),
+        None => None,
+    }
 }
 
 /// Whether a request continues a fetch session (KIP-227): epoch 0 opens one and -1 is a

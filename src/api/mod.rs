@@ -31,17 +31,14 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
-use std::future::Future;
-use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::broker::Broker;
+use crate::net::service::{Home, Peer, RequestInfo, Service, Unservable};
+pub use crate::net::{Response, ResponseFuture};
 use crate::protocol::api_table::{self, ApiKey};
 use crate::protocol::messages::{
     alter_configs_request::AlterConfigsRequest, api_versions_request::ApiVersionsRequest,
@@ -53,7 +50,7 @@ use crate::protocol::messages::{
     incremental_alter_configs_request::IncrementalAlterConfigsRequest,
     init_producer_id_request::InitProducerIdRequest, list_offsets_request::ListOffsetsRequest,
     metadata_request::MetadataRequest, produce_request::ProduceRequest,
-    request_header::RequestHeader, response_header::ResponseHeader,
+    request_header::RequestHeader,
 };
 use crate::protocol::messages::{
     delete_groups_request::DeleteGroupsRequest, describe_groups_request::DescribeGroupsRequest,
@@ -62,8 +59,7 @@ use crate::protocol::messages::{
     list_groups_request::ListGroupsRequest, offset_commit_request::OffsetCommitRequest,
     offset_fetch_request::OffsetFetchRequest, sync_group_request::SyncGroupRequest,
 };
-use crate::protocol::wire::{DecodeError, EncodeBuf, FrameTooLarge};
-use crate::storage::FileSlice;
+use crate::protocol::wire::{DecodeError, EncodeBuf};
 
 /// What a handler knows about the connection its request came on.
 #[derive(Clone)]
@@ -120,6 +116,23 @@ pub struct ParseError {
     pub api_key: i16,
     pub api_version: i16,
     pub reason: ParseFailure,
+}
+
+impl std::fmt::Display for ParseError {
+    /// The reason (the API key and version are logged as fields of their own).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.reason.fmt(f)
+    }
+}
+
+impl Unservable for ParseError {
+    fn api_key(&self) -> i16 {
+        self.api_key
+    }
+
+    fn api_version(&self) -> i16 {
+        self.api_version
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -243,8 +256,6 @@ impl Request {
     }
 }
 
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Option<Response>>>>;
-
 /// Routes a request to its API's handler.
 pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
     let correlation_id = req.header.correlation_id;
@@ -276,13 +287,8 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
             respond(&|b| body.encode(b, version))
         }),
         Body::Fetch(r) => Box::pin(async move {
-            let (body, files) = fetch::handle(&ctx, version, r).await;
-            Some(Response::encode_with_files(
-                correlation_id,
-                header_version,
-                &|b| body.encode(b, version),
-                files,
-            ))
+            let body = fetch::handle(&ctx, version, r).await;
+            respond(&|b| body.encode(b, version))
         }),
         Body::ListOffsets(r) => Box::pin(async move {
             let body = list_offsets::handle(&ctx, r).await;
@@ -370,333 +376,88 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
     }
 }
 
-/// An encoded response frame: size prefix, header and body, as chunks so that record bytes
-/// are never copied: bytes shared from elsewhere (a request, a cache), or byte ranges of segment
-/// files that go from the page cache to the socket with `sendfile`.
-#[derive(Debug)]
-pub struct Response {
-    chunks: Vec<Chunk>,
+/// The Kafka API as the network edge serves it: parsing, routing to the handlers, and where a
+/// request's partitions live (for `connection.affinity`).
+pub struct KafkaApi {
+    broker: Arc<Broker>,
 }
 
-#[derive(Debug)]
-enum Chunk {
-    Mem(Bytes),
-    File(FileSlice),
-    /// A response whose encoding does not fit a frame's int32 size: writing it fails, which
-    /// closes the connection (the client gets no truncated or mis-sized frame).
-    Unframeable(FrameTooLarge),
+impl KafkaApi {
+    pub fn new(broker: Arc<Broker>) -> KafkaApi {
+        KafkaApi { broker }
+    }
 }
 
-impl Chunk {
-    fn len(&self) -> usize {
-        match self {
-            Chunk::Mem(b) => b.len(),
-            Chunk::File(f) => f.len,
-            Chunk::Unframeable(_) => 0,
+impl Service for KafkaApi {
+    type Request = Request;
+    type Refusal = ParseError;
+
+    fn parse(&self, frame: Bytes) -> Result<Request, ParseError> {
+        Request::parse(frame)
+    }
+
+    fn info(request: &Request) -> RequestInfo<'_> {
+        RequestInfo {
+            api_key: request.api_key,
+            version: request.version,
+            correlation_id: request.header.correlation_id,
+            client_id: request.header.client_id.as_deref(),
         }
     }
-}
 
-/// The bytes that stand for a file's records while a response is encoded (see
-/// [`file_placeholder`]). Zero-initialised, so it takes address space, never memory: nothing
-/// reads it.
-static FILE_PLACEHOLDER: [u8; MAX_FILE_CHUNK] = [0; MAX_FILE_CHUNK];
-
-/// The largest file range sent as a file chunk; a larger one (a client asking for more than
-/// this from one partition) is read into memory.
-pub const MAX_FILE_CHUNK: usize = 16 << 20;
-
-/// File ranges from this size on go with `sendfile`; smaller ones are read and written with the
-/// response around them (a copy of a few KiB costs less than a second TCP segment).
-pub const SENDFILE_FROM: usize = 64 << 10;
-
-/// A stand-in for `len` bytes of a segment file in a message about to be encoded (a Fetch
-/// response's `records`): the generated encoder puts it in a chunk of its own, without copying,
-/// and [`Response::encode_with_files`] swaps it for the file range. `None` if `len` is 0 or
-/// over [`MAX_FILE_CHUNK`].
-pub fn file_placeholder(len: usize) -> Option<Bytes> {
-    (len > 0 && len <= MAX_FILE_CHUNK).then(|| Bytes::from_static(&FILE_PLACEHOLDER[..len]))
-}
-
-fn is_file_placeholder(chunk: &Bytes) -> bool {
-    chunk.as_ptr() == FILE_PLACEHOLDER.as_ptr() && !chunk.is_empty()
-}
-
-impl Response {
-    pub fn encode(
-        correlation_id: i32,
-        header_version: i16,
-        body: &dyn Fn(&mut EncodeBuf),
-    ) -> Response {
-        Response::encode_with_files(correlation_id, header_version, body, Vec::new())
-    }
-
-    /// As [`encode`](Self::encode) for a body holding [`file_placeholder`]s: each, in encoding
-    /// order, becomes the file range of the same length in `files`. A placeholder without its
-    /// file range (a bug) becomes a range that fails to write, which closes the connection:
-    /// never are the placeholder's zeros sent as records.
-    pub fn encode_with_files(
-        correlation_id: i32,
-        header_version: i16,
-        body: &dyn Fn(&mut EncodeBuf),
-        files: Vec<FileSlice>,
-    ) -> Response {
-        let mut buf = EncodeBuf::with_capacity(128);
-        ResponseHeader { correlation_id }.encode(&mut buf, header_version);
-        body(&mut buf);
-        let mut files = files.into_iter();
-        let framed = match buf.into_frame_chunks() {
-            Ok(framed) => framed,
-            Err(e) => {
-                tracing::error!(error = %e, "response too large for one frame");
-                return Response {
-                    chunks: vec![Chunk::Unframeable(e)],
-                };
-            }
+    /// The arbiter that the partitions of a Produce or Fetch all live on.
+    fn home(&self, request: &Request) -> Home {
+        let broker = &self.broker;
+        let mut home = Home::Anywhere;
+        let mut add = |topic: &str, partition: i32| {
+            let here = broker.arbiter_index(topic, partition);
+            home = match home {
+                Home::Anywhere => Home::On(here),
+                Home::On(h) if h == here => Home::On(h),
+                _ => Home::Scattered,
+            };
+            home != Home::Scattered
         };
-        let chunks = framed
-            .into_iter()
-            .map(|chunk| {
-                if !is_file_placeholder(&chunk) {
-                    return Chunk::Mem(chunk);
-                }
-                match files.next() {
-                    Some(file) if file.len == chunk.len() && file.len < SENDFILE_FROM => {
-                        // Small: read now, so that it leaves with the rest of the response in
-                        // one write (one TCP segment, one wake-up of the client).
-                        match file.read() {
-                            Ok(bytes) if bytes.len() == file.len => Chunk::Mem(bytes),
-                            _ => Chunk::File(FileSlice {
-                                len: chunk.len(),
-                                ..FileSlice::empty()
-                            }),
+        match &request.body {
+            Body::Produce(req) => {
+                for topic in &req.topic_data {
+                    for p in &topic.partition_data {
+                        if !add(&topic.name, p.index) {
+                            return Home::Scattered;
                         }
                     }
-                    Some(file) if file.len == chunk.len() => Chunk::File(file),
-                    other => {
-                        // Cannot happen: the Fetch handler makes one placeholder per file range,
-                        // in the order it encodes them. Never send the placeholder's zeros.
-                        tracing::error!(
-                            expected = chunk.len(),
-                            found = other.map(|f| f.len),
-                            "file placeholder without its file range"
-                        );
-                        Chunk::File(FileSlice {
-                            len: chunk.len(),
-                            ..FileSlice::empty()
-                        })
+                }
+            }
+            Body::Fetch(req) => {
+                let image = broker.image();
+                for topic in &req.topics {
+                    let name: &str = if topic.topic.is_empty() {
+                        match image.topic_by_id(&topic.topic_id) {
+                            Some(t) => &t.name,
+                            None => return Home::Scattered,
+                        }
+                    } else {
+                        &topic.topic
+                    };
+                    for p in &topic.partitions {
+                        if !add(name, p.partition) {
+                            return Home::Scattered;
+                        }
                     }
                 }
-            })
-            .collect();
-        Response { chunks }
-    }
-
-    pub fn len(&self) -> usize {
-        self.chunks.iter().map(Chunk::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
-    }
-
-    /// The whole frame in one buffer (tests): file ranges are read.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len());
-        for chunk in &self.chunks {
-            match chunk {
-                Chunk::Mem(b) => out.extend_from_slice(b),
-                Chunk::File(f) => match f.read() {
-                    Ok(bytes) if bytes.len() == f.len => out.extend_from_slice(&bytes),
-                    _ => out.resize(out.len() + f.len, 0),
-                },
-                Chunk::Unframeable(_) => {}
             }
+            _ => {}
         }
-        out
+        home
     }
 
-    /// Writes the frame: runs of in-memory chunks with vectored writes, file ranges with
-    /// `sendfile`, resuming after partial writes. A file range that cannot be sent whole (the
-    /// file is shorter than it was: only a damaged disk does that) fails the write, which closes
-    /// the connection: the frame cannot be finished.
-    pub async fn write_to(self, socket: &mut OwnedWriteHalf) -> std::io::Result<()> {
-        if let Some(Chunk::Unframeable(e)) = self.chunks.first() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, *e));
-        }
-        let mut i = 0;
-        while i < self.chunks.len() {
-            if let Chunk::File(file) = &self.chunks[i] {
-                send_file(socket, file).await?;
-                i += 1;
-                continue;
-            }
-            // A run of at most 64 in-memory chunks, written whole before going on.
-            let mut slices: Vec<IoSlice<'_>> = self.chunks[i..]
-                .iter()
-                .take(64)
-                .map_while(|c| match c {
-                    Chunk::Mem(b) => Some(IoSlice::new(b)),
-                    Chunk::File(_) | Chunk::Unframeable(_) => None,
-                })
-                .collect();
-            i += slices.len();
-            let mut unwritten = &mut slices[..];
-            while !unwritten.is_empty() {
-                let written = socket.write_vectored(unwritten).await?;
-                if written == 0 {
-                    return Err(std::io::ErrorKind::WriteZero.into());
-                }
-                IoSlice::advance_slices(&mut unwritten, written);
-            }
-        }
-        socket.flush().await
-    }
-}
-
-/// Sends a file range to the socket with `sendfile` (page cache to socket, no copy through this
-/// process), waiting for the socket to be writable as needed.
-#[cfg(target_os = "linux")]
-async fn send_file(socket: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {
-    let Some(file) = slice.file.as_deref() else {
-        return if slice.len == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::other("file range without a file"))
+    fn handle(&self, peer: Peer, request: Request) -> ResponseFuture {
+        let ctx = RequestContext {
+            broker: self.broker.clone(),
+            local_addr: peer.local_addr,
+            peer: peer.peer,
+            connection_id: peer.connection_id,
         };
-    };
-    let stream: &tokio::net::TcpStream = socket.as_ref();
-    let mut offset = slice.position;
-    let mut remaining = slice.len;
-    while remaining > 0 {
-        stream.writable().await?;
-        let started = std::time::Instant::now();
-        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
-            rustix::fs::sendfile(stream, file, Some(&mut offset), remaining)
-                .map_err(std::io::Error::from)
-        });
-        crate::metrics::record_sendfile(started.elapsed());
-        match sent {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => remaining = remaining.saturating_sub(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Without Linux's `sendfile`: the range is read (`pread`) and written.
-#[cfg(not(target_os = "linux"))]
-async fn send_file(socket: &mut OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {
-    if slice.len > 0 && slice.file.is_none() {
-        return Err(std::io::Error::other("file range without a file"));
-    }
-    let bytes = slice.read()?;
-    if bytes.len() != slice.len {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    socket.write_all(&bytes).await
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::sync::Arc;
-
-    use tokio::io::AsyncReadExt;
-
-    use super::*;
-    use crate::protocol::wire::put_records_field;
-
-    /// A file of `len` bytes (a repeating pattern) and a slice of it.
-    fn file_slice(len: usize, skip: usize) -> (tempfile::NamedTempFile, FileSlice, Vec<u8>) {
-        let mut tmp = tempfile::NamedTempFile::new().expect("temp file");
-        let data: Vec<u8> = (0..skip + len).map(|i| (i * 7 % 251) as u8).collect();
-        tmp.write_all(&data).expect("write");
-        let file = Arc::new(tmp.reopen().expect("reopen"));
-        let slice = FileSlice {
-            file: Some(file),
-            position: skip as u64,
-            len,
-            first_offset: 0,
-        };
-        (tmp, slice, data[skip..].to_vec())
-    }
-
-    /// A body: an i32, a records field, another i32.
-    fn body(records: &Bytes) -> impl Fn(&mut EncodeBuf) + '_ {
-        move |b: &mut EncodeBuf| {
-            b.put_i32(0x0102_0304);
-            put_records_field(b, false, records);
-            b.put_i32(0x0506_0708);
-        }
-    }
-
-    fn expected_frame(records: &[u8]) -> Vec<u8> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&7i32.to_be_bytes()); // correlation id (header v0)
-        body.extend_from_slice(&0x0102_0304i32.to_be_bytes());
-        body.extend_from_slice(&(records.len() as i32).to_be_bytes());
-        body.extend_from_slice(records);
-        body.extend_from_slice(&0x0506_0708i32.to_be_bytes());
-        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&body);
-        frame
-    }
-
-    async fn written(response: Response) -> std::io::Result<Vec<u8>> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let client = tokio::net::TcpStream::connect(addr).await?;
-        let (server, _) = listener.accept().await?;
-        let (_read, mut write) = server.into_split();
-        let reader = tokio::spawn(async move {
-            let mut client = client;
-            let mut out = Vec::new();
-            client.read_to_end(&mut out).await.map(|_| out)
-        });
-        let sent = response.write_to(&mut write).await;
-        drop(write);
-        let received = reader.await.map_err(std::io::Error::other)??;
-        sent.map(|()| received)
-    }
-
-    #[tokio::test]
-    async fn file_ranges_are_sent_in_place_of_their_placeholders() {
-        // Read and written (small), sent with sendfile, and big enough that the socket buffer
-        // fills and sendfile resumes several times.
-        for len in [1usize, 100, SENDFILE_FROM - 1, SENDFILE_FROM, 3 << 20] {
-            let (_tmp, slice, data) = file_slice(len, 13);
-            let placeholder = file_placeholder(len).expect("placeholder");
-            let response = Response::encode_with_files(7, 0, &body(&placeholder), vec![slice]);
-            let expected = expected_frame(&data);
-            assert_eq!(response.len(), expected.len());
-            assert_eq!(response.to_vec(), expected);
-            assert_eq!(written(response).await.expect("written"), expected);
-        }
-    }
-
-    #[tokio::test]
-    async fn a_placeholder_without_its_file_range_is_never_sent() {
-        let placeholder = file_placeholder(10).expect("placeholder");
-        let response = Response::encode_with_files(7, 0, &body(&placeholder), Vec::new());
-        assert!(written(response).await.is_err());
-        assert!(file_placeholder(0).is_none());
-        assert!(file_placeholder(MAX_FILE_CHUNK + 1).is_none());
-    }
-
-    #[tokio::test]
-    async fn bytes_that_are_not_placeholders_are_sent_as_they_are() {
-        let records = Bytes::from(vec![9u8; 5000]);
-        let response = Response::encode(7, 0, &body(&records));
-        assert_eq!(
-            written(response).await.expect("written"),
-            expected_frame(&records)
-        );
+        handle(ctx, request)
     }
 }

@@ -44,11 +44,11 @@ use tracing::{debug, warn, Instrument, Span};
 
 use crate::actor::ActorSpan;
 use crate::actor::{ActorStats, Identity};
-use crate::api::{self, Body, RequestContext, Response};
-use crate::broker::Broker;
 use crate::metrics::Metrics;
 use crate::net::frame::{FrameDecoder, FrameError};
+use crate::net::response::Response;
 use crate::net::server::Admission;
+use crate::net::service::{Home, NetContext, Peer, Service, Unservable};
 
 /// A response slot in the ordered write queue, with the in-flight place its request holds.
 type Pending = (oneshot::Receiver<Option<Response>>, InFlight);
@@ -95,11 +95,12 @@ fn connection_span(id: u64, peer: SocketAddr, client_id: Option<&str>) -> Span {
     span
 }
 
-pub struct ConnectionActor {
+pub struct ConnectionActor<S: Service> {
     id: u64,
     peer: SocketAddr,
     local: SocketAddr,
-    broker: Arc<Broker>,
+    net: NetContext,
+    service: Arc<S>,
     span: ActorSpan,
     client_id: Option<String>,
     stats: Arc<ActorStats>,
@@ -113,7 +114,7 @@ pub struct ConnectionActor {
     max_inflight: usize,
     last_activity: Instant,
     idle_limit: Duration,
-    /// The arbiter (index in [`Broker::arbiters`]) this actor runs on.
+    /// The arbiter (index in [`NetContext::arbiters`]) this actor runs on.
     arbiter: usize,
     /// The socket's read half, shared with the actor's stream so that a move can take it back.
     reader: Rc<RefCell<Option<Reader>>>,
@@ -142,9 +143,10 @@ const FIRST_READ_BUFFER: usize = 1024;
 pub const AFFINITY_STREAK: u32 = 16;
 
 /// What a connection takes along when it moves to another arbiter.
-struct Carried {
+struct Carried<S: Service> {
     id: u64,
-    broker: Arc<Broker>,
+    net: NetContext,
+    service: Arc<S>,
     admission: Admission,
     stats: Arc<ActorStats>,
     client_id: Option<String>,
@@ -179,12 +181,13 @@ impl Stream for Frames {
     }
 }
 
-impl ConnectionActor {
+impl<S: Service> ConnectionActor<S> {
     /// Starts the actor for an accepted socket on the current arbiter (number `arbiter`).
     pub fn start_for(
         stream: tokio::net::TcpStream,
         id: u64,
-        broker: Arc<Broker>,
+        net: NetContext,
+        service: Arc<S>,
         admission: Admission,
         arbiter: usize,
     ) {
@@ -192,20 +195,21 @@ impl ConnectionActor {
             return;
         };
         let _ = stream.set_nodelay(true);
-        let stats = broker.actors.register(
+        let stats = net.actors.register(
             Identity::Connection {
                 id,
                 peer,
                 client_id: OnceLock::new(),
             },
-            max_inflight_of(&broker),
+            net.settings.max_inflight,
         );
-        let max_frame = broker.config.socket_request_max_bytes;
+        let max_frame = net.settings.max_frame;
         ConnectionActor::run(
             stream,
             Carried {
                 id,
-                broker,
+                net,
+                service,
                 admission,
                 stats,
                 client_id: None,
@@ -219,13 +223,14 @@ impl ConnectionActor {
     }
 
     /// Runs the connection on the current arbiter: a new one, or one that moved here.
-    fn run(stream: tokio::net::TcpStream, carried: Carried) {
+    fn run(stream: tokio::net::TcpStream, carried: Carried<S>) {
         let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
             return;
         };
         let Carried {
             id,
-            broker,
+            net,
+            service,
             admission,
             stats,
             client_id,
@@ -256,10 +261,10 @@ impl ConnectionActor {
         let reader = Rc::new(RefCell::new(Some(reader)));
         let handoff: Handoff = Rc::new(RefCell::new(None));
         let (tx, rx) = mpsc::unbounded_channel();
-        let max_inflight = max_inflight_of(&broker);
-        let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
-        broker.tasks.spawn_local(
-            write_loop(write, rx, broker.metrics.clone(), handoff.clone()).instrument(span.clone()),
+        let max_inflight = net.settings.max_inflight.max(1);
+        let idle = Duration::from_millis(net.settings.idle_ms);
+        net.tasks.spawn_local(
+            write_loop(write, rx, net.metrics.clone(), handoff.clone()).instrument(span.clone()),
         );
         ConnectionActor::create(move |ctx| {
             ctx.add_stream(Frames {
@@ -269,14 +274,15 @@ impl ConnectionActor {
             if !idle.is_zero() {
                 ctx.run_interval(
                     (idle / 4).max(Duration::from_millis(50)),
-                    |act: &mut ConnectionActor, ctx| act.check_idle(ctx),
+                    |act: &mut ConnectionActor<S>, ctx| act.check_idle(ctx),
                 );
             }
             ConnectionActor {
                 id,
                 peer,
                 local,
-                broker,
+                net,
+                service,
                 span: ActorSpan::new(span),
                 client_id_recorded: client_id.is_some(),
                 client_id,
@@ -297,56 +303,17 @@ impl ConnectionActor {
         });
     }
 
-    /// The one arbiter that the partitions of a Produce or Fetch all live on; `Err(())` when
-    /// they live on several (or some are unknown); `Ok(None)` for other requests and requests
-    /// naming no partition, which neither make nor break a streak.
-    fn home_of(&self, body: &Body) -> Result<Option<usize>, ()> {
-        let mut home = None;
-        let mut add = |topic: &str, partition: i32| match home {
-            None => {
-                home = Some(self.broker.arbiter_index(topic, partition));
-                Ok(())
-            }
-            Some(h) if h == self.broker.arbiter_index(topic, partition) => Ok(()),
-            Some(_) => Err(()),
-        };
-        match body {
-            Body::Produce(req) => {
-                for topic in &req.topic_data {
-                    for p in &topic.partition_data {
-                        add(&topic.name, p.index)?;
-                    }
-                }
-            }
-            Body::Fetch(req) => {
-                let image = self.broker.image();
-                for topic in &req.topics {
-                    let name: &str = if topic.topic.is_empty() {
-                        &image.topic_by_id(&topic.topic_id).ok_or(())?.name
-                    } else {
-                        &topic.topic
-                    };
-                    for p in &topic.partitions {
-                        add(name, p.partition)?;
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(home)
-    }
-
     /// Whether this connection may still move (affinity on, more than one arbiter, not moved).
     fn may_move(&self) -> bool {
-        !self.moved && self.broker.config.connection_affinity && self.broker.arbiters.len() > 1
+        !self.moved && self.net.settings.affinity && self.net.arbiters.len() > 1
     }
 
     /// Counts a request towards moving to its partitions' arbiter; the arbiter to move to when
     /// the streak is complete.
-    fn note_affinity(&mut self, home: Result<Option<usize>, ()>) -> Option<usize> {
+    fn note_affinity(&mut self, home: Home) -> Option<usize> {
         match home {
-            Ok(None) => None,
-            Ok(Some(h)) if h != self.arbiter => {
+            Home::Anywhere => None,
+            Home::On(h) if h != self.arbiter => {
                 self.affinity = if self.affinity.0 == h {
                     (h, self.affinity.1.saturating_add(1))
                 } else {
@@ -354,7 +321,7 @@ impl ConnectionActor {
                 };
                 (self.affinity.1 >= AFFINITY_STREAK).then_some(h)
             }
-            Ok(Some(_)) | Err(()) => {
+            Home::On(_) | Home::Scattered => {
                 self.affinity.1 = 0;
                 None
             }
@@ -393,7 +360,7 @@ impl ConnectionActor {
             Err(e) => Err(std::io::Error::other(e.to_string())),
         };
         let (std_stream, admission, arbiter) =
-            match (stream, self.admission.take(), self.broker.arbiters.get(to)) {
+            match (stream, self.admission.take(), self.net.arbiters.get(to)) {
                 (Ok(s), Some(a), Some(arbiter)) => (s, a, arbiter.clone()),
                 (Err(e), _, _) => {
                     warn!(error = %e, "could not move the connection; closing it");
@@ -407,7 +374,8 @@ impl ConnectionActor {
             };
         let carried = Carried {
             id: self.id,
-            broker: self.broker.clone(),
+            net: self.net.clone(),
+            service: self.service.clone(),
             admission,
             stats: self.stats.clone(),
             client_id: self.client_id.clone(),
@@ -421,7 +389,7 @@ impl ConnectionActor {
             from = self.arbiter,
             to, "moving the connection to the arbiter of its partitions"
         );
-        self.broker
+        self.net
             .metrics
             .connections_moved
             .fetch_add(1, Ordering::Relaxed);
@@ -458,21 +426,22 @@ impl ConnectionActor {
     fn process(&mut self, frame: Bytes, permit: OwnedSemaphorePermit, ctx: &mut Context<Self>) {
         let read_at = Instant::now();
         let span = self.span();
-        let request = match api::Request::parse(frame) {
+        let request = match self.service.parse(frame) {
             Ok(request) => request,
             Err(e) => {
                 let _enter = span.enter();
-                warn!(peer = %self.peer, api_key = e.api_key, api_version = e.api_version,
-                      reason = %e.reason, "closing connection: undecodable request");
+                warn!(peer = %self.peer, api_key = e.api_key(), api_version = e.api_version(),
+                      reason = %e, "closing connection: undecodable request");
                 ctx.stop();
                 return;
             }
         };
+        let info = S::info(&request);
         // Recorded before the span is entered: a filter decides whether a span matches its
         // directives when the span is entered, so `connection{client_id=...}` directives then
         // apply from this first request on.
         if !self.client_id_recorded {
-            if let Some(client_id) = request.header.client_id.as_deref() {
+            if let Some(client_id) = info.client_id {
                 span.record("client_id", client_id);
                 self.client_id = Some(client_id.to_owned());
                 if let Identity::Connection {
@@ -485,14 +454,14 @@ impl ConnectionActor {
             self.client_id_recorded = true;
         }
         let _enter = span.enter();
-        let (api_key, version) = (request.api_key, request.version);
+        let (api_key, version) = (info.api_key, info.version);
         debug!(
             api = api_key.name(),
             version,
-            correlation_id = request.header.correlation_id,
+            correlation_id = info.correlation_id,
             "request"
         );
-        let inflight = InFlight::new(permit, &self.broker.metrics, &self.stats);
+        let inflight = InFlight::new(permit, &self.net.metrics, &self.stats);
         let Some(queue) = &self.queue else {
             return;
         };
@@ -501,20 +470,19 @@ impl ConnectionActor {
             ctx.stop();
             return;
         }
-        let rctx = RequestContext {
-            broker: self.broker.clone(),
+        let peer = Peer {
             local_addr: self.local,
             peer: self.peer,
             connection_id: self.id,
         };
         // Where its partitions live, only while the connection may still move.
         let home = if self.may_move() {
-            self.home_of(&request.body)
+            self.service.home(&request)
         } else {
-            Ok(None)
+            Home::Anywhere
         };
-        let fut = api::handle(rctx, request);
-        let metrics = self.broker.metrics.clone();
+        let fut = self.service.handle(peer, request);
+        let metrics = self.net.metrics.clone();
         let stats = self.stats.clone();
         actix::spawn(
             async move {
@@ -531,31 +499,33 @@ impl ConnectionActor {
     }
 }
 
-impl Actor for ConnectionActor {
+impl<S: Service> Actor for ConnectionActor<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let _enter = self.span().entered();
         debug!(local = %self.local, "connection opened");
-        self.broker.connections.register(self.id, ctx.address());
+        self.net
+            .connections
+            .register(self.id, ctx.address().recipient());
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         let _enter = self.span().entered();
         self.queue = None;
         if !self.moved_away {
-            self.broker.connections.deregister(self.id);
+            self.net.connections.deregister(self.id);
             debug!("connection closed");
         }
     }
 }
 
-impl StreamHandler<Result<Bytes, FrameError>> for ConnectionActor {
+impl<S: Service> StreamHandler<Result<Bytes, FrameError>> for ConnectionActor<S> {
     fn handle(&mut self, item: Result<Bytes, FrameError>, ctx: &mut Self::Context) {
         let frame = match item {
             Ok(frame) => {
                 self.last_activity = Instant::now();
-                self.broker
+                self.net
                     .metrics
                     .bytes_received
                     .fetch_add(frame.len() as u64 + 4, Ordering::Relaxed);
@@ -601,7 +571,7 @@ impl StreamHandler<Result<Bytes, FrameError>> for ConnectionActor {
 #[rtype(result = "()")]
 pub struct Close;
 
-impl Handler<Close> for ConnectionActor {
+impl<S: Service> Handler<Close> for ConnectionActor<S> {
     type Result = ();
 
     fn handle(&mut self, _: Close, ctx: &mut Self::Context) {
@@ -644,8 +614,4 @@ async fn write_loop(
         return;
     }
     let _ = socket.shutdown().await;
-}
-
-fn max_inflight_of(broker: &Broker) -> usize {
-    broker.config.max_inflight_requests_per_connection.max(1)
 }

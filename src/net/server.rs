@@ -11,15 +11,15 @@ use actix::prelude::*;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::broker::Broker;
 use crate::metrics::Refusal;
 use crate::net::connection::{Close, ConnectionActor};
+use crate::net::service::{NetContext, Service};
 
 /// Live connection actors, so shutdown (and inspection) can reach every one of them, and the
 /// admission counts behind `max.connections` / `max.connections.per.ip`.
 #[derive(Default)]
 pub struct ConnectionRegistry {
-    live: Mutex<HashMap<u64, Addr<ConnectionActor>>>,
+    live: Mutex<HashMap<u64, Recipient<Close>>>,
     next_id: AtomicU64,
     admitted: Mutex<Admitted>,
 }
@@ -34,16 +34,17 @@ struct Admitted {
 
 /// One admitted socket; dropping it (when the connection actor goes away) frees its place.
 pub struct Admission {
-    broker: Arc<Broker>,
+    connections: Arc<ConnectionRegistry>,
     ip: IpAddr,
 }
 
 impl Admission {
-    /// Admits a socket from `ip`, or says which limit refuses it.
-    pub fn try_new(broker: &Arc<Broker>, ip: IpAddr) -> Result<Admission, Refusal> {
-        let max_total = broker.config.max_connections;
-        let max_per_ip = broker.config.max_connections_per_ip;
-        let Ok(mut admitted) = broker.connections.admitted.lock() else {
+    /// Admits a socket from `ip`, or says which limit (`max.connections`,
+    /// `max.connections.per.ip`) refuses it.
+    pub fn try_new(net: &NetContext, ip: IpAddr) -> Result<Admission, Refusal> {
+        let max_total = net.settings.max_connections;
+        let max_per_ip = net.settings.max_connections_per_ip;
+        let Ok(mut admitted) = net.connections.admitted.lock() else {
             return Err(Refusal::MaxConnections);
         };
         if admitted.total >= max_total {
@@ -59,7 +60,7 @@ impl Admission {
         *from_ip += 1;
         admitted.total += 1;
         Ok(Admission {
-            broker: broker.clone(),
+            connections: net.connections.clone(),
             ip,
         })
     }
@@ -67,7 +68,7 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        let Ok(mut admitted) = self.broker.connections.admitted.lock() else {
+        let Ok(mut admitted) = self.connections.admitted.lock() else {
             return;
         };
         admitted.total = admitted.total.saturating_sub(1);
@@ -85,7 +86,7 @@ impl ConnectionRegistry {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn register(&self, id: u64, addr: Addr<ConnectionActor>) {
+    pub fn register(&self, id: u64, addr: Recipient<Close>) {
         if let Ok(mut live) = self.live.lock() {
             live.insert(id, addr);
         }
@@ -130,20 +131,24 @@ pub async fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener
     socket.listen(backlog)
 }
 
-/// Accepts connections until `shutdown` resolves, then shuts the broker down in order.
-pub async fn serve(
+/// Accepts connections for `service` until `shutdown` resolves, then closes the listener, asks
+/// every connection to stop reading and waits up to `grace` for their answers to be written.
+/// The caller then closes what the connections used (the logs).
+pub async fn serve<S: Service + Send + Sync>(
     listener: TcpListener,
-    broker: Arc<Broker>,
+    net: NetContext,
+    service: Arc<S>,
     shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
 ) {
-    let arbiters = broker.arbiters.clone();
+    let arbiters = net.arbiters.clone();
     let mut next = 0usize;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let admission = match Admission::try_new(&broker, peer.ip()) {
+                    let admission = match Admission::try_new(&net, peer.ip()) {
                         Ok(a) => a,
                         Err(why) => {
                             let limit = match why {
@@ -151,22 +156,22 @@ pub async fn serve(
                                 Refusal::MaxConnectionsPerIp => "max.connections.per.ip",
                             };
                             warn!(%peer, limit, "refusing connection: limit reached");
-                            broker.metrics.refused(why);
+                            net.metrics.refused(why);
                             drop(stream);
                             continue;
                         }
                     };
-                    broker.metrics.connections_accepted.fetch_add(1, Ordering::Relaxed);
-                    let id = broker.connections.next_id();
+                    net.metrics.connections_accepted.fetch_add(1, Ordering::Relaxed);
+                    let id = net.connections.next_id();
                     let Ok(std_stream) = stream.into_std() else { continue };
-                    let b = broker.clone();
+                    let (net, service) = (net.clone(), service.clone());
                     let index = next % arbiters.len();
                     let arbiter = &arbiters[index];
                     next = next.wrapping_add(1);
                     arbiter.spawn_fn(move || {
                         match tokio::net::TcpStream::from_std(std_stream) {
                             Ok(stream) => {
-                                ConnectionActor::start_for(stream, id, b, admission, index)
+                                ConnectionActor::start_for(stream, id, net, service, admission, index)
                             }
                             Err(e) => warn!(error = %e, "could not adopt accepted socket"),
                         }
@@ -183,20 +188,14 @@ pub async fn serve(
     }
     drop(listener);
     info!("shutting down: listener closed");
-    broker.connections.close_all();
-    broker.tasks.close();
-    let grace = Duration::from_millis(broker.config.shutdown_timeout_ms);
-    if tokio::time::timeout(grace, broker.tasks.wait())
-        .await
-        .is_err()
-    {
+    net.connections.close_all();
+    net.tasks.close();
+    if tokio::time::timeout(grace, net.tasks.wait()).await.is_err() {
         warn!(
-            remaining = broker.connections.count(),
+            remaining = net.connections.count(),
             "connections did not finish in time"
         );
     }
-    broker.shutdown_storage(grace).await;
-    info!("shutdown complete");
 }
 
 /// Resolves on SIGINT or SIGTERM.

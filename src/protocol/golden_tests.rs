@@ -10,7 +10,7 @@ use super::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use super::messages::metadata::{FeatureLevelRecord, MetadataRecord, PartitionRecord, TopicRecord};
 use super::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use super::messages::*;
-use super::wire::{Bytes, DecodeError, EncodeBuf, Uuid};
+use super::wire::{Bytes, Chunk, DecodeError, EncodeBuf, Uuid};
 
 fn hex(s: &str) -> Bytes {
     let digits: Vec<u8> = s
@@ -297,9 +297,20 @@ fn fetch_v16_request() {
     assert_eq!(encode_with(|b| req.encode(b, 16)), bytes);
 }
 
+/// The chunks of an encoding that holds no file range, as bytes.
+fn in_memory(chunks: Vec<Chunk>) -> Vec<Bytes> {
+    chunks
+        .into_iter()
+        .map(|chunk| match chunk {
+            Chunk::Mem(bytes) => bytes,
+            Chunk::File(_) => panic!("no file range was written"),
+        })
+        .collect()
+}
+
 #[test]
 fn fetch_v16_empty_response() {
-    let resp = FetchResponse::default();
+    let resp: FetchResponse = FetchResponse::default();
     assert_eq!(
         encode_with(|b| resp.encode(b, 16)),
         hex("00000000 0000 00000000 01 00")
@@ -328,7 +339,7 @@ fn fetch_v16_response_records_are_not_copied() {
     let mut buf = EncodeBuf::new();
     resp.encode(&mut buf, 16);
     let len = buf.len();
-    let chunks = buf.into_chunks();
+    let chunks = in_memory(buf.into_chunks());
     assert_eq!(chunks.len(), 3);
     assert_eq!(chunks[1].as_ptr(), records.as_ptr());
     assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), len);
@@ -350,6 +361,48 @@ fn fetch_v16_response_records_are_not_copied() {
         FetchResponse::decode(&mut Bytes::from(joined), 16),
         Ok(resp)
     );
+}
+
+#[test]
+fn fetch_v16_response_records_in_a_file_stay_a_file_range() {
+    use std::io::Write;
+
+    use super::records::{FileRange, Records};
+
+    let mut tmp = tempfile::tempfile().expect("temp file");
+    tmp.write_all(&[0x5a_u8; 5000]).expect("write");
+    let range = FileRange {
+        file: std::sync::Arc::new(tmp),
+        position: 1000,
+        len: 4000,
+    };
+    let resp = FetchResponse {
+        responses: vec![FetchableTopicResponse {
+            topic_id: Uuid::from_u128(1),
+            partitions: vec![PartitionData {
+                partition_index: 0,
+                high_watermark: 1,
+                last_stable_offset: 1,
+                log_start_offset: 0,
+                aborted_transactions: None,
+                records: Some(Records::File(range.clone())),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut buf = EncodeBuf::new();
+    resp.encode(&mut buf, 16);
+    let len = buf.len();
+    let chunks = buf.into_chunks();
+    // The same bytes around it as for records in memory (the test above), the length prefix
+    // 4001 included; the records themselves are the file range, unread.
+    assert_eq!(chunks.len(), 3);
+    assert!(matches!(&chunks[1], Chunk::File(r) if *r == range));
+    assert_eq!(chunks.iter().map(Chunk::len).sum::<usize>(), len);
+    assert!(matches!(&chunks[0], Chunk::Mem(b) if b.ends_with(&hex("ffffffff a11f"))));
+    assert!(matches!(&chunks[2], Chunk::Mem(b) if *b == hex("00 00 00")));
 }
 
 #[test]

@@ -14,6 +14,8 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
+use crate::protocol::records::FileRange;
+
 pub use bytes::Bytes;
 pub use uuid::Uuid;
 
@@ -435,14 +437,60 @@ pub fn skip_tagged_fields(buf: &mut Bytes) -> Result<()> {
 // Encoding
 // ---------------------------------------------------------------------------
 
-/// Encode target: a list of [`Bytes`] chunks. Small values are accumulated
-/// in a [`BytesMut`]; record data and large byte fields are appended as
-/// shared chunks without copying.
+/// Encode target: a list of chunks. Small values are accumulated in a [`BytesMut`]; record
+/// data and large byte fields are appended as shared chunks without copying, and a file range
+/// standing for records ([`FileRange`]) as a chunk of its own, for the transport to send from
+/// the file.
 #[derive(Debug, Default)]
 pub struct EncodeBuf {
-    chunks: Vec<Bytes>,
+    chunks: Vec<Chunk>,
     frozen_len: usize,
     cur: BytesMut,
+}
+
+/// One piece of an encoded message.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    Mem(Bytes),
+    File(FileRange),
+}
+
+impl Chunk {
+    /// The number of bytes the chunk stands for.
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Mem(bytes) => bytes.len(),
+            Chunk::File(range) => range.len,
+        }
+    }
+
+    /// True when the chunk stands for no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The type of a `records` field in a message being encoded: [`Bytes`], or
+/// [`Records`](crate::protocol::records::Records) that may stand for a file range.
+pub trait RecordsField: Clone + std::fmt::Debug + PartialEq + Default {
+    /// The number of record bytes.
+    fn records_len(&self) -> usize;
+    /// Appends the record bytes (no length prefix).
+    fn put_records_data(&self, buf: &mut EncodeBuf);
+    /// True when there are no record bytes.
+    fn is_empty(&self) -> bool {
+        self.records_len() == 0
+    }
+}
+
+impl RecordsField for Bytes {
+    fn records_len(&self) -> usize {
+        self.len()
+    }
+
+    fn put_records_data(&self, buf: &mut EncodeBuf) {
+        buf.put_records(self);
+    }
 }
 
 impl EncodeBuf {
@@ -527,18 +575,33 @@ impl EncodeBuf {
         self.cur.put_slice(data);
     }
 
+    /// Ends the chunk being filled, so that what follows goes into a chunk of its own.
+    fn cut(&mut self) {
+        if !self.cur.is_empty() {
+            let head = self.cur.split().freeze();
+            self.frozen_len += head.len();
+            self.chunks.push(Chunk::Mem(head));
+        }
+    }
+
     /// Appends `data` as its own chunk, without copying it.
     pub fn put_shared(&mut self, data: Bytes) {
         if data.is_empty() {
             return;
         }
-        if !self.cur.is_empty() {
-            let head = self.cur.split().freeze();
-            self.frozen_len += head.len();
-            self.chunks.push(head);
-        }
+        self.cut();
         self.frozen_len += data.len();
-        self.chunks.push(data);
+        self.chunks.push(Chunk::Mem(data));
+    }
+
+    /// Appends a file range as its own chunk: the bytes stay in the file.
+    pub fn put_file(&mut self, range: FileRange) {
+        if range.len == 0 {
+            return;
+        }
+        self.cut();
+        self.frozen_len += range.len;
+        self.chunks.push(Chunk::File(range));
     }
 
     /// Appends record data (no length prefix) without copying it.
@@ -557,17 +620,20 @@ impl EncodeBuf {
     }
 
     /// Appends everything written to `other`, keeping its large chunks
-    /// shared.
+    /// shared and its file ranges as they are.
     pub fn append(&mut self, other: EncodeBuf) {
         for chunk in other.into_chunks() {
-            self.put_bytes_data(&chunk);
+            match chunk {
+                Chunk::Mem(bytes) => self.put_bytes_data(&bytes),
+                Chunk::File(range) => self.put_file(range),
+            }
         }
     }
 
     /// The written data as a list of chunks, in order.
-    pub fn into_chunks(mut self) -> Vec<Bytes> {
+    pub fn into_chunks(mut self) -> Vec<Chunk> {
         if !self.cur.is_empty() {
-            self.chunks.push(self.cur.freeze());
+            self.chunks.push(Chunk::Mem(self.cur.freeze()));
         }
         self.chunks
     }
@@ -577,31 +643,38 @@ impl EncodeBuf {
     ///
     /// Data longer than `i32::MAX` bytes cannot be framed: it is an error, never a clamped size
     /// (which would desynchronise the stream for the peer).
-    pub fn into_frame_chunks(self) -> std::result::Result<Vec<Bytes>, FrameTooLarge> {
+    pub fn into_frame_chunks(self) -> std::result::Result<Vec<Chunk>, FrameTooLarge> {
         let len = self.len();
         let size = i32::try_from(len).map_err(|_| FrameTooLarge(len))?;
         let mut out = Vec::with_capacity(self.chunks.len() + 2);
-        out.push(Bytes::copy_from_slice(&size.to_be_bytes()));
+        out.push(Chunk::Mem(Bytes::copy_from_slice(&size.to_be_bytes())));
         out.extend(self.into_chunks());
         Ok(out)
     }
 
     /// The written data as one contiguous buffer (copies when there is more
-    /// than one chunk).
+    /// than one chunk). For messages held in memory (stored group and metadata
+    /// values, test fixtures): none has a file range, and one found is left out
+    /// with an error logged — a message with records in files goes to the
+    /// transport through [`EncodeBuf::into_frame_chunks`].
     pub fn to_bytes(self) -> Bytes {
         let mut chunks = self.into_chunks();
-        match chunks.len() {
-            0 => Bytes::new(),
-            1 => chunks.pop().unwrap_or_default(),
-            _ => {
-                let total = chunks.iter().map(Bytes::len).sum();
-                let mut out = BytesMut::with_capacity(total);
-                for chunk in &chunks {
-                    out.put_slice(chunk);
-                }
-                out.freeze()
+        if let [Chunk::Mem(_)] = chunks.as_slice() {
+            if let Some(Chunk::Mem(only)) = chunks.pop() {
+                return only;
             }
         }
+        let total = chunks.iter().map(Chunk::len).sum();
+        let mut out = BytesMut::with_capacity(total);
+        for chunk in &chunks {
+            match chunk {
+                Chunk::Mem(bytes) => out.put_slice(bytes),
+                Chunk::File(range) => {
+                    tracing::error!(len = range.len, "file range in an in-memory encoding");
+                }
+            }
+        }
+        out.freeze()
     }
 }
 
@@ -670,17 +743,17 @@ pub fn put_opt_bytes_field(
 }
 
 /// Writes a `records` field; the record data is never copied.
-pub fn put_records_field(buf: &mut EncodeBuf, flexible: bool, data: &Bytes) {
-    put_len(buf, flexible, true, data.len());
-    buf.put_records(data);
+pub fn put_records_field<R: RecordsField>(buf: &mut EncodeBuf, flexible: bool, data: &R) {
+    put_len(buf, flexible, true, data.records_len());
+    data.put_records_data(buf);
 }
 
 /// Writes a `records` field that may be null (see [`put_opt_string`]).
-pub fn put_opt_records_field(
+pub fn put_opt_records_field<R: RecordsField>(
     buf: &mut EncodeBuf,
     flexible: bool,
     nullable: bool,
-    data: Option<&Bytes>,
+    data: Option<&R>,
 ) {
     match data {
         Some(data) => put_records_field(buf, flexible, data),
@@ -802,12 +875,15 @@ pub(crate) mod testing {
         let chunks = buf.into_chunks();
         assert_eq!(
             len,
-            chunks.iter().map(Bytes::len).sum::<usize>(),
+            chunks.iter().map(Chunk::len).sum::<usize>(),
             "v{version}"
         );
         let mut joined = Vec::with_capacity(len);
         for chunk in &chunks {
-            joined.extend_from_slice(chunk);
+            match chunk {
+                Chunk::Mem(bytes) => joined.extend_from_slice(bytes),
+                Chunk::File(_) => panic!("v{version}: an example value holds no file range"),
+            }
         }
         let encoded = Bytes::from(joined);
 
@@ -1003,7 +1079,7 @@ mod tests {
         put_bytes_field(&mut out, false, &small);
         put_bytes_field(&mut out, false, &big);
         assert_eq!(out.len(), 4 + 2 + 4096 + 2 + 4 + 4 + 4 + 4096);
-        let chunks = out.into_chunks();
+        let chunks = in_memory(out.into_chunks());
         assert_eq!(chunks.len(), 4);
         // The big payloads are the very same allocation, not copies.
         assert_eq!(chunks[1].as_ptr(), big.as_ptr());
@@ -1012,9 +1088,20 @@ mod tests {
 
         let mut framed = EncodeBuf::new();
         framed.put_i32(7);
-        let chunks = framed.into_frame_chunks().expect("4 bytes fit a frame");
+        let chunks = in_memory(framed.into_frame_chunks().expect("4 bytes fit a frame"));
         assert_eq!(chunks[0].as_ref(), &[0, 0, 0, 4]);
         assert_eq!(chunks[1].as_ref(), &[0, 0, 0, 7]);
+    }
+
+    /// The chunks of an encoding that holds no file range, as bytes.
+    fn in_memory(chunks: Vec<Chunk>) -> Vec<Bytes> {
+        chunks
+            .into_iter()
+            .map(|chunk| match chunk {
+                Chunk::Mem(bytes) => bytes,
+                Chunk::File(_) => panic!("no file range was written"),
+            })
+            .collect()
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::protocol::wire::*;
 
 /// `FetchResponse` (API key 1): decoded in versions 4-16 (schema versions 4-18).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FetchResponse {
+pub struct FetchResponse<R = Bytes> {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     ///
     /// Versions 1+.
@@ -25,7 +25,7 @@ pub struct FetchResponse {
     /// The response topics.
     ///
     /// Versions 0+.
-    pub responses: Vec<FetchableTopicResponse>,
+    pub responses: Vec<FetchableTopicResponse<R>>,
     /// Endpoints for all current-leaders enumerated in PartitionData, with errors NOT_LEADER_OR_FOLLOWER & FENCED_LEADER_EPOCH.
     ///
     /// Versions 16+; tagged (tag 0) in 16+.
@@ -72,7 +72,9 @@ impl FetchResponse {
         }
         Ok(this)
     }
+}
 
+impl<R: RecordsField> FetchResponse<R> {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 12;
@@ -367,7 +369,7 @@ impl AbortedTransaction {
 
 /// `PartitionData`, part of `FetchResponse`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PartitionData {
+pub struct PartitionData<R = Bytes> {
     /// The partition index.
     ///
     /// Versions 0+.
@@ -411,10 +413,10 @@ pub struct PartitionData {
     /// The record data.
     ///
     /// Versions 0+; nullable 0+.
-    pub records: Option<Bytes>,
+    pub records: Option<R>,
 }
 
-impl Default for PartitionData {
+impl<R: RecordsField> Default for PartitionData<R> {
     fn default() -> Self {
         Self {
             partition_index: 0,
@@ -466,7 +468,9 @@ impl PartitionData {
         }
         Ok(this)
     }
+}
 
+impl<R: RecordsField> PartitionData<R> {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 12;
@@ -545,7 +549,7 @@ impl PartitionData {
 
 /// `FetchableTopicResponse`, part of `FetchResponse`.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FetchableTopicResponse {
+pub struct FetchableTopicResponse<R = Bytes> {
     /// The topic name.
     ///
     /// Versions 0-12.
@@ -557,7 +561,7 @@ pub struct FetchableTopicResponse {
     /// The topic partitions.
     ///
     /// Versions 0+.
-    pub partitions: Vec<PartitionData>,
+    pub partitions: Vec<PartitionData<R>>,
 }
 
 impl FetchableTopicResponse {
@@ -579,7 +583,9 @@ impl FetchableTopicResponse {
         }
         Ok(this)
     }
+}
 
+impl<R: RecordsField> FetchableTopicResponse<R> {
     /// Encodes into `buf` in the given version; fields absent from that version are not written.
     pub fn encode(&self, buf: &mut EncodeBuf, version: i16) {
         let flexible = version >= 12;
