@@ -10,7 +10,8 @@ use super::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use super::messages::metadata::{FeatureLevelRecord, MetadataRecord, PartitionRecord, TopicRecord};
 use super::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use super::messages::*;
-use super::wire::{Bytes, Chunk, DecodeError, EncodeBuf, Uuid};
+use super::wire::testing::in_memory;
+use super::wire::{Bytes, Chunk, DecodeError, EncodeBuf, RecordsField, Uuid};
 
 fn hex(s: &str) -> Bytes {
     let digits: Vec<u8> = s
@@ -297,17 +298,6 @@ fn fetch_v16_request() {
     assert_eq!(encode_with(|b| req.encode(b, 16)), bytes);
 }
 
-/// The chunks of an encoding that holds no file range, as bytes.
-fn in_memory(chunks: Vec<Chunk>) -> Vec<Bytes> {
-    chunks
-        .into_iter()
-        .map(|chunk| match chunk {
-            Chunk::Mem(bytes) => bytes,
-            Chunk::File(_) => panic!("no file range was written"),
-        })
-        .collect()
-}
-
 #[test]
 fn fetch_v16_empty_response() {
     let resp: FetchResponse = FetchResponse::default();
@@ -317,10 +307,9 @@ fn fetch_v16_empty_response() {
     );
 }
 
-#[test]
-fn fetch_v16_response_records_are_not_copied() {
-    let records = Bytes::from(vec![0x5a_u8; 4000]);
-    let resp = FetchResponse {
+/// A Fetch response with one partition of topic id 1 holding `records`.
+fn one_partition<R: RecordsField>(records: R) -> FetchResponse<R> {
+    FetchResponse {
         responses: vec![FetchableTopicResponse {
             topic_id: Uuid::from_u128(1),
             partitions: vec![PartitionData {
@@ -329,13 +318,19 @@ fn fetch_v16_response_records_are_not_copied() {
                 last_stable_offset: 1,
                 log_start_offset: 0,
                 aborted_transactions: None,
-                records: Some(records.clone()),
+                records: Some(records),
                 ..Default::default()
             }],
             ..Default::default()
         }],
         ..Default::default()
-    };
+    }
+}
+
+#[test]
+fn fetch_v16_response_records_are_not_copied() {
+    let records = Bytes::from(vec![0x5a_u8; 4000]);
+    let resp = one_partition(records.clone());
     let mut buf = EncodeBuf::new();
     resp.encode(&mut buf, 16);
     let len = buf.len();
@@ -376,22 +371,7 @@ fn fetch_v16_response_records_in_a_file_stay_a_file_range() {
         position: 1000,
         len: 4000,
     };
-    let resp = FetchResponse {
-        responses: vec![FetchableTopicResponse {
-            topic_id: Uuid::from_u128(1),
-            partitions: vec![PartitionData {
-                partition_index: 0,
-                high_watermark: 1,
-                last_stable_offset: 1,
-                log_start_offset: 0,
-                aborted_transactions: None,
-                records: Some(Records::File(range.clone())),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
+    let resp = one_partition(Records::File(range.clone()));
     let mut buf = EncodeBuf::new();
     resp.encode(&mut buf, 16);
     let len = buf.len();

@@ -855,6 +855,17 @@ impl TaggedFields {
 pub(crate) mod testing {
     use super::*;
 
+    /// The chunks of an encoding that holds no file range, as bytes.
+    pub fn in_memory(chunks: Vec<Chunk>) -> Vec<Bytes> {
+        chunks
+            .into_iter()
+            .map(|chunk| match chunk {
+                Chunk::Mem(bytes) => bytes,
+                Chunk::File(_) => panic!("no file range was written"),
+            })
+            .collect()
+    }
+
     /// Record data for examples: large enough to be a shared chunk.
     pub fn example_records() -> Bytes {
         Bytes::from((0..1500u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
@@ -1079,7 +1090,7 @@ mod tests {
         put_bytes_field(&mut out, false, &small);
         put_bytes_field(&mut out, false, &big);
         assert_eq!(out.len(), 4 + 2 + 4096 + 2 + 4 + 4 + 4 + 4096);
-        let chunks = in_memory(out.into_chunks());
+        let chunks = testing::in_memory(out.into_chunks());
         assert_eq!(chunks.len(), 4);
         // The big payloads are the very same allocation, not copies.
         assert_eq!(chunks[1].as_ptr(), big.as_ptr());
@@ -1088,20 +1099,9 @@ mod tests {
 
         let mut framed = EncodeBuf::new();
         framed.put_i32(7);
-        let chunks = in_memory(framed.into_frame_chunks().expect("4 bytes fit a frame"));
+        let chunks = testing::in_memory(framed.into_frame_chunks().expect("4 bytes fit a frame"));
         assert_eq!(chunks[0].as_ref(), &[0, 0, 0, 4]);
         assert_eq!(chunks[1].as_ref(), &[0, 0, 0, 7]);
-    }
-
-    /// The chunks of an encoding that holds no file range, as bytes.
-    fn in_memory(chunks: Vec<Chunk>) -> Vec<Bytes> {
-        chunks
-            .into_iter()
-            .map(|chunk| match chunk {
-                Chunk::Mem(bytes) => bytes,
-                Chunk::File(_) => panic!("no file range was written"),
-            })
-            .collect()
     }
 
     #[test]
