@@ -3,7 +3,8 @@
 //! | piece | owns |
 //! |---|---|
 //! | [`GroupManager`] (in [`crate::broker::Broker`]) | group id → its actor; empty groups the offsets log knows of, whose actors start on first use ("dormant") |
-//! | [`actor::GroupActor`] | one per group, on an arbiter picked by hash, span `group{id}`: membership and Kafka's classic rebalance protocol |
+//! | [`actor::GroupActor`] | one per group, on an arbiter picked by hash, span `group{id}`: the mailbox, parked answers, the timer, persistence |
+//! | [`state::Group`] | inside each actor: Kafka's classic rebalance protocol as a synchronous state machine (membership, generation, deadlines) |
 //! | [`store::OffsetStore`] | one actor on its own thread: committed offsets, `<log.dirs>/__consumer_offsets-0/` |
 //! | [`records`] | Kafka's `__consumer_offsets` key/value formats |
 //!
@@ -18,6 +19,7 @@
 
 pub mod actor;
 pub mod records;
+pub mod state;
 pub mod store;
 
 use std::collections::HashMap;
