@@ -1,6 +1,6 @@
 //! Kafka wire protocol: the hand-written runtime ([`wire`]) and the codec
 //! generated from the Apache Kafka message schemas ([`messages`],
-//! [`api_table`]).
+//! [`api_table`], and [`body`]: request and response bodies by API).
 //!
 //! Regenerate after changing `xtask/src/apis.rs` (the allow-list of APIs and
 //! metadata records) or the generator with `cargo run -p xtask -- codegen`;
@@ -33,6 +33,7 @@
 //! ```
 
 pub mod api_table;
+pub mod body;
 pub mod messages;
 pub mod wire;
 
