@@ -98,3 +98,127 @@ where
         Ask::Ready(answer) => Ok(answer),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use actix::prelude::*;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::actor::{ActorRegistry, Identity, PARTITION_MAILBOX_CAPACITY};
+    use crate::partition::{ListOffset, Offsets, EARLIEST_TIMESTAMP};
+    use crate::storage::{LogConfig, OpenHints};
+
+    /// A partition and the offset it answered, or its error code.
+    type Answered = (i32, Result<i64, ErrorCode>);
+
+    /// A partition actor on an empty log in `dir`, started on `arbiter`.
+    fn start(arbiter: &ArbiterHandle, dir: &std::path::Path, index: i32) -> PartitionHandle {
+        let (tx, rx) = watch::channel(Offsets::default());
+        let identity = Identity::Partition {
+            topic: "t".into(),
+            partition: index,
+            log: Default::default(),
+        };
+        let stats = ActorRegistry::default().register(identity, PARTITION_MAILBOX_CAPACITY);
+        let actor_stats = stats.clone();
+        let dir = dir.join(format!("t-{index}"));
+        let addr = PartitionActor::start_in_arbiter(arbiter, move |_| {
+            let config = LogConfig::default();
+            let hints = OpenHints::default();
+            let check = Duration::from_secs(300);
+            PartitionActor::build("t".into(), index, dir, config, hints, check, tx)
+                .with_stats(actor_stats)
+        });
+        PartitionHandle::new(addr, rx, stats)
+    }
+
+    #[actix_rt::test]
+    async fn answers_come_in_request_order_with_the_error_codes_of_the_unasked_and_the_lost() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let partitions = PartitionRegistry::default();
+        let live = Arbiter::new();
+        partitions.insert(Arc::from("t"), 0, start(&live.handle(), dir.path(), 0));
+        // A partition whose actor is gone: its arbiter stopped, its mailbox closed.
+        let gone = Arbiter::new();
+        partitions.insert(Arc::from("t"), 1, start(&gone.handle(), dir.path(), 1));
+        gone.stop();
+        let _ = gone.join();
+
+        let topics = vec![
+            ("t".to_string(), vec![1, 7, 0]),
+            ("missing".to_string(), vec![0]),
+            ("empty".to_string(), vec![]),
+            ("t".to_string(), vec![0, 2]),
+        ];
+        let answers = fan_out(
+            topics,
+            |topic, &mut index| {
+                if index == 2 {
+                    return Err(ErrorCode::InvalidRequest); // refused before any lookup
+                }
+                let handle = partition(&partitions, topic, index)?;
+                Ok(Ask::Send(
+                    handle,
+                    ListOffset {
+                        timestamp: EARLIEST_TIMESTAMP,
+                    },
+                ))
+            },
+            ErrorCode::RequestTimedOut, // a code no actor answers, to tell the lost apart
+        )
+        .await;
+        let got: Vec<(String, Vec<Answered>)> = answers
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|(index, answer)| {
+                        (index, answer.and_then(|a| a).map(|(offset, _)| offset))
+                    })
+                    .collect();
+                (topic, partitions)
+            })
+            .collect();
+        let unknown = Err(ErrorCode::UnknownTopicOrPartition);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "t".to_string(),
+                    vec![
+                        (1, Err(ErrorCode::RequestTimedOut)),
+                        (7, unknown),
+                        (0, Ok(0))
+                    ]
+                ),
+                ("missing".to_string(), vec![(0, unknown)]),
+                ("empty".to_string(), vec![]),
+                (
+                    "t".to_string(),
+                    vec![(0, Ok(0)), (2, Err(ErrorCode::InvalidRequest))]
+                ),
+            ]
+        );
+        live.stop();
+    }
+
+    #[actix_rt::test]
+    async fn a_ready_answer_needs_no_actor() {
+        let answers = ask_all(
+            [
+                Ok(Ask::<ListOffset>::Ready(Ok((5, 6)))),
+                Err(ErrorCode::UnknownTopicId),
+            ],
+            ErrorCode::KafkaStorageError,
+        )
+        .await;
+        assert_eq!(
+            answers,
+            vec![Ok(Ok((5, 6))), Err(ErrorCode::UnknownTopicId)]
+        );
+    }
+}

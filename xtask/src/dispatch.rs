@@ -119,3 +119,27 @@ pub fn gen_dispatch(apis: &[Api]) -> String {
     out.push_str("}\n}\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apis::APIS;
+
+    #[test]
+    fn every_api_has_a_body_a_decoder_and_a_handler() {
+        let bodies = gen_bodies(APIS);
+        let dispatch = gen_dispatch(APIS);
+        for a in APIS {
+            let module = snake_case(a.name);
+            assert!(bodies.contains(&format!("{0}({0}Request),", a.name)));
+            assert!(bodies.contains(&format!("ApiKey::{0} => {0}Request::decode", a.name)));
+            assert!(bodies.contains(&format!("impl ResponseBody for {}Response", a.name)));
+            assert!(dispatch.contains(&format!(
+                "Body::{}(r) => Box::pin(async move {{\nsuper::{module}::handle(&ctx, &header, r)",
+                a.name
+            )));
+        }
+        assert!(bodies.contains("ApiVersionsUnsupported,"));
+        assert!(dispatch.contains("super::api_versions::unsupported(&ctx, &header, ())"));
+    }
+}
