@@ -17,8 +17,13 @@ use crate::protocol::messages::alter_configs_request::AlterConfigsRequest;
 use crate::protocol::messages::alter_configs_response::{
     AlterConfigsResourceResponse, AlterConfigsResponse,
 };
+use crate::protocol::messages::RequestHeader;
 
-pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let changes = req
         .resources
         .into_iter()

@@ -1,10 +1,17 @@
 //! ApiVersions (18): the versions we serve, straight from the generated allow-list table.
 
+use crate::api::{InVersion, RequestContext};
 use crate::error::ErrorCode;
 use crate::protocol::api_table::{ApiKey, API_TABLE};
+use crate::protocol::messages::api_versions_request::ApiVersionsRequest;
 use crate::protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use crate::protocol::messages::RequestHeader;
 
-pub fn handle(_version: i16) -> ApiVersionsResponse {
+pub async fn handle(
+    _ctx: &RequestContext,
+    _header: &RequestHeader,
+    _req: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     ApiVersionsResponse {
         error_code: ErrorCode::None.code(),
         api_keys: API_TABLE
@@ -22,10 +29,14 @@ pub fn handle(_version: i16) -> ApiVersionsResponse {
 }
 
 /// The answer to a version we do not know (KIP-511): error 35 and our ApiVersions range, in the
-/// v0 layout every client can read.
-pub fn unsupported() -> ApiVersionsResponse {
+/// v0 layout every client can read. (A version we do not decode has no body to hand over.)
+pub async fn unsupported(
+    _ctx: &RequestContext,
+    _header: &RequestHeader,
+    _req: (),
+) -> InVersion<ApiVersionsResponse> {
     let own = crate::protocol::api_table::support(ApiKey::ApiVersions);
-    ApiVersionsResponse {
+    let body = ApiVersionsResponse {
         error_code: ErrorCode::UnsupportedVersion.code(),
         api_keys: vec![ApiVersion {
             api_key: ApiKey::ApiVersions as i16,
@@ -33,5 +44,6 @@ pub fn unsupported() -> ApiVersionsResponse {
             max_version: own.advertised_max,
         }],
         ..ApiVersionsResponse::default()
-    }
+    };
+    InVersion { version: 0, body }
 }

@@ -8,9 +8,11 @@ use crate::protocol::messages::create_partitions_request::CreatePartitionsReques
 use crate::protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
+use crate::protocol::messages::RequestHeader;
 
 pub async fn handle(
     ctx: &RequestContext,
+    _header: &RequestHeader,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut results: Vec<CreatePartitionsTopicResult> = Vec::with_capacity(req.topics.len());

@@ -13,12 +13,14 @@ use crate::protocol::messages::create_topics_request::CreateTopicsRequest;
 use crate::protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
 };
+use crate::protocol::messages::RequestHeader;
 
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    let version = header.request_api_version;
     let mut count: HashMap<&str, usize> = HashMap::new();
     for t in &req.topics {
         *count.entry(t.name.as_str()).or_default() += 1;

@@ -6,8 +6,13 @@ use crate::protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use crate::protocol::messages::delete_groups_response::{
     DeletableGroupResult, DeleteGroupsResponse,
 };
+use crate::protocol::messages::RequestHeader;
 
-pub async fn handle(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for group_id in req.groups_names {
         let code = ctx.broker.groups().delete(&group_id).await;

@@ -11,15 +11,17 @@ use crate::protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use crate::protocol::messages::delete_topics_response::{
     DeletableTopicResult, DeleteTopicsResponse,
 };
+use crate::protocol::messages::RequestHeader;
 
 /// A v6 entry that names neither or both: (name, id, why).
 type BadEntry = (Option<String>, Uuid, String);
 
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    let version = header.request_api_version;
     let targets: Vec<Result<TopicRef, BadEntry>> = if version >= 6 {
         req.topics
             .into_iter()

@@ -8,12 +8,17 @@ use crate::protocol::messages::describe_cluster_request::DescribeClusterRequest;
 use crate::protocol::messages::describe_cluster_response::{
     DescribeClusterBroker, DescribeClusterResponse,
 };
+use crate::protocol::messages::RequestHeader;
 
 /// `endpoint_type` values (v1).
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
 
-pub fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let node = &ctx.broker.node;
     if req.endpoint_type == ENDPOINT_CONTROLLER {
         // sluice has no separate controller endpoint; Kafka's brokers answer the same way.

@@ -21,12 +21,14 @@ use crate::protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult,
     DescribeConfigsSynonym,
 };
+use crate::protocol::messages::RequestHeader;
 
-pub fn handle(
+pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let version = header.request_api_version;
     let image = ctx.broker.image();
     let synonyms = req.include_synonyms && version >= 1;
     let docs = req.include_documentation && version >= 3;

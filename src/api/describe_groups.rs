@@ -9,11 +9,16 @@ use crate::protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use crate::protocol::messages::describe_groups_response::{
     DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
 };
+use crate::protocol::messages::RequestHeader;
 
 /// Kafka's bitfield of group operations with no authorizer: READ, DELETE, DESCRIBE.
 pub const GROUP_ALL_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
-pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let groups = ctx.broker.groups();
     let ops = if req.include_authorized_operations {
         GROUP_ALL_OPERATIONS

@@ -11,9 +11,11 @@ use crate::protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponse, DescribeTopicPartitionsResponsePartition,
     DescribeTopicPartitionsResponseTopic,
 };
+use crate::protocol::messages::RequestHeader;
 
-pub fn handle(
+pub async fn handle(
     ctx: &RequestContext,
+    _header: &RequestHeader,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = ctx.broker.image();

@@ -14,15 +14,17 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::{join_all, select_all};
+use futures_util::future::select_all;
 
+use crate::api::fan_out::{ask_all, ask_one, partition, Ask};
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
-use crate::partition::{Offsets, PartitionHandle, Read};
+use crate::partition::{Offsets, PartitionHandle, Read, ReadResult};
 use crate::protocol::messages::fetch_request::FetchRequest;
 use crate::protocol::messages::fetch_response::{
     FetchResponse, FetchableTopicResponse, PartitionData,
 };
+use crate::protocol::messages::RequestHeader;
 use crate::protocol::records::{FileRange, Records};
 use crate::storage::FileSlice;
 
@@ -56,9 +58,10 @@ impl Outcome {
 /// connection writes them (`sendfile`, see [`crate::net::Response`]).
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: FetchRequest,
 ) -> FetchResponse<Records> {
+    let version = header.request_api_version;
     if is_incremental(req.session_epoch) {
         return FetchResponse {
             error_code: ErrorCode::FetchSessionIdNotFound.code(),
@@ -90,10 +93,7 @@ pub async fn handle(
         for p in &topic.partitions {
             let handle = match &name {
                 None => Err(missing),
-                Some(n) => broker
-                    .partitions
-                    .get(n, p.partition)
-                    .ok_or(ErrorCode::UnknownTopicOrPartition),
+                Some(n) => partition(&broker.partitions, n, p.partition),
             };
             targets.push(Target {
                 topic_index,
@@ -194,48 +194,57 @@ fn is_incremental(session_epoch: i32) -> bool {
 /// Reads every partition once, concurrently, then applies the response budget in request
 /// order; a partition whose data overflows the remaining budget is read again with that budget.
 async fn read_pass(targets: &[Target], max_bytes: usize) -> Vec<Outcome> {
-    let first = join_all(
+    let first = ask_all(
         targets
             .iter()
-            .map(|t| read_one(t, t.max_bytes.min(max_bytes), true)),
+            .map(|t| read(t, t.max_bytes.min(max_bytes), true)),
+        LOST,
     )
     .await;
     let mut used = 0usize;
     let mut out = Vec::with_capacity(first.len());
-    for (t, outcome) in targets.iter().zip(first) {
+    for (t, answer) in targets.iter().zip(first) {
         let remaining = max_bytes.saturating_sub(used);
-        let outcome = if outcome.records.len > remaining && used > 0 {
-            read_one(t, remaining.min(t.max_bytes), false).await
-        } else {
-            outcome
-        };
+        let mut outcome = Outcome::from(answer);
+        if outcome.records.len > remaining && used > 0 {
+            let again = read(t, remaining.min(t.max_bytes), false);
+            outcome = Outcome::from(ask_one(again, LOST).await);
+        }
         used += outcome.records.len;
         out.push(outcome);
     }
     out
 }
 
-async fn read_one(t: &Target, max_bytes: usize, min_one: bool) -> Outcome {
-    let handle = match &t.handle {
-        Ok(h) => h,
-        Err(code) => return Outcome::failed(*code, None),
-    };
-    if let Some(outcome) = from_published(handle, t.fetch_offset, max_bytes) {
-        return outcome;
+/// What a read gets when the partition's actor does not answer: the partition went away.
+const LOST: ErrorCode = ErrorCode::UnknownTopicOrPartition;
+
+/// How to read one partition: from its published state when that has the answer, else from
+/// its actor.
+fn read(t: &Target, max_bytes: usize, min_one: bool) -> Result<Ask<Read>, ErrorCode> {
+    let handle = t.handle.as_ref().map_err(|code| *code)?;
+    if let Some(published) = from_published(handle, t.fetch_offset, max_bytes) {
+        return Ok(Ask::Ready(Ok(published)));
     }
     let read = Read {
         offset: t.fetch_offset,
         max_bytes,
         min_one: min_one && t.max_bytes > 0,
     };
-    match handle.send(read).await {
-        Ok(Ok(result)) => Outcome {
-            error: ErrorCode::None,
-            offsets: Some(result.offsets),
-            records: result.slice,
-        },
-        Ok(Err((code, offsets))) => Outcome::failed(code, Some(offsets)),
-        Err(_) => Outcome::failed(ErrorCode::UnknownTopicOrPartition, None),
+    Ok(Ask::Send(handle.clone(), read))
+}
+
+impl From<Result<Result<ReadResult, (ErrorCode, Offsets)>, ErrorCode>> for Outcome {
+    fn from(answer: Result<Result<ReadResult, (ErrorCode, Offsets)>, ErrorCode>) -> Outcome {
+        match answer {
+            Ok(Ok(result)) => Outcome {
+                error: ErrorCode::None,
+                offsets: Some(result.offsets),
+                records: result.slice,
+            },
+            Ok(Err((code, offsets))) => Outcome::failed(code, Some(offsets)),
+            Err(code) => Outcome::failed(code, None),
+        }
     }
 }
 
@@ -244,7 +253,7 @@ async fn read_one(t: &Target, max_bytes: usize, min_one: bool) -> Outcome {
 /// latest write when the read starts where it does and has room for all of it (that consumer,
 /// woken by the write). Anything else, and a partition whose actor is gone or has no log, goes
 /// to the actor.
-fn from_published(handle: &PartitionHandle, offset: i64, max_bytes: usize) -> Option<Outcome> {
+fn from_published(handle: &PartitionHandle, offset: i64, max_bytes: usize) -> Option<ReadResult> {
     if handle.offsets.has_changed().is_err() {
         return None;
     }
@@ -261,9 +270,8 @@ fn from_published(handle: &PartitionHandle, offset: i64, max_bytes: usize) -> Op
             .filter(|t| t.first_offset == offset && t.len <= max_bytes)?
             .clone()
     };
-    Some(Outcome {
-        error: ErrorCode::None,
-        offsets: Some(published.clone()),
-        records,
+    Some(ReadResult {
+        slice: records,
+        offsets: published.clone(),
     })
 }

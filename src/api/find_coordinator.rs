@@ -6,16 +6,18 @@ use crate::api::RequestContext;
 use crate::error::ErrorCode;
 use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+use crate::protocol::messages::RequestHeader;
 
 /// Key types: 0 = consumer group, 1 = transactional id (2, share groups, is not supported).
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(
+pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
+    let version = header.request_api_version;
     let node = &ctx.broker.node;
     let host = advertised_host(ctx);
     let port = i32::from(node.advertised_port);

@@ -5,8 +5,13 @@ use crate::error::ErrorCode;
 use crate::group::actor::Heartbeat;
 use crate::protocol::messages::heartbeat_request::HeartbeatRequest;
 use crate::protocol::messages::heartbeat_response::HeartbeatResponse;
+use crate::protocol::messages::RequestHeader;
 
-pub async fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: HeartbeatRequest,
+) -> HeartbeatResponse {
     let code = if req.group_id.is_empty() {
         ErrorCode::InvalidGroupId
     } else {

@@ -9,9 +9,11 @@ use crate::protocol::messages::incremental_alter_configs_request::IncrementalAlt
 use crate::protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
 };
+use crate::protocol::messages::RequestHeader;
 
 pub async fn handle(
     ctx: &RequestContext,
+    _header: &RequestHeader,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let changes = req

@@ -17,8 +17,13 @@ use crate::error::ErrorCode;
 use crate::metadata::producer_ids::InitProducerId;
 use crate::protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use crate::protocol::messages::init_producer_id_response::InitProducerIdResponse;
+use crate::protocol::messages::RequestHeader;
 
-pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     match grant(ctx, &req).await {
         Ok((producer_id, producer_epoch)) => InitProducerIdResponse {
             ongoing_txn_producer_id: -1,

@@ -6,13 +6,15 @@ use crate::error::ErrorCode;
 use crate::group::actor::{JoinGroup, JoinRequest, JoinResult};
 use crate::protocol::messages::join_group_request::JoinGroupRequest;
 use crate::protocol::messages::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
+use crate::protocol::messages::RequestHeader;
 
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
-    client_id: Option<String>,
+    header: &RequestHeader,
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    let version = header.request_api_version;
+    let client_id = header.client_id.clone();
     let result = join(ctx, version, client_id, req).await;
     JoinGroupResponse {
         throttle_time_ms: 0,

@@ -5,12 +5,14 @@ use crate::error::ErrorCode;
 use crate::group::actor::LeaveGroup;
 use crate::protocol::messages::leave_group_request::LeaveGroupRequest;
 use crate::protocol::messages::leave_group_response::{LeaveGroupResponse, MemberResponse};
+use crate::protocol::messages::RequestHeader;
 
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    let version = header.request_api_version;
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .into_iter()

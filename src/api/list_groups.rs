@@ -4,11 +4,16 @@
 use crate::api::RequestContext;
 use crate::protocol::messages::list_groups_request::ListGroupsRequest;
 use crate::protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
+use crate::protocol::messages::RequestHeader;
 
 /// The group type of every group here (Kafka's classic rebalance protocol).
 pub const CLASSIC: &str = "classic";
 
-pub async fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: ListGroupsRequest,
+) -> ListGroupsResponse {
     let types_ok = req.types_filter.is_empty()
         || req
             .types_filter

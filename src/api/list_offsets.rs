@@ -1,8 +1,7 @@
 //! ListOffsets (2): earliest (-2), latest (-1), max timestamp (-3) or the first offset at or
 //! after a timestamp, per partition.
 
-use futures_util::future::join_all;
-
+use crate::api::fan_out::{fan_out, partition, Ask};
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
 use crate::partition::ListOffset;
@@ -10,22 +9,34 @@ use crate::protocol::messages::list_offsets_request::ListOffsetsRequest;
 use crate::protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
+use crate::protocol::messages::RequestHeader;
 
-pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
-    let topics = join_all(req.topics.into_iter().map(|topic| async move {
-        let partitions = join_all(topic.partitions.into_iter().map(|p| {
-            let handle = ctx.broker.partitions.get(&topic.name, p.partition_index);
-            async move {
-                let outcome = match handle {
-                    None => Err(ErrorCode::UnknownTopicOrPartition),
-                    Some(h) => h
-                        .send(ListOffset {
-                            timestamp: p.timestamp,
-                        })
-                        .await
-                        .unwrap_or(Err(ErrorCode::KafkaStorageError)),
-                };
-                match outcome {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let asked = fan_out(
+        req.topics.into_iter().map(|t| (t.name, t.partitions)),
+        |topic, p| {
+            let handle = partition(&ctx.broker.partitions, topic, p.partition_index)?;
+            Ok(Ask::Send(
+                handle,
+                ListOffset {
+                    timestamp: p.timestamp,
+                },
+            ))
+        },
+        ErrorCode::KafkaStorageError,
+    )
+    .await;
+    let topics = asked
+        .into_iter()
+        .map(|(name, partitions)| ListOffsetsTopicResponse {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(p, answer)| match answer.and_then(|outcome| outcome) {
                     Ok((offset, timestamp)) => ListOffsetsPartitionResponse {
                         partition_index: p.partition_index,
                         error_code: 0,
@@ -40,16 +51,10 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                         offset: -1,
                         leader_epoch: -1,
                     },
-                }
-            }
-        }))
-        .await;
-        ListOffsetsTopicResponse {
-            name: topic.name,
-            partitions,
-        }
-    }))
-    .await;
+                })
+                .collect(),
+        })
+        .collect();
     ListOffsetsResponse {
         throttle_time_ms: 0,
         topics,

@@ -11,6 +11,7 @@ use crate::protocol::messages::metadata_request::MetadataRequest;
 use crate::protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
+use crate::protocol::messages::RequestHeader;
 
 /// Kafka's bitfield for "every topic operation allowed" (no authorizer): READ, WRITE, CREATE,
 /// DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
@@ -19,7 +20,12 @@ pub const TOPIC_ALL_OPERATIONS: i32 = 0x0df8;
 /// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
 pub const CLUSTER_ALL_OPERATIONS: i32 = 0x1fa0;
 
-pub async fn handle(ctx: &RequestContext, version: i16, req: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    header: &RequestHeader,
+    req: MetadataRequest,
+) -> MetadataResponse {
+    let version = header.request_api_version;
     let broker = &ctx.broker;
     let mut image = broker.image();
     let auto_create =

@@ -4,6 +4,20 @@
 //! does not parse is refused with a [`ParseError`] and the connection closes. [`handle`] returns
 //! a future that resolves to the encoded [`Response`], or `None` when the client asked for no
 //! answer (Produce with `acks=0`).
+//!
+//! The per-API lists are generated from the allow-list (`xtask/src/apis.rs`): the [`Body`] enum
+//! and its decoder (`protocol::body`), and the dispatch (`api/dispatch.rs`), which calls every
+//! API's handler the same way:
+//!
+//! ```text
+//! pub async fn handle(ctx: &RequestContext, header: &RequestHeader, req: <Name>Request)
+//!     -> impl IntoResponse
+//! ```
+//!
+//! A handler takes from the header what it needs (the version, the client id); its answer is a
+//! response body, `Option` of one (no answer), a body with file ranges (Fetch), or a body in a
+//! version of its own ([`InVersion`]). Requests that name partitions reach their partition
+//! actors through [`fan_out`].
 
 pub mod alter_configs;
 pub mod api_versions;
@@ -16,6 +30,8 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_topic_partitions;
+mod dispatch;
+pub mod fan_out;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -40,26 +56,12 @@ use crate::broker::Broker;
 use crate::net::service::{Home, Peer, RequestInfo, Service, Unservable};
 pub use crate::net::{Response, ResponseFuture};
 use crate::protocol::api_table::{self, ApiKey};
-use crate::protocol::messages::{
-    alter_configs_request::AlterConfigsRequest, api_versions_request::ApiVersionsRequest,
-    create_partitions_request::CreatePartitionsRequest, create_topics_request::CreateTopicsRequest,
-    delete_records_request::DeleteRecordsRequest, delete_topics_request::DeleteTopicsRequest,
-    describe_cluster_request::DescribeClusterRequest,
-    describe_configs_request::DescribeConfigsRequest,
-    describe_topic_partitions_request::DescribeTopicPartitionsRequest, fetch_request::FetchRequest,
-    incremental_alter_configs_request::IncrementalAlterConfigsRequest,
-    init_producer_id_request::InitProducerIdRequest, list_offsets_request::ListOffsetsRequest,
-    metadata_request::MetadataRequest, produce_request::ProduceRequest,
-    request_header::RequestHeader,
-};
-use crate::protocol::messages::{
-    delete_groups_request::DeleteGroupsRequest, describe_groups_request::DescribeGroupsRequest,
-    find_coordinator_request::FindCoordinatorRequest, heartbeat_request::HeartbeatRequest,
-    join_group_request::JoinGroupRequest, leave_group_request::LeaveGroupRequest,
-    list_groups_request::ListGroupsRequest, offset_commit_request::OffsetCommitRequest,
-    offset_fetch_request::OffsetFetchRequest, sync_group_request::SyncGroupRequest,
-};
-use crate::protocol::wire::{DecodeError, EncodeBuf};
+pub use crate::protocol::body::Body;
+use crate::protocol::body::{decode_body, ResponseBody};
+use crate::protocol::messages::request_header::RequestHeader;
+use crate::protocol::wire::DecodeError;
+
+pub use dispatch::handle;
 
 /// What a handler knows about the connection its request came on.
 #[derive(Clone)]
@@ -68,38 +70,6 @@ pub struct RequestContext {
     pub local_addr: SocketAddr,
     pub peer: SocketAddr,
     pub connection_id: u64,
-}
-
-/// A decoded request body.
-#[derive(Debug)]
-pub enum Body {
-    ApiVersions(ApiVersionsRequest),
-    /// An ApiVersions version we do not know: answered with error 35 and a v0 body (KIP-511).
-    ApiVersionsUnsupported,
-    Produce(ProduceRequest),
-    Fetch(FetchRequest),
-    ListOffsets(ListOffsetsRequest),
-    Metadata(MetadataRequest),
-    DescribeTopicPartitions(DescribeTopicPartitionsRequest),
-    CreateTopics(CreateTopicsRequest),
-    DeleteTopics(DeleteTopicsRequest),
-    CreatePartitions(CreatePartitionsRequest),
-    DescribeConfigs(DescribeConfigsRequest),
-    AlterConfigs(AlterConfigsRequest),
-    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
-    DescribeCluster(DescribeClusterRequest),
-    DeleteRecords(DeleteRecordsRequest),
-    InitProducerId(InitProducerIdRequest),
-    FindCoordinator(FindCoordinatorRequest),
-    JoinGroup(JoinGroupRequest),
-    SyncGroup(SyncGroupRequest),
-    Heartbeat(HeartbeatRequest),
-    LeaveGroup(LeaveGroupRequest),
-    ListGroups(ListGroupsRequest),
-    DescribeGroups(DescribeGroupsRequest),
-    DeleteGroups(DeleteGroupsRequest),
-    OffsetCommit(OffsetCommitRequest),
-    OffsetFetch(OffsetFetchRequest),
 }
 
 #[derive(Debug)]
@@ -191,51 +161,7 @@ impl Request {
                 max: support.decode_max,
             }));
         }
-        let b = &mut buf;
-        let body = match key {
-            ApiKey::ApiVersions => ApiVersionsRequest::decode(b, version).map(Body::ApiVersions),
-            ApiKey::Produce => ProduceRequest::decode(b, version).map(Body::Produce),
-            ApiKey::Fetch => FetchRequest::decode(b, version).map(Body::Fetch),
-            ApiKey::ListOffsets => ListOffsetsRequest::decode(b, version).map(Body::ListOffsets),
-            ApiKey::Metadata => MetadataRequest::decode(b, version).map(Body::Metadata),
-            ApiKey::DescribeTopicPartitions => DescribeTopicPartitionsRequest::decode(b, version)
-                .map(Body::DescribeTopicPartitions),
-            ApiKey::CreateTopics => CreateTopicsRequest::decode(b, version).map(Body::CreateTopics),
-            ApiKey::DeleteTopics => DeleteTopicsRequest::decode(b, version).map(Body::DeleteTopics),
-            ApiKey::CreatePartitions => {
-                CreatePartitionsRequest::decode(b, version).map(Body::CreatePartitions)
-            }
-            ApiKey::DescribeConfigs => {
-                DescribeConfigsRequest::decode(b, version).map(Body::DescribeConfigs)
-            }
-            ApiKey::AlterConfigs => AlterConfigsRequest::decode(b, version).map(Body::AlterConfigs),
-            ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::decode(b, version)
-                .map(Body::IncrementalAlterConfigs),
-            ApiKey::DescribeCluster => {
-                DescribeClusterRequest::decode(b, version).map(Body::DescribeCluster)
-            }
-            ApiKey::DeleteRecords => {
-                DeleteRecordsRequest::decode(b, version).map(Body::DeleteRecords)
-            }
-            ApiKey::InitProducerId => {
-                InitProducerIdRequest::decode(b, version).map(Body::InitProducerId)
-            }
-            ApiKey::FindCoordinator => {
-                FindCoordinatorRequest::decode(b, version).map(Body::FindCoordinator)
-            }
-            ApiKey::JoinGroup => JoinGroupRequest::decode(b, version).map(Body::JoinGroup),
-            ApiKey::SyncGroup => SyncGroupRequest::decode(b, version).map(Body::SyncGroup),
-            ApiKey::Heartbeat => HeartbeatRequest::decode(b, version).map(Body::Heartbeat),
-            ApiKey::LeaveGroup => LeaveGroupRequest::decode(b, version).map(Body::LeaveGroup),
-            ApiKey::ListGroups => ListGroupsRequest::decode(b, version).map(Body::ListGroups),
-            ApiKey::DescribeGroups => {
-                DescribeGroupsRequest::decode(b, version).map(Body::DescribeGroups)
-            }
-            ApiKey::DeleteGroups => DeleteGroupsRequest::decode(b, version).map(Body::DeleteGroups),
-            ApiKey::OffsetCommit => OffsetCommitRequest::decode(b, version).map(Body::OffsetCommit),
-            ApiKey::OffsetFetch => OffsetFetchRequest::decode(b, version).map(Body::OffsetFetch),
-        }
-        .map_err(|e| fail(ParseFailure::Body(e)))?;
+        let body = decode_body(key, version, &mut buf).map_err(|e| fail(ParseFailure::Body(e)))?;
         if buf.has_remaining() {
             // Kafka ignores bytes after the body, and clients depend on it: librdkafka (up to at
             // least 2.12) sends an "all topics" Metadata v9+ request with a 4-byte null array
@@ -256,123 +182,62 @@ impl Request {
     }
 }
 
-/// Routes a request to its API's handler.
-pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
-    let correlation_id = req.header.correlation_id;
-    let key = req.api_key;
-    let version = req.version;
-    let header_version = api_table::response_header_version(key, version);
-    let respond = move |encode: &dyn Fn(&mut EncodeBuf)| {
-        Some(Response::encode(correlation_id, header_version, encode))
-    };
-    match req.body {
-        Body::ApiVersions(_) => {
-            let body = api_versions::handle(version);
-            Box::pin(async move { respond(&|b| body.encode(b, version)) })
+/// Where a handler's answer goes: the request's correlation id, and the versions of the
+/// response header and body.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply {
+    pub correlation_id: i32,
+    pub header_version: i16,
+    pub version: i16,
+}
+
+impl Reply {
+    /// The answer to `req`, in the header and body versions of its request.
+    pub fn to(req: &Request) -> Reply {
+        Reply {
+            correlation_id: req.header.correlation_id,
+            header_version: api_table::response_header_version(req.api_key, req.version),
+            version: req.version,
         }
-        Body::ApiVersionsUnsupported => {
-            let body = api_versions::unsupported();
-            Box::pin(async move { respond(&|b| body.encode(b, 0)) })
-        }
-        Body::Metadata(r) => Box::pin(async move {
-            let body = metadata::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::DescribeTopicPartitions(r) => Box::pin(async move {
-            let body = describe_topic_partitions::handle(&ctx, r);
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::Produce(r) => Box::pin(async move {
-            let body = produce::handle(&ctx, r).await?;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::Fetch(r) => Box::pin(async move {
-            let body = fetch::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::ListOffsets(r) => Box::pin(async move {
-            let body = list_offsets::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::CreateTopics(r) => Box::pin(async move {
-            let body = create_topics::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::DeleteTopics(r) => Box::pin(async move {
-            let body = delete_topics::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::CreatePartitions(r) => Box::pin(async move {
-            let body = create_partitions::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::DescribeConfigs(r) => Box::pin(async move {
-            let body = describe_configs::handle(&ctx, version, r);
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::AlterConfigs(r) => Box::pin(async move {
-            let body = alter_configs::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::IncrementalAlterConfigs(r) => Box::pin(async move {
-            let body = incremental_alter_configs::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::DescribeCluster(r) => Box::pin(async move {
-            let body = describe_cluster::handle(&ctx, r);
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::DeleteRecords(r) => Box::pin(async move {
-            let body = delete_records::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::InitProducerId(r) => Box::pin(async move {
-            let body = init_producer_id::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::FindCoordinator(r) => {
-            let body = find_coordinator::handle(&ctx, version, r);
-            Box::pin(async move { respond(&|b| body.encode(b, version)) })
-        }
-        Body::JoinGroup(r) => {
-            let client_id = req.header.client_id;
-            Box::pin(async move {
-                let body = join_group::handle(&ctx, version, client_id, r).await;
-                respond(&|b| body.encode(b, version))
-            })
-        }
-        Body::SyncGroup(r) => Box::pin(async move {
-            let body = sync_group::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::Heartbeat(r) => Box::pin(async move {
-            let body = heartbeat::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::LeaveGroup(r) => Box::pin(async move {
-            let body = leave_group::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::ListGroups(r) => Box::pin(async move {
-            let body = list_groups::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::DescribeGroups(r) => Box::pin(async move {
-            let body = describe_groups::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::DeleteGroups(r) => Box::pin(async move {
-            let body = delete_groups::handle(&ctx, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::OffsetCommit(r) => Box::pin(async move {
-            let body = offset_commit::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
-        Body::OffsetFetch(r) => Box::pin(async move {
-            let body = offset_fetch::handle(&ctx, version, r).await;
-            respond(&|b| body.encode(b, version))
-        }),
+    }
+}
+
+/// What a handler answers with: the [`Response`] it becomes, or none.
+pub trait IntoResponse {
+    fn into_response(self, reply: Reply) -> Option<Response>;
+}
+
+impl<T: ResponseBody> IntoResponse for T {
+    fn into_response(self, reply: Reply) -> Option<Response> {
+        Some(Response::encode(
+            reply.correlation_id,
+            reply.header_version,
+            &|b| self.encode_body(b, reply.version),
+        ))
+    }
+}
+
+/// No answer at all: Produce with `acks=0`.
+impl<T: IntoResponse> IntoResponse for Option<T> {
+    fn into_response(self, reply: Reply) -> Option<Response> {
+        self?.into_response(reply)
+    }
+}
+
+/// A body encoded in a version of its own rather than the request's: the v0 answer to an
+/// ApiVersions version we do not know.
+#[derive(Debug)]
+pub struct InVersion<T> {
+    pub version: i16,
+    pub body: T,
+}
+
+impl<T: IntoResponse> IntoResponse for InVersion<T> {
+    fn into_response(self, reply: Reply) -> Option<Response> {
+        self.body.into_response(Reply {
+            version: self.version,
+            ..reply
+        })
     }
 }
 

@@ -11,13 +11,15 @@ use crate::protocol::messages::offset_commit_request::OffsetCommitRequest;
 use crate::protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use crate::protocol::messages::RequestHeader;
 use crate::util::clock::now_ms;
 
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
+    let version = header.request_api_version;
     let group_error = validate(ctx, version, &req).await;
     let now = now_ms();
     let image = ctx.broker.image();

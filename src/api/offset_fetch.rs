@@ -14,6 +14,7 @@ use crate::protocol::messages::offset_fetch_response::{
     OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
     OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
+use crate::protocol::messages::RequestHeader;
 
 /// One group's answer: its offsets, or a group-level error with every asked partition marked.
 struct GroupAnswer {
@@ -26,9 +27,10 @@ type Row = (i32, i64, i32, String, ErrorCode);
 
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    header: &RequestHeader,
     req: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    let version = header.request_api_version;
     if version >= 8 {
         let fetches = req.groups.iter().map(|g| {
             let topics = g.topics.as_ref().map(|ts| {

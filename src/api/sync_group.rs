@@ -6,8 +6,13 @@ use crate::error::ErrorCode;
 use crate::group::actor::{SyncGroup, SyncRequest, SyncResult};
 use crate::protocol::messages::sync_group_request::SyncGroupRequest;
 use crate::protocol::messages::sync_group_response::SyncGroupResponse;
+use crate::protocol::messages::RequestHeader;
 
-pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    _header: &RequestHeader,
+    req: SyncGroupRequest,
+) -> SyncGroupResponse {
     let result = sync(ctx, req).await;
     SyncGroupResponse {
         throttle_time_ms: 0,

@@ -1,6 +1,7 @@
 //! Kafka wire protocol: the hand-written runtime ([`wire`]) and the codec
 //! generated from the Apache Kafka message schemas ([`messages`],
-//! [`api_table`]), and [`records`], the value of a `records` field the broker sends.
+//! [`api_table`], and [`body`]: request and response bodies by API), and [`records`], the
+//! value of a `records` field the broker sends.
 //!
 //! Regenerate after changing `xtask/src/apis.rs` (the allow-list of APIs and
 //! metadata records) or the generator with `cargo run -p xtask -- codegen`;
@@ -26,13 +27,14 @@
 //! let mut out = EncodeBuf::new();
 //! protocol::encode_response_header(&mut out, key, header.request_api_version, header.correlation_id);
 //! ApiVersionsResponse::default().encode(&mut out, header.request_api_version);
-//! let chunks = out.into_frame_chunks()?; // int32 size, then the data: write them vectored
+//! let chunks = out.into_frame_chunks().expect("12 bytes fit a frame"); // int32 size, then the data
 //! assert!(matches!(&chunks[0], Chunk::Mem(size) if size.as_ref() == [0, 0, 0, 12]));
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod api_table;
+pub mod body;
 pub mod messages;
 pub mod records;
 pub mod wire;

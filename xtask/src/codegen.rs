@@ -180,13 +180,13 @@ fn base_type(t: &Type, generic: &Generic) -> String {
 
 /// The structs of a response message that hold `records` fields, directly or through a nested
 /// struct: generic over the records type (see [`records_generic`]). Empty for other messages.
-type Generic = std::collections::BTreeSet<String>;
+pub type Generic = std::collections::BTreeSet<String>;
 
 /// A response's `records` are what the broker sends: bytes in memory, or (for Fetch) a range of
 /// a segment file that goes out with `sendfile`. So the structs holding them take the records
 /// type as a parameter `R` (default `Bytes`): `decode` yields `Bytes`, `encode` takes any
 /// `RecordsField`. Requests keep plain `Bytes`: decoded records are always in memory.
-fn records_generic(schema: &Schema) -> Generic {
+pub fn records_generic(schema: &Schema) -> Generic {
     let mut generic = Generic::new();
     if schema.kind != "response" {
         return generic;

@@ -1,9 +1,11 @@
 //! Project tasks. `cargo run -p xtask -- codegen [--schemas DIR]` generates
 //! the Kafka protocol codec in `src/protocol/` from the JSON message schemas
-//! (default `../shared/kafka-protocol`, relative to the repository root).
+//! (default `../shared/kafka-protocol`, relative to the repository root), and
+//! the request dispatch in `src/api/dispatch.rs` from the same API list.
 
 mod apis;
 mod codegen;
+mod dispatch;
 mod schema;
 
 use codegen::{ApiSchemas, TopLevel};
@@ -328,6 +330,19 @@ fn codegen(repo_root: &Path, schema_dir: &Path) -> Result<Vec<PathBuf>, String> 
         .collect();
     let table = codegen::gen_api_table(&api_schemas);
     write(&protocol_dir.join("api_table.rs"), &table, &mut written)?;
+
+    // Request bodies by API, and the dispatch from a body to its handler in `src/api/`.
+    let generic: Vec<String> = api_schemas
+        .iter()
+        .filter(|a| codegen::records_generic(a.response).contains(&a.response.name))
+        .map(|a| a.response.name.clone())
+        .collect();
+    let bodies = dispatch::gen_bodies(apis::APIS, &generic);
+    write(&protocol_dir.join("body.rs"), &bodies, &mut written)?;
+    let api_dir = repo_root.join("src/api");
+    std::fs::create_dir_all(&api_dir).map_err(|e| e.to_string())?;
+    let handlers = dispatch::gen_dispatch(apis::APIS);
+    write(&api_dir.join("dispatch.rs"), &handlers, &mut written)?;
 
     // Format.
     let status = Command::new("rustfmt")
