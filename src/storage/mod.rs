@@ -62,11 +62,19 @@
 //! rolled, so a finer on-disk recovery point would not shorten a recovery.
 
 mod checkpoint;
+mod config;
 mod error;
+mod files;
 pub mod index;
+mod loader;
 pub mod log;
 pub mod producer_state;
+mod retention;
+mod scan;
 pub mod segment;
+mod segments;
+mod slice;
+mod validator;
 
 #[cfg(test)]
 mod tests;
