@@ -104,7 +104,6 @@ pub(crate) fn assign_offsets(
     now_ms: i64,
     pending: &mut PendingAppend,
 ) -> Result<Assigned, AppendError> {
-    // Assign offsets (and stamp the time) to the batches to write, duplicates left out.
     let mut next_offset = base_offset;
     let mut batches = Vec::with_capacity(layout.len() - skip.len());
     let mut pieces = Vec::with_capacity(2 * batches.capacity());
