@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use crate::record::BatchHeader;
 use crate::storage::checkpoint::{self, Checkpoint};
 use crate::storage::error::{AppendError, ReadError, StorageError};
-use crate::storage::loader::{self, LoadedLog};
+use crate::storage::loader;
 use crate::storage::producer_state::{PendingAppend, ProducerStateManager, Verdict};
 use crate::storage::retention::{self, Cause};
 use crate::storage::scan::{ScanCounters, ScanStats};
@@ -143,38 +143,29 @@ impl PartitionLog {
         config: LogConfig,
         hints: OpenHints,
     ) -> Result<PartitionLog, StorageError> {
-        let LoadedLog {
-            segments,
-            log_start_offset,
-            log_end_offset,
-            producers,
-            stats,
-            counters,
-            on_disk,
-            own_clean,
-            repaired,
-        } = loader::load(dir, &config, hints)?;
+        let loaded = loader::load(dir, &config, hints)?;
+        let (log_start_offset, log_end_offset) = (loaded.log_start_offset, loaded.log_end_offset);
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
-            segments,
+            segments: loaded.segments,
             log_start_offset,
             log_end_offset,
             // Trusted segments were fsynced before the stop; recovered ones were just fsynced.
             recovery_point: log_end_offset,
             first_unflushed_ms: None,
-            recovery_stats: stats,
-            counters,
-            producers,
-            pristine: own_clean,
+            recovery_stats: loaded.stats,
+            counters: loaded.counters,
+            producers: loaded.producers,
+            pristine: loaded.own_clean,
             last_write: None,
         };
-        let unchanged = on_disk
+        let unchanged = loaded.on_disk
             == Some(Checkpoint {
                 log_start_offset,
                 recovery_point: log_end_offset,
             });
-        if repaired || !unchanged {
+        if loaded.repaired || !unchanged {
             log.touch()?;
             log.write_checkpoint()?;
         }

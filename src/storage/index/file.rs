@@ -258,6 +258,67 @@ impl<E: IndexEntry> IndexFile<E> {
     }
 }
 
+/// The inherent methods every index type shares, delegated to its `file: IndexFile<Entry>`
+/// field: opening and creating, size, the size limit, reset, persist and flush. Each index type
+/// then adds only its own fullness rule, appends and lookups.
+macro_rules! index_file_methods {
+    ($index:ident) => {
+        /// Creates an empty index, truncating any file at `path`.
+        pub fn create(
+            path: &std::path::Path,
+            base_offset: i64,
+            max_index_size: usize,
+        ) -> std::io::Result<$index> {
+            $crate::storage::index::file::IndexFile::create(path, base_offset, max_index_size)
+                .map(|file| $index { file })
+        }
+
+        /// Opens an existing index file and runs the entries' load-time check against `bounds`
+        /// (see the module docs); trailing all-zero entries (space preallocated by Kafka and
+        /// never trimmed) are cut.
+        pub fn open(
+            path: &std::path::Path,
+            bounds: $crate::storage::index::file::IndexBounds,
+            max_index_size: usize,
+        ) -> Result<$index, $crate::storage::index::file::IndexError> {
+            $crate::storage::index::file::IndexFile::open(path, bounds, max_index_size)
+                .map(|file| $index { file })
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            self.file.path()
+        }
+
+        pub fn len(&self) -> usize {
+            self.file.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.file.is_empty()
+        }
+
+        pub fn set_max_index_size(&mut self, max_index_size: usize) {
+            self.file.resize(max_index_size);
+        }
+
+        /// Drops every entry, in memory and on disk.
+        pub fn reset(&mut self) -> std::io::Result<()> {
+            self.file.reset()
+        }
+
+        /// Writes the entries not yet in the file, in one write.
+        pub fn persist(&mut self) -> std::io::Result<()> {
+            self.file.persist()
+        }
+
+        /// [`persist`](Self::persist), then fsync.
+        pub fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    };
+}
+pub(crate) use index_file_methods;
+
 fn max_entries(max_index_size: usize, entry_size: usize) -> usize {
     // At least two, so that a time index (which keeps one slot spare) can ever take an entry.
     (max_index_size / entry_size).max(2)

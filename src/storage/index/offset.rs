@@ -11,11 +11,8 @@
 //! batch before `p` ends below `o`, which is all a lookup needs: the largest entry `≤ target`
 //! gives a position from which a forward scan finds the batch holding `target`.
 
-use std::io;
-use std::path::Path;
-
 use crate::record::BATCH_HEADER_LEN;
-use crate::storage::index::file::{be_u32, IndexBounds, IndexEntry, IndexError, IndexFile};
+use crate::storage::index::file::{be_u32, index_file_methods, IndexBounds, IndexEntry, IndexFile};
 
 /// Bytes per offset-index entry.
 pub const OFFSET_INDEX_ENTRY_SIZE: usize = 8;
@@ -90,41 +87,11 @@ pub struct OffsetIndex {
 }
 
 impl OffsetIndex {
-    /// Creates an empty index, truncating any file at `path`.
-    pub fn create(path: &Path, base_offset: i64, max_index_size: usize) -> io::Result<OffsetIndex> {
-        IndexFile::create(path, base_offset, max_index_size).map(|file| OffsetIndex { file })
-    }
-
-    /// Opens an existing index file and checks it against `bounds`: a whole number of entries,
-    /// offsets and positions strictly increasing, offsets inside the segment, positions inside the
-    /// log file. Trailing all-zero entries (space preallocated by Kafka and never trimmed) are cut.
-    pub fn open(
-        path: &Path,
-        bounds: IndexBounds,
-        max_index_size: usize,
-    ) -> Result<OffsetIndex, IndexError> {
-        IndexFile::open(path, bounds, max_index_size).map(|file| OffsetIndex { file })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.file.path()
-    }
-
-    pub fn len(&self) -> usize {
-        self.file.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.file.is_empty()
-    }
+    index_file_methods!(OffsetIndex);
 
     /// Whether the index holds as many entries as `max_index_size` allows (the segment must roll).
     pub fn is_full(&self) -> bool {
         self.file.len() >= self.file.max_entries()
-    }
-
-    pub fn set_max_index_size(&mut self, max_index_size: usize) {
-        self.file.resize(max_index_size);
     }
 
     /// Whether `offset` can be stored relative to this segment's base offset.
@@ -186,20 +153,5 @@ impl OffsetIndex {
         self.file
             .floor(|e| u64::from(e.position) <= position)
             .map(|e| u64::from(e.position))
-    }
-
-    /// Drops every entry, in memory and on disk.
-    pub fn reset(&mut self) -> io::Result<()> {
-        self.file.reset()
-    }
-
-    /// Writes the entries not yet in the file, in one write.
-    pub fn persist(&mut self) -> io::Result<()> {
-        self.file.persist()
-    }
-
-    /// [`persist`](Self::persist), then fsync.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
     }
 }

@@ -9,10 +9,7 @@
 //! An entry `(t, o)` means: no record before offset `o` has a timestamp above `t`. Timestamps in
 //! the file strictly increase.
 
-use std::io;
-use std::path::Path;
-
-use crate::storage::index::file::{be_u32, IndexBounds, IndexEntry, IndexError, IndexFile};
+use crate::storage::index::file::{be_u32, index_file_methods, IndexBounds, IndexEntry, IndexFile};
 
 /// Bytes per time-index entry.
 pub const TIME_INDEX_ENTRY_SIZE: usize = 12;
@@ -87,41 +84,11 @@ pub struct TimeIndex {
 }
 
 impl TimeIndex {
-    /// Creates an empty index, truncating any file at `path`.
-    pub fn create(path: &Path, base_offset: i64, max_index_size: usize) -> io::Result<TimeIndex> {
-        IndexFile::create(path, base_offset, max_index_size).map(|file| TimeIndex { file })
-    }
-
-    /// Opens an existing index file and checks it: a whole number of entries, timestamps
-    /// increasing, offsets not decreasing and inside the segment. Trailing all-zero entries are
-    /// cut as unused preallocated space.
-    pub fn open(
-        path: &Path,
-        bounds: IndexBounds,
-        max_index_size: usize,
-    ) -> Result<TimeIndex, IndexError> {
-        IndexFile::open(path, bounds, max_index_size).map(|file| TimeIndex { file })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.file.path()
-    }
-
-    pub fn len(&self) -> usize {
-        self.file.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.file.is_empty()
-    }
+    index_file_methods!(TimeIndex);
 
     /// Full one entry early, like Kafka's: the last slot is kept for the entry written on roll.
     pub fn is_full(&self) -> bool {
         self.file.len() + 1 >= self.file.max_entries()
-    }
-
-    pub fn set_max_index_size(&mut self, max_index_size: usize) {
-        self.file.resize(max_index_size);
     }
 
     fn entry(&self, e: Entry) -> TimestampOffset {
@@ -171,20 +138,5 @@ impl TimeIndex {
                 offset: self.file.base_offset(),
             },
         }
-    }
-
-    /// Drops every entry, in memory and on disk.
-    pub fn reset(&mut self) -> io::Result<()> {
-        self.file.reset()
-    }
-
-    /// Writes the entries not yet in the file, in one write.
-    pub fn persist(&mut self) -> io::Result<()> {
-        self.file.persist()
-    }
-
-    /// [`persist`](Self::persist), then fsync.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
     }
 }

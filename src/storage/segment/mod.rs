@@ -112,6 +112,21 @@ fn write_all_vectored_at(file: &File, pieces: &[&[u8]], position: u64) -> io::Re
     Ok(at - position)
 }
 
+/// Empty offset and time indexes for segment `base_offset` in `dir` (existing files truncated).
+fn create_indexes(
+    dir: &Path,
+    base_offset: i64,
+    config: &LogConfig,
+) -> io::Result<(OffsetIndex, TimeIndex)> {
+    let index_path = dir.join(segment_file_name(base_offset, INDEX_SUFFIX));
+    let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_SUFFIX));
+    let offset_index = OffsetIndex::create(&index_path, base_offset, config.max_index_size)
+        .map_err(|e| with_path(e, &index_path))?;
+    let time_index = TimeIndex::create(&time_path, base_offset, config.max_index_size)
+        .map_err(|e| with_path(e, &time_path))?;
+    Ok((offset_index, time_index))
+}
+
 impl LogSegment {
     /// Creates a new, empty segment (any file of the same name is truncated).
     pub(crate) fn create(
@@ -128,12 +143,7 @@ impl LogSegment {
             .truncate(true)
             .open(&log_path)
             .map_err(|e| with_path(e, &log_path))?;
-        let index_path = dir.join(segment_file_name(base_offset, INDEX_SUFFIX));
-        let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_SUFFIX));
-        let offset_index = OffsetIndex::create(&index_path, base_offset, config.max_index_size)
-            .map_err(|e| with_path(e, &index_path))?;
-        let time_index = TimeIndex::create(&time_path, base_offset, config.max_index_size)
-            .map_err(|e| with_path(e, &time_path))?;
+        let (offset_index, time_index) = create_indexes(dir, base_offset, config)?;
         Ok(LogSegment::new(
             base_offset,
             log_path,

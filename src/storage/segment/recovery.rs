@@ -18,7 +18,7 @@ use crate::storage::index::{IndexBounds, IndexError, OffsetIndex, TimeIndex, Tim
 use crate::storage::scan::{
     last_offset, ChunkReader, HeaderReader, ScanCounters, ScanError, RECOVERY_CHUNK,
 };
-use crate::storage::segment::LogSegment;
+use crate::storage::segment::{create_indexes, LogSegment};
 
 /// How a segment is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,8 @@ impl LogSegment {
         let index_path = dir.join(segment_file_name(base_offset, INDEX_SUFFIX));
         let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_SUFFIX));
 
+        // Trusted: the index files as they are, if they pass their checks.
+        let mut trusted = None;
         if mode == LoadMode::Trust {
             let bounds = IndexBounds {
                 base_offset,
@@ -75,31 +77,7 @@ impl LogSegment {
             ))?;
             let time_index = usable(TimeIndex::open(&time_path, bounds, config.max_index_size))?;
             match (offset_index, time_index) {
-                (Ok(offset_index), Ok(time_index)) => {
-                    let mut segment = LogSegment::new(
-                        base_offset,
-                        log_path,
-                        log,
-                        offset_index,
-                        time_index,
-                        config,
-                        now_ms,
-                    );
-                    match segment.scan_tail(file_len, next_base_offset, counters) {
-                        Ok(()) => return Ok((segment, LoadReport::default())),
-                        Err(ScanError::Io(e)) => return Err(with_path(e, &segment.log_path)),
-                        Err(ScanError::Invalid(reason)) => {
-                            warn!(
-                                file = %segment.log_path.display(),
-                                %reason,
-                                "segment does not match its index; validating it in full"
-                            );
-                            let mut report = segment.recover(next_base_offset, counters)?;
-                            report.index_rebuilt = true;
-                            return Ok((segment, report));
-                        }
-                    }
-                }
+                (Ok(offset_index), Ok(time_index)) => trusted = Some((offset_index, time_index)),
                 (offset_index, time_index) => {
                     for problem in [offset_index.err(), time_index.err()].into_iter().flatten() {
                         match problem {
@@ -115,11 +93,11 @@ impl LogSegment {
                 }
             }
         }
-
-        let offset_index = OffsetIndex::create(&index_path, base_offset, config.max_index_size)
-            .map_err(|e| with_path(e, &index_path))?;
-        let time_index = TimeIndex::create(&time_path, base_offset, config.max_index_size)
-            .map_err(|e| with_path(e, &time_path))?;
+        let is_trusted = trusted.is_some();
+        let (offset_index, time_index) = match trusted {
+            Some(indexes) => indexes,
+            None => create_indexes(dir, base_offset, config)?,
+        };
         let mut segment = LogSegment::new(
             base_offset,
             log_path,
@@ -129,6 +107,22 @@ impl LogSegment {
             config,
             now_ms,
         );
+        if is_trusted {
+            match segment.scan_tail(file_len, next_base_offset, counters) {
+                Ok(()) => return Ok((segment, LoadReport::default())),
+                Err(ScanError::Io(e)) => return Err(with_path(e, &segment.log_path)),
+                Err(ScanError::Invalid(reason)) => {
+                    warn!(
+                        file = %segment.log_path.display(),
+                        %reason,
+                        "segment does not match its index; validating it in full"
+                    );
+                    let mut report = segment.recover(next_base_offset, counters)?;
+                    report.index_rebuilt = true;
+                    return Ok((segment, report));
+                }
+            }
+        }
         let mut report = segment.recover(next_base_offset, counters)?;
         report.index_rebuilt = mode == LoadMode::Trust;
         Ok((segment, report))
