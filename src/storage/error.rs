@@ -2,9 +2,9 @@
 
 use std::io;
 
-use super::producer_state::SequenceError;
 use crate::error::ErrorCode;
 use crate::record::BatchError;
+use crate::storage::producer_state::SequenceError;
 
 /// Opening, recovering or maintaining a partition's directory failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,8 @@
 //! ```text
 //! <log.dirs>/<topic>-<partition>/
 //!     00000000000000000000.log        record batches, byte for byte as produced (offsets assigned)
-//!     00000000000000000000.index      offset → position, sparse        (index.rs)
-//!     00000000000000000000.timeindex  timestamp → offset, sparse       (index.rs)
+//!     00000000000000000000.index      offset → position, sparse        (index/offset.rs)
+//!     00000000000000000000.timeindex  timestamp → offset, sparse       (index/time.rs)
 //!     00000000000000004242.log        next segment: base offset 4242 = its first offset
 //!     …                               the last segment is the active one, the only one appended to
 //!     sluice-offset-checkpoint        log start offset + recovery point (checkpoint.rs)
@@ -17,15 +17,23 @@
 //!     partition.metadata, leader-epoch-checkpoint, *.snapshot, …   not ours: left alone
 //! ```
 //!
-//! - [`segment`]: `LogSegment`, one `.log` with its indexes: append, lookups, roll rule, recovery
-//!   of one file.
-//! - [`index`]: `OffsetIndex` and `TimeIndex`, in memory and in their files.
-//! - [`log`]: `PartitionLog`, the segments of a directory (`BTreeMap` by base offset) and the
-//!   partition-wide operations: open/recovery, append, read, ListOffsets, flush, retention,
-//!   DeleteRecords.
-//! - [`producer_state`]: idempotent producers' epochs and last five batches per producer id;
-//!   `append` refuses old epochs and sequence gaps and answers retries with their original
-//!   offsets; rebuilt on open from a snapshot plus a scan of the batch headers after it.
+//! # Modules
+//!
+//! Bottom up; each file imports only those above it in this list (no circles).
+//!
+//! | file | owns | Kafka's |
+//! |---|---|---|
+//! | `config.rs`, `slice.rs`, `files.rs` | [`LogConfig`]; [`FileSlice`]; segment file names and their deletion | `LogConfig`, `FileRecords` slice, `LogFileUtils` |
+//! | [`producer_state`] | idempotent producers' epochs and last five batches per producer id; `append` refuses old epochs and sequence gaps and answers retries with their original offsets; snapshot file | `ProducerStateManager` |
+//! | `error.rs`, `checkpoint.rs` | the error types; our checkpoint and clean-shutdown marker | |
+//! | [`index`] | [`index::IndexFile`], fixed-width entries in memory and in their file, under [`OffsetIndex`] and [`TimeIndex`] (a transaction index can sit on it too) | `AbstractIndex`, `OffsetIndex`, `TimeIndex` |
+//! | `scan.rs` | reading batch headers out of a `.log` file (windowed and chunked readers), [`ScanStats`] | |
+//! | [`segment`] | [`LogSegment`]: one `.log` with its indexes; appends, roll rule, flush, delete; `read.rs` its lookups, `recovery.rs` opening and recovering one segment | `LogSegment` |
+//! | `segments.rs` | the ordered segment set: lookup by offset and by time, roll | `LogSegments` |
+//! | `validator.rs` | checking a produced input's batches, assigning offsets, stamping LogAppendTime | `LogValidator` |
+//! | `retention.rs` | `retention.ms`, `retention.bytes`, log-start-offset rules; deleting segments | `UnifiedLog.deleteOldSegments` |
+//! | `loader.rs` | opening a directory: leftovers, trust or recover per segment, producer-state rebuild; [`OpenHints`], [`RecoveryStats`] | `LogLoader` |
+//! | [`log`] | [`PartitionLog`], what the partition actor asks: open, append, read, ListOffsets, flush, retention, DeleteRecords, close | `UnifiedLog` / `LocalLog` |
 //!
 //! # Reads never wait for appends
 //!
@@ -62,18 +70,26 @@
 //! rolled, so a finer on-disk recovery point would not shorten a recovery.
 
 mod checkpoint;
+mod config;
 mod error;
+mod files;
 pub mod index;
+mod loader;
 pub mod log;
 pub mod producer_state;
+mod retention;
+mod scan;
 pub mod segment;
+mod segments;
+mod slice;
+mod validator;
 
 #[cfg(test)]
 mod tests;
 
-pub use error::{AppendError, ReadError, StorageError};
-pub use index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
-pub use log::{
+pub use crate::storage::error::{AppendError, ReadError, StorageError};
+pub use crate::storage::index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
+pub use crate::storage::log::{
     AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog, RecoveryStats, RetentionOutcome,
 };
-pub use segment::{append_write_time, LogSegment, ScanStats};
+pub use crate::storage::segment::{append_write_time, LogSegment, ScanStats};

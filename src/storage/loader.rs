@@ -1,0 +1,359 @@
+//! Opening a partition directory (Kafka's `LogLoader`): clearing leftovers of interrupted
+//! deletions, choosing per segment between trusting it and validating it (the clean-shutdown
+//! marker and the recovery point decide), deleting what follows a corrupt point, and rebuilding
+//! the producer state. The partition log is built from what [`load`] returns.
+//!
+//! ```text
+//! segments:  [0 …) [4242 …) [9000 …) [12000 … log end)
+//!                         ^ recovery point (checkpoint)
+//! clean stop:   Trust  Trust   Trust    Trust          headers after the last index entry only
+//! unclean:      Trust  Recover Recover  Recover        every batch from the segment holding it
+//!                                 ^ torn here: truncated; the segments after it are deleted
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use tracing::{info, warn};
+
+use crate::storage::checkpoint::{self, Checkpoint};
+use crate::storage::config::LogConfig;
+use crate::storage::error::StorageError;
+use crate::storage::files::{
+    delete_segment_files, parse_segment_file_name, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
+    TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+};
+use crate::storage::producer_state::{
+    ProducerStateManager, MAX_PRODUCERS, PRODUCER_ID_EXPIRATION_MS,
+};
+use crate::storage::scan::ScanCounters;
+use crate::storage::segment::recovery::LoadMode;
+use crate::storage::segment::LogSegment;
+use crate::storage::segments::LogSegments;
+use crate::util::clock::now_ms;
+use crate::util::fs::sync_dir;
+
+/// What the caller knows of Kafka's own state for this partition, from the files Kafka keeps at
+/// the root of `log.dirs`. sluice's checkpoint in the partition directory, when present, wins
+/// over `recovery_point` and `log_start_offset`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenHints {
+    /// Kafka's `<log.dirs>/.kafka_cleanshutdown` exists: trust the files as after a clean sluice
+    /// close (indexes are still checked, and rebuilt if missing or damaged). The caller owns that
+    /// file; the partition log never touches it.
+    pub kafka_clean_shutdown: bool,
+    /// This partition's line in `<log.dirs>/recovery-point-offset-checkpoint`: after an unclean
+    /// stop, segments wholly below it are not re-validated. Without it, validation starts at 0.
+    pub recovery_point: Option<i64>,
+    /// This partition's line in `<log.dirs>/log-start-offset-checkpoint` (DeleteRecords).
+    pub log_start_offset: Option<i64>,
+}
+
+/// What opening the directory found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// A clean-shutdown marker (ours, or Kafka's via [`OpenHints`]) was present.
+    pub clean_shutdown: bool,
+    /// The recovery point the open started from (`None` after a clean shutdown).
+    pub recovery_point: Option<i64>,
+    pub segments_loaded: usize,
+    /// Segments whose every batch was validated.
+    pub segments_recovered: usize,
+    /// Segments whose index files were missing or damaged and were rebuilt.
+    pub indexes_rebuilt: usize,
+    pub batches_validated: u64,
+    pub bytes_validated: u64,
+    pub bytes_truncated: u64,
+    /// Segments deleted because they followed a corrupt point.
+    pub segments_deleted: usize,
+    /// End offset of the producer-state snapshot the open started from, if one was usable.
+    pub producer_snapshot_offset: Option<i64>,
+    /// Batch headers read to rebuild producer state past the snapshot.
+    pub producer_batches_scanned: u64,
+    /// Producers known after the open.
+    pub producers: usize,
+}
+
+/// A loaded directory, ready to become a partition log.
+pub(crate) struct LoadedLog {
+    /// Never empty.
+    pub segments: LogSegments,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub producers: ProducerStateManager,
+    pub stats: RecoveryStats,
+    /// The counters the loading reads were counted on, to go on counting.
+    pub counters: ScanCounters,
+    /// The checkpoint as found on disk.
+    pub on_disk: Option<Checkpoint>,
+    /// Our clean-shutdown marker was there (and still is).
+    pub own_clean: bool,
+    /// The open changed files (validated, rebuilt, truncated, deleted, or rescanned producers):
+    /// the directory no longer is what the last clean close left.
+    pub repaired: bool,
+}
+
+/// Logs progress while a large directory loads.
+struct Progress<'a> {
+    dir: &'a Path,
+    total: usize,
+    done: usize,
+    logged_at: usize,
+    bytes_since_log: u64,
+}
+
+impl Progress<'_> {
+    const EVERY_SEGMENTS: usize = 50;
+    const EVERY_BYTES: u64 = 512 << 20;
+
+    fn segment_done(&mut self, bytes_validated: u64) {
+        self.done += 1;
+        self.bytes_since_log += bytes_validated;
+        if self.done < self.total
+            && (self.done - self.logged_at >= Self::EVERY_SEGMENTS
+                || self.bytes_since_log >= Self::EVERY_BYTES)
+        {
+            info!(
+                dir = %self.dir.display(),
+                segments_loaded = self.done,
+                segments_total = self.total,
+                "loading partition log"
+            );
+            self.logged_at = self.done;
+            self.bytes_since_log = 0;
+        }
+    }
+}
+
+/// Opens (creating it if missing) the partition directory `dir` and recovers it. See
+/// [`PartitionLog::open_with_hints`](crate::storage::PartitionLog::open_with_hints).
+pub(crate) fn load(
+    dir: &Path,
+    config: &LogConfig,
+    hints: OpenHints,
+) -> Result<LoadedLog, StorageError> {
+    fs::create_dir_all(dir)?;
+    let bases = scan_directory(dir)?;
+    let on_disk = match checkpoint::read(dir) {
+        Ok(c) => c,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            warn!(dir = %dir.display(), error = %e, "ignoring unreadable checkpoint");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let checkpoint = on_disk.or(match (hints.log_start_offset, hints.recovery_point) {
+        (None, None) => None,
+        (log_start_offset, recovery_point) => Some(Checkpoint {
+            log_start_offset: log_start_offset.unwrap_or(0),
+            recovery_point: recovery_point.unwrap_or(0),
+        }),
+    });
+    let own_clean = checkpoint::clean_shutdown_exists(dir);
+    let clean = own_clean || hints.kafka_clean_shutdown;
+    let recovery_point = if clean {
+        None
+    } else {
+        Some(checkpoint.map_or(0, |c| c.recovery_point))
+    };
+    let mut stats = RecoveryStats {
+        clean_shutdown: clean,
+        recovery_point,
+        ..RecoveryStats::default()
+    };
+    let counters = ScanCounters::default();
+    let now = now_ms();
+    let mut segments = LogSegments::default();
+    let mut corrupt_point_seen = false;
+    let mut progress = Progress {
+        dir,
+        total: bases.len(),
+        done: 0,
+        logged_at: 0,
+        bytes_since_log: 0,
+    };
+    for (i, &base) in bases.iter().enumerate() {
+        let next_base = bases.get(i + 1).copied();
+        if corrupt_point_seen {
+            warn!(
+                dir = %dir.display(),
+                base_offset = base,
+                "deleting segment that follows a corrupt point"
+            );
+            delete_segment_files(dir, base)?;
+            stats.segments_deleted += 1;
+            continue;
+        }
+        // Kafka's rule: recover every segment that may hold offsets ≥ the recovery point.
+        let unflushed = recovery_point.is_some_and(|rp| next_base.is_none_or(|next| next > rp));
+        let mode = if unflushed {
+            LoadMode::Recover
+        } else {
+            LoadMode::Trust
+        };
+        let (segment, report) =
+            LogSegment::load(dir, base, config, mode, next_base, &counters, now)?;
+        stats.segments_loaded += 1;
+        stats.segments_recovered += usize::from(report.recovered);
+        stats.indexes_rebuilt += usize::from(report.index_rebuilt);
+        stats.batches_validated += report.batches_validated;
+        stats.bytes_validated += report.bytes_validated;
+        stats.bytes_truncated += report.truncated_bytes;
+        if unflushed && report.truncated_bytes > 0 {
+            corrupt_point_seen = true;
+        }
+        progress.segment_done(report.bytes_validated);
+        segments.insert(segment);
+    }
+    if stats.segments_deleted > 0 {
+        sync_dir(dir)?;
+    }
+    if segments.is_empty() {
+        let base = checkpoint.map_or(0, |c| c.log_start_offset.max(0));
+        segments.insert(LogSegment::create(dir, base, config, now)?);
+        sync_dir(dir)?;
+    }
+    let first_base = segments.first_base_offset().unwrap_or(0);
+    let log_end_offset = segments.active()?.next_offset();
+    let log_start_offset = checkpoint
+        .map_or(first_base, |c| c.log_start_offset.max(first_base))
+        .min(log_end_offset);
+    let producers =
+        load_producer_state(dir, &segments, log_end_offset, &counters, now, &mut stats)?;
+    // A clean open that found nothing to repair leaves the directory untouched (marker and
+    // all) until the first write; any repair counts as a write.
+    let repaired = stats.segments_recovered > 0
+        || stats.indexes_rebuilt > 0
+        || stats.segments_deleted > 0
+        || stats.bytes_truncated > 0
+        || stats.producer_batches_scanned > 0;
+    Ok(LoadedLog {
+        segments,
+        log_start_offset,
+        log_end_offset,
+        producers,
+        stats,
+        counters,
+        on_disk,
+        own_clean,
+        repaired,
+    })
+}
+
+/// Rebuilds the producer state at open: the snapshot, if there is a usable one, then the batch
+/// headers from its end offset to the log end (none after a clean close). Without a snapshot
+/// (a directory written by Kafka, or by an older sluice) the scan starts at the first segment
+/// holding a batch newer than the expiration time: older producers would be expired at once.
+/// A snapshot newer than the log (the log lost its tail) is discarded. When headers had to be
+/// read, a fresh snapshot is written so the next unclean open starts here.
+fn load_producer_state(
+    dir: &Path,
+    segments: &LogSegments,
+    log_end_offset: i64,
+    counters: &ScanCounters,
+    now_ms: i64,
+    stats: &mut RecoveryStats,
+) -> io::Result<ProducerStateManager> {
+    let (expiration, cap) = (PRODUCER_ID_EXPIRATION_MS, MAX_PRODUCERS);
+    let snapshot = match ProducerStateManager::read_snapshot(dir, expiration, cap) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            warn!(dir = %dir.display(), error = %e, "ignoring unreadable producer state snapshot");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let snapshot = snapshot.filter(|s| {
+        let usable = s.map_end_offset() <= log_end_offset;
+        if !usable {
+            warn!(
+                dir = %dir.display(),
+                snapshot_offset = s.map_end_offset(),
+                log_end_offset,
+                "producer state snapshot is past the log end; rebuilding from the log"
+            );
+        }
+        usable
+    });
+    stats.producer_snapshot_offset = snapshot.as_ref().map(|s| s.map_end_offset());
+    let (mut state, from) = match snapshot {
+        Some(s) => {
+            let from = s.map_end_offset();
+            (s, from)
+        }
+        None => {
+            let horizon = now_ms.saturating_sub(expiration);
+            let from = segments
+                .iter()
+                .find(|s| s.max_timestamp().timestamp >= horizon)
+                .map_or(log_end_offset, |s| s.base_offset());
+            (ProducerStateManager::new(expiration, cap), from)
+        }
+    };
+    let mut scanned = 0;
+    for segment in segments.iter() {
+        if segment.next_offset() <= from {
+            continue;
+        }
+        scanned += segment.walk_headers_from(from, counters, &mut |h| state.replay(h))?;
+    }
+    state.set_map_end_offset(log_end_offset);
+    state.remove_expired(now_ms);
+    stats.producer_batches_scanned = scanned;
+    stats.producers = state.len();
+    if scanned > 0 {
+        if let Err(e) = state.write_snapshot(dir) {
+            warn!(dir = %dir.display(), error = %e, "cannot write the producer state snapshot");
+        }
+    }
+    Ok(state)
+}
+
+/// Lists the segments in `dir` (sorted base offsets) and clears leftovers: `*.deleted` files are
+/// removed, as are index files whose log is gone. `.cleaned` / `.swap` files (Kafka's log
+/// cleaner) and every non-segment file are left alone.
+fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    let mut removed = false;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let path = entry.path();
+        if name.ends_with(DELETED_SUFFIX) {
+            info!(file = %path.display(), "removing leftover deleted file");
+            fs::remove_file(&path)?;
+            removed = true;
+        } else if name.ends_with(".cleaned") || name.ends_with(".swap") {
+            warn!(file = %path.display(), "ignoring leftover log-cleaner file");
+        } else if let Some(base) = parse_segment_file_name(name, LOG_SUFFIX) {
+            logs.push(base);
+        } else if [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX]
+            .iter()
+            .any(|suffix| parse_segment_file_name(name, suffix).is_some())
+        {
+            indexes.push(path);
+        }
+    }
+    logs.sort_unstable();
+    for path in indexes {
+        let stem = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.get(..20))
+            .and_then(|s| s.parse::<i64>().ok());
+        if stem.is_some_and(|base| logs.binary_search(&base).is_err()) {
+            info!(file = %path.display(), "removing orphaned index file");
+            fs::remove_file(&path)?;
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(logs)
+}
