@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stable-toolchain fuzzing (tests/fuzz.rs): the frame decoder, every request decoder at every
+# Stable-toolchain fuzzing (tests/it/fuzz.rs): the frame decoder, every request decoder at every
 # version, record batches, metadata record values and whole metadata logs.
 #
 #   scripts/fuzz.sh                      # the short run CI does (fixed seed, ~10 s)
@@ -8,7 +8,7 @@
 # SLUICE_FUZZ_ITERS: random cases per target; SLUICE_FUZZ_SECS: time cap per target;
 # SLUICE_FUZZ_SEED: generator seed (printed by each target, so a failure can be replayed).
 # Runs in the debug profile on purpose: integer overflow checks are what find most crashes.
-# A failure prints the input in hex: add it to the regression tests at the end of tests/fuzz.rs.
+# A failure prints the input in hex: add it to the regression tests at the end of tests/it/fuzz.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --test fuzz -- --nocapture "$@"
+cargo test --test it -- fuzz:: --nocapture "$@"

@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-20}"
-cargo test --release --test durability --no-run --quiet
+cargo test --release --test it --no-run --quiet
 pass=0
 for i in $(seq 1 "$rounds"); do
-  if cargo test --release --quiet --test durability -- --exact \
-      sigkill_during_synced_produce_loses_no_acknowledged_record >/tmp/sluice-soak-$i.log 2>&1; then
+  if cargo test --release --quiet --test it -- --exact \
+      durability::sigkill_during_synced_produce_loses_no_acknowledged_record >/tmp/sluice-soak-$i.log 2>&1; then
     pass=$((pass + 1))
     echo "round $i: ok"
   else

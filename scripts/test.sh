@@ -13,7 +13,8 @@
 # Everything already present is left alone, so a second run goes straight to the tests.
 #
 #   scripts/test.sh                  # cargo test --workspace --all-targets
-#   scripts/test.sh --test kcat      # any other arguments go to `cargo test` instead
+#   scripts/test.sh --test it kcat:: # any other arguments go to `cargo test` instead
+#                                    # (integration tests: the `it` crate, one module per theme)
 #
 # Environment: SLUICE_PYTHON (interpreter the Python tests use; default .venv/bin/python),
 # SLUICE_PYTHON_KP202 (the kafka-python 2.0.2 one; default .venv-kp202/bin/python),

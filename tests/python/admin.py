@@ -1,7 +1,7 @@
 """kafka-python's KafkaAdminClient against sluice: create topics with configs, describe and
 alter configs, add partitions, list and delete topics. Exits non-zero on the first failed check.
 
-Usage: admin.py BOOTSTRAP   (run by tests/python_admin.rs)
+Usage: admin.py BOOTSTRAP   (run by tests/it/python_admin.rs)
 """
 
 import sys

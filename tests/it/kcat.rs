@@ -2,7 +2,7 @@
 //! a data directory written by an earlier run, and a produce/consume round trip with keys and
 //! headers.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

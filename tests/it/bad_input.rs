@@ -7,7 +7,7 @@
 //! frame that frames correctly comes from `sluice::api::Request::parse` itself (refused: the
 //! connection closes and the log names the reason; parsed: an answer comes back).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::Shutdown;

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod fixtures;
+pub mod groups;
 pub mod process;
 pub mod requests;
 pub mod topics;

@@ -2,7 +2,7 @@
 //! (tests/python/aiokafka_group.py), run with the venv interpreter in `SLUICE_PYTHON` (default
 //! `.venv/bin/python`, which `scripts/test.sh` creates).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Python clients against the real broker, with the interpreter of the venv that
 //! `scripts/test.sh` sets up (`SLUICE_PYTHON` overrides it).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! ApiVersions over a real socket: the advertised table, and KIP-511's answer to an unknown
 //! version.
 
-mod common;
+use crate::common;
 
 use common::TestBroker;
 use sluice::protocol::api_table::ApiKey;

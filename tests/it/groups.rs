@@ -3,11 +3,12 @@
 //! OffsetCommit/OffsetFetch (durable across a restart), ListGroups, DescribeGroups and
 //! DeleteGroups.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::groups::{commit, create_topics, fast_broker, fetch_offsets};
 use common::{TestBroker, WireClient};
 use sluice::protocol::api_table::ApiKey;
 use sluice::protocol::messages::delete_groups_request::DeleteGroupsRequest;
@@ -26,12 +27,8 @@ use sluice::protocol::messages::list_groups_request::ListGroupsRequest;
 use sluice::protocol::messages::list_groups_response::ListGroupsResponse;
 use sluice::protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use sluice::protocol::messages::metadata_response::MetadataResponse;
-use sluice::protocol::messages::offset_commit_request::{
-    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use sluice::protocol::messages::offset_commit_response::OffsetCommitResponse;
 use sluice::protocol::messages::offset_fetch_request::{
-    OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
 use sluice::protocol::messages::offset_fetch_response::OffsetFetchResponse;
 use sluice::protocol::messages::sync_group_request::{
@@ -50,46 +47,6 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_REQUEST: i16 = 42;
 const INVALID_SESSION_TIMEOUT: i16 = 26;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-
-/// A broker whose groups rebalance at once and accept short sessions (tests stay fast).
-fn fast_broker(extra: &[&str]) -> TestBroker {
-    let mut args = vec![
-        "--set",
-        "group.initial.rebalance.delay.ms=0",
-        "--set",
-        "group.min.session.timeout.ms=200",
-    ];
-    args.extend_from_slice(extra);
-    TestBroker::start_with(&args)
-}
-
-/// Creates topics through Metadata auto-creation (num.partitions from the broker's flags).
-fn create_topics(client: &mut WireClient, names: &[&str]) {
-    let resp = client.request(
-        ApiKey::Metadata,
-        12,
-        |b| {
-            MetadataRequest {
-                topics: Some(
-                    names
-                        .iter()
-                        .map(|n| MetadataRequestTopic {
-                            name: Some(n.to_string()),
-                            ..MetadataRequestTopic::default()
-                        })
-                        .collect(),
-                ),
-                allow_auto_topic_creation: true,
-                ..MetadataRequest::default()
-            }
-            .encode(b, 12)
-        },
-        MetadataResponse::decode,
-    );
-    for t in &resp.topics {
-        assert_eq!(t.error_code, 0, "topic {:?} created", t.name);
-    }
-}
 
 fn join_request(
     member_id: &str,
@@ -186,103 +143,6 @@ fn heartbeat(
             HeartbeatResponse::decode,
         )
         .error_code
-}
-
-fn commit(
-    client: &mut WireClient,
-    version: i16,
-    group: &str,
-    generation: i32,
-    member: &str,
-    offsets: &[(&str, i32, i64, Option<&str>)],
-) -> Vec<(String, i32, i16)> {
-    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-    for (t, p, o, m) in offsets {
-        let part = OffsetCommitRequestPartition {
-            partition_index: *p,
-            committed_offset: *o,
-            committed_leader_epoch: -1,
-            committed_metadata: m.map(str::to_string),
-        };
-        match topics.iter_mut().find(|x| x.name == *t) {
-            Some(x) => x.partitions.push(part),
-            None => topics.push(OffsetCommitRequestTopic {
-                topic_id: Default::default(),
-                name: t.to_string(),
-                partitions: vec![part],
-            }),
-        }
-    }
-    let req = OffsetCommitRequest {
-        group_id: group.into(),
-        generation_id_or_member_epoch: generation,
-        member_id: member.into(),
-        group_instance_id: None,
-        retention_time_ms: -1,
-        topics,
-    };
-    let resp = client.request(
-        ApiKey::OffsetCommit,
-        version,
-        |b| req.encode(b, version),
-        OffsetCommitResponse::decode,
-    );
-    resp.topics
-        .into_iter()
-        .flat_map(|t| {
-            let name = t.name;
-            t.partitions
-                .into_iter()
-                .map(move |p| (name.clone(), p.partition_index, p.error_code))
-        })
-        .collect()
-}
-
-/// (topic, partition, offset, metadata, error) of an OffsetFetch answer.
-type FetchedRow = (String, i32, i64, Option<String>, i16);
-
-/// OffsetFetch (v0–v7 shape).
-fn fetch_offsets(
-    client: &mut WireClient,
-    version: i16,
-    group: &str,
-    topics: Option<&[(&str, &[i32])]>,
-) -> (i16, Vec<FetchedRow>) {
-    let req = OffsetFetchRequest {
-        group_id: group.into(),
-        topics: topics.map(|ts| {
-            ts.iter()
-                .map(|(t, ps)| OffsetFetchRequestTopic {
-                    name: t.to_string(),
-                    partition_indexes: ps.to_vec(),
-                })
-                .collect()
-        }),
-        ..OffsetFetchRequest::default()
-    };
-    let resp = client.request(
-        ApiKey::OffsetFetch,
-        version,
-        |b| req.encode(b, version),
-        OffsetFetchResponse::decode,
-    );
-    let rows = resp
-        .topics
-        .into_iter()
-        .flat_map(|t| {
-            let name = t.name;
-            t.partitions.into_iter().map(move |p| {
-                (
-                    name.clone(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.metadata,
-                    p.error_code,
-                )
-            })
-        })
-        .collect();
-    (resp.error_code, rows)
 }
 
 fn describe(client: &mut WireClient, version: i16, groups: &[&str]) -> DescribeGroupsResponse {
@@ -1176,72 +1036,6 @@ fn membership_survives_a_clean_restart_and_silent_members_then_expire() {
     assert_eq!(
         heartbeat(&mut c, group, joined.generation_id, &member, None),
         UNKNOWN_MEMBER_ID
-    );
-}
-
-/// Figures, not checks: `cargo test --test groups measure -- --ignored --nocapture`.
-/// Sequential OffsetCommit latency (each one fsynced), a 100-partition commit, and the replay
-/// time of the resulting log on restart.
-#[test]
-#[ignore]
-fn measure_commit_latency_and_replay() {
-    let mut broker = fast_broker(&["--set", "num.partitions=100"]);
-    let mut c = broker.connect();
-    create_topics(&mut c, &["m"]);
-    let n = 2_000;
-    let started = Instant::now();
-    let mut worst = Duration::ZERO;
-    for i in 0..n {
-        let t = Instant::now();
-        let r = commit(
-            &mut c,
-            8,
-            "bench",
-            -1,
-            "",
-            &[("m", (i % 100) as i32, i64::from(i), None)],
-        );
-        worst = worst.max(t.elapsed());
-        assert_eq!(r[0].2, 0);
-    }
-    let took = started.elapsed();
-    println!(
-        "{n} sequential 1-partition commits: {:?} total, {:.0} commits/s, mean {:?}, worst {worst:?}",
-        took,
-        f64::from(n) / took.as_secs_f64(),
-        took / n
-    );
-    let all: Vec<(&str, i32, i64, Option<&str>)> =
-        (0..100).map(|p| ("m", p, 7, Some("x"))).collect();
-    let started = Instant::now();
-    for _ in 0..200 {
-        assert!(commit(&mut c, 8, "bench-wide", -1, "", &all)
-            .iter()
-            .all(|r| r.2 == 0));
-    }
-    println!(
-        "200 commits of 100 partitions: mean {:?}",
-        started.elapsed() / 200
-    );
-    let started = Instant::now();
-    for _ in 0..1000 {
-        let (_, rows) = fetch_offsets(&mut c, 7, "bench-wide", None);
-        assert_eq!(rows.len(), 100);
-    }
-    println!(
-        "OffsetFetch of 100 partitions: mean {:?}",
-        started.elapsed() / 1000
-    );
-    drop(c);
-    broker.restart();
-    let replayed = broker
-        .log_lines()
-        .into_iter()
-        .find(|l| l.contains("offsets log replayed"))
-        .unwrap_or_default();
-    println!(
-        "restart: {}",
-        replayed.split("offsets log replayed").nth(1).unwrap_or("")
     );
 }
 

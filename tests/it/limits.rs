@@ -2,7 +2,7 @@
 //! timeout (a half-sent frame included), and the in-flight cap that stops a connection being
 //! read when its client pipelines without reading answers.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! recovery from damaged segments and indexes; fetching across a multi-segment log; a clean
 //! SIGTERM leaves the clean-shutdown markers.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

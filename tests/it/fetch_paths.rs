@@ -3,7 +3,7 @@
 //! the actor would have given — whole batches within the partition budget, errors below the log
 //! start — and record bytes sent with sendfile arrive intact.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! and DescribeConfigs v0 are gone. They are not advertised, and a request at one of them is
 //! refused as Kafka refuses it: the connection is closed, and nothing is stored.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

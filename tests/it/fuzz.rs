@@ -31,7 +31,7 @@
 //! `scripts/fuzz.sh` runs them; e.g. `SLUICE_FUZZ_ITERS=10000000 SLUICE_FUZZ_SECS=600
 //! SLUICE_FUZZ_SEED=$RANDOM scripts/fuzz.sh` for a longer hunt.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -310,6 +310,42 @@ fn case_with_allowance<T>(
 /// The largest heap use of one case in the running target, with that case's input size.
 static PEAK_CASE: Mutex<(usize, usize)> = Mutex::new((0, 0));
 
+/// Set in the environment of a target's own process to that target's test name.
+const OWN_PROCESS_ENV: &str = "SLUICE_FUZZ_OWN_PROCESS";
+
+/// The heap measurement is process-wide, and the integration tests share one binary: a target
+/// runs in a process of its own, the test binary started again for just that test. Called
+/// first by each target `test` (its function name): in the test binary's own run it takes the
+/// target lock (so the targets still take turns), runs the child, passes its output on, fails
+/// if the child failed, and returns `None` (the test returns). In the child it returns
+/// [`serial`]'s guard and the target runs.
+fn in_own_process(test: &str) -> Option<impl Drop> {
+    // `it::fuzz` → `fuzz::<test>`, the name the test harness lists.
+    let module = module_path!()
+        .split_once("::")
+        .map_or(module_path!(), |(_, m)| m);
+    let name = format!("{module}::{test}");
+    if std::env::var(OWN_PROCESS_ENV).is_ok_and(|v| v == name) {
+        return Some(serial());
+    }
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS_ENV, &name)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the target in its own process");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} failed in its own process");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{name} did not run in its own process"
+    );
+    None
+}
+
 /// Takes the target lock; the returned guard reports the target's peak heap use when dropped.
 fn serial() -> impl Drop {
     struct Serial(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
@@ -453,7 +489,9 @@ fn random_chunks(g: &mut Gen, total: usize) -> Vec<usize> {
 
 #[test]
 fn fuzz_frame_decoder() {
-    let _serial = serial();
+    let Some(_serial) = in_own_process("fuzz_frame_decoder") else {
+        return;
+    };
     let mut g = Gen::new("frame_decoder");
     let budget = Budget::new(20_000);
     budget.run("frame_decoder", |i| {
@@ -1198,7 +1236,9 @@ fn request_seeds() -> Vec<RequestSeed> {
 
 #[test]
 fn fuzz_request_decoders() {
-    let _serial = serial();
+    let Some(_serial) = in_own_process("fuzz_request_decoders") else {
+        return;
+    };
     let target = "request_decoders";
     let mut g = Gen::new(target);
     let budget = Budget::new(20_000);
@@ -1406,7 +1446,9 @@ fn check_batch_apis(input: &[u8]) {
 
 #[test]
 fn fuzz_record_batches() {
-    let _serial = serial();
+    let Some(_serial) = in_own_process("fuzz_record_batches") else {
+        return;
+    };
     let target = "record_batches";
     let mut g = Gen::new(target);
     let budget = Budget::new(100_000);
@@ -1576,7 +1618,9 @@ fn record_value(record: &MetadataRecord, version: i16) -> Vec<u8> {
 
 #[test]
 fn fuzz_metadata_records() {
-    let _serial = serial();
+    let Some(_serial) = in_own_process("fuzz_metadata_records") else {
+        return;
+    };
     let target = "metadata_records";
     let mut g = Gen::new(target);
     let budget = Budget::new(100_000);
@@ -1670,7 +1714,9 @@ fn seed_metadata_log() -> Vec<u8> {
 
 #[test]
 fn fuzz_metadata_log() {
-    let _serial = serial();
+    let Some(_serial) = in_own_process("fuzz_metadata_log") else {
+        return;
+    };
     let target = "metadata_log";
     let mut g = Gen::new(target);
     let budget = Budget::new(1_000);
@@ -1767,7 +1813,7 @@ fn regression_last_offset_of_a_batch_at_i64_max() {
 #[test]
 fn regression_metadata_log_unreadable_batch_does_not_move_the_end_offset() {
     let input = common::hex(include_str!(
-        "fuzz_inputs/metadata_log_unreadable_batch.hex"
+        "../fuzz_inputs/metadata_log_unreadable_batch.hex"
     ));
     let (first, second) = load_twice(&input);
     assert_eq!(
@@ -1796,7 +1842,7 @@ fn load_twice(log: &[u8]) -> (ClusterImage, ClusterImage) {
 #[test]
 fn regression_metadata_log_partition_epoch_at_i32_max() {
     let input = common::hex(include_str!(
-        "fuzz_inputs/metadata_log_partition_epoch_max.hex"
+        "../fuzz_inputs/metadata_log_partition_epoch_max.hex"
     ));
     let (first, second) = load_twice(&input);
     assert_eq!(first, second);
@@ -1893,7 +1939,9 @@ fn seed_offsets_log() -> Vec<u8> {
 #[test]
 fn fuzz_offsets_log() {
     use sluice::group::store::{recover, OFFSETS_DIR};
-    let _serial = serial();
+    let Some(_serial) = in_own_process("fuzz_offsets_log") else {
+        return;
+    };
     let target = "offsets_log";
     let mut g = Gen::new(target);
     let budget = Budget::new(2_000);

@@ -1,7 +1,7 @@
 //! Framing and connection robustness: a bad frame closes only the connection that sent it,
 //! partial frames wait for the rest, and pipelined requests are answered in order.
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! pinned venv (`SLUICE_PYTHON_KP202`, default `.venv-kp202/bin/python`); `scripts/test.sh`
 //! creates both.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! kafka-python's `describe_topics` / `describe_cluster`, confluent-kafka's `list_topics` and
 //! `describe_topics` (tests/python/list_topics.py).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! of up to 4 bytes, then whatever arrives within 100 ms), size-checked, and decoded field by
 //! field at the stated version with nothing left over.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! group and taken over when a member leaves; a consumer restarted from committed offsets
 //! continues with no loss and no duplicates, across a broker restart too.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! Metadata v0..=12 against a broker with known topics: every version decodes with nothing left
 //! over and carries the fields that version has.
 
-mod common;
+use crate::common;
 
 use common::fixtures::*;
 use common::requests::*;

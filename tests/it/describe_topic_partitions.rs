@@ -1,7 +1,7 @@
 //! DescribeTopicPartitions v0: ordering, unknown topics, `response_partition_limit` with
 //! `next_cursor`, and resuming from a cursor until every partition has been seen once.
 
-mod common;
+use crate::common;
 
 use common::fixtures::*;
 use common::requests::*;

@@ -2,7 +2,7 @@
 //! `/metrics` and `/actors` moving after a Produce, `PUT /log-filter` changing what is logged on
 //! a running broker, span filters selecting one partition's lines, and JSON log output.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! every error path, persistence across restarts, retention driven by topic configs — and
 //! librdkafka's AdminClient doing the same round trip.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! handshake, a 100,000-record acks=all round trip with keys, values and headers, batches
 //! compressed with each codec stored untouched, and Fetch long polling measured on the wire.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

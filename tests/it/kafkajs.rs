@@ -2,7 +2,7 @@
 //! (tests/js/group.js), with `node` from PATH and kafkajs from tests/js/node_modules (both
 //! installed by `scripts/test.sh`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! on another arbiter moves there, without losing, reordering or repeating a request, with the
 //! bytes it had read ahead; with `connection.affinity=false` it stays.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::topics::fetch_one;

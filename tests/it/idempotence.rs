@@ -2,7 +2,7 @@
 //! the real wire with hand-built batches; producer state across clean and unclean restarts;
 //! and librdkafka's idempotent producer forced into retries by stalling the broker.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! (built here from the schemas), a damaged tail, a missing directory, and topics that the broker
 //! itself appends (auto-creation) surviving a restart.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
