@@ -46,8 +46,8 @@ use crate::actor::ActorSpan;
 use crate::actor::{ActorStats, Identity};
 use crate::metrics::Metrics;
 use crate::net::frame::{FrameDecoder, FrameError};
+use crate::net::registry::{Admission, Close};
 use crate::net::response::Response;
-use crate::net::server::Admission;
 use crate::net::service::{Home, NetContext, Peer, Service, Unservable};
 
 /// A response slot in the ordered write queue, with the in-flight place its request holds.
@@ -565,11 +565,6 @@ impl<S: Service> StreamHandler<Result<Bytes, FrameError>> for ConnectionActor<S>
         ctx.stop();
     }
 }
-
-/// Asks a connection to stop reading; responses already queued are still written.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Close;
 
 impl<S: Service> Handler<Close> for ConnectionActor<S> {
     type Result = ();

@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod frame;
+pub mod registry;
 pub mod response;
 pub mod server;
 pub mod service;

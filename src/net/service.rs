@@ -13,8 +13,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::actor::{ActorRegistry, Arbiters};
 use crate::metrics::Metrics;
+use crate::net::registry::ConnectionRegistry;
 use crate::net::response::Response;
-use crate::net::server::ConnectionRegistry;
 use crate::protocol::api_table::ApiKey;
 
 /// A request's answer: `None` when the client asked for none (Produce with `acks=0`).
