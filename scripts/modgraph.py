@@ -4,7 +4,8 @@
     scripts/modgraph.py            # top-level modules (src/<module>)
     scripts/modgraph.py --files    # one node per file, with the circles among files
 
-An import is any `crate::a::b` path in a file's code (use lines and inline paths), comments and
+An import is any `crate::a::b` path in a file's code (use lines and inline paths; `super::` and
+`self::` paths count as the `crate::` path they stand for), comments and
 string literals left out. Generated protocol messages are one node (`protocol`). Test modules
 (`tests.rs`, `*_tests.rs`) are left out: a test may reach anywhere.
 """
@@ -21,6 +22,24 @@ def strip(code):
     code = re.sub(r"//[^\n]*", "", code)
     code = re.sub(r"/\*.*?\*/", "", code, flags=re.S)
     return re.sub(r'"(?:\\.|[^"\\])*"', '""', code)
+
+
+def test_module_cut(code):
+    """The code before an inline `#[cfg(test)] mod …` (kept at the end of a file by convention):
+    its `super::` means the file itself, and tests may reach anywhere."""
+    m = re.search(r"#\[cfg\(test\)\]\s*(pub(\([^)]*\))?\s*)?mod\s+\w+\s*\{", code)
+    return code[: m.start()] if m else code
+
+
+def relative_to_crate(code, rel):
+    """`super::…` and `self::…` paths spelled as `crate::…` ones, so they count as imports."""
+
+    def absolute(m):
+        ups = m.group(1).count("super")
+        base = rel[: len(rel) - ups] if ups else rel
+        return "crate::" + "".join(part + "::" for part in base)
+
+    return re.sub(r"\b((?:super::)+|self::)", absolute, code)
 
 
 def module_files():
@@ -56,7 +75,7 @@ def main():
     for path, rel in files:
         src = node_of(rel, files_mode, known)
         edges.setdefault(src, set())
-        code = strip(open(path, encoding="utf-8").read())
+        code = relative_to_crate(test_module_cut(strip(open(path, encoding="utf-8").read())), rel)
         paths = [m.group(1) for m in PATH_RE.finditer(code)]
         for group in GROUP_RE.finditer(code):
             for item in re.split(r",(?![^{]*\})", group.group(1)):
