@@ -3,18 +3,21 @@
 //! It loads the KRaft metadata log at startup, starts a partition actor for every partition the
 //! log describes, and is the only writer of topic changes: each change is appended to the log as
 //! KRaft records (synced) before it is applied and published as a new immutable
-//! [`ClusterImage`] snapshot. Topic creation lives here; deletion, new partitions and config
-//! changes in [`admin`]. It also hands out producer ids ([`producer_ids`]), reserving them in
-//! blocks recorded in the same log.
+//! [`ClusterImage`] snapshot. The topic operations (create and delete topics, add partitions,
+//! change configs) are in [`topics`]. It also hands out producer ids ([`producer_ids`]),
+//! reserving them in blocks recorded in the same log.
 
-pub mod admin;
 pub mod image;
 pub mod kraft_log;
 pub mod producer_ids;
 pub mod properties;
 pub mod topic_config;
+pub mod topics;
 
-use std::collections::BTreeMap;
+pub use topics::{
+    validate_topic_name, CreateTopic, CreatedTopic, MAX_PARTITIONS_PER_TOPIC, RESERVED_TOPICS,
+};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,12 +33,10 @@ use crate::actor::{
 use crate::config::Config;
 use crate::error::ErrorCode;
 use crate::partition::{Offsets, PartitionActor, PartitionHandle, PartitionRegistry};
-use crate::protocol::messages::metadata::{
-    ConfigRecord, MetadataRecord, PartitionRecord, TopicRecord,
-};
+use crate::protocol::messages::metadata::MetadataRecord;
 use crate::storage::{LogConfig, OpenHints};
 use crate::util::clock::now_ms;
-use image::{ClusterImage, TopicInfo, RESOURCE_TOPIC};
+use image::{ClusterImage, TopicInfo};
 use kraft_log::MetadataLog;
 
 /// Who this broker is, as it tells clients.
@@ -195,106 +196,6 @@ impl MetadataActor {
         self.deps.partitions.insert_all(topic.name.clone(), started);
     }
 
-    fn create_topic(&mut self, req: CreateTopic) -> Result<CreatedTopic, (ErrorCode, String)> {
-        validate_topic_name(&req.name)?;
-        if self.image.topic(&req.name).is_some() {
-            return Err((
-                ErrorCode::TopicAlreadyExists,
-                format!("Topic '{}' already exists.", req.name),
-            ));
-        }
-        let partitions = if req.assignments.is_empty() {
-            let partitions = match req.num_partitions {
-                -1 => self.deps.config.num_partitions,
-                n => n,
-            };
-            if partitions < 1 {
-                return Err((
-                    ErrorCode::InvalidPartitions,
-                    "Number of partitions was set to an invalid non-positive value.".into(),
-                ));
-            }
-            // -1 asks for the default: on a single broker, one replica whatever
-            // `default.replication.factor` says.
-            if req.replication_factor != -1 {
-                self.check_replication_factor(req.replication_factor)?;
-            }
-            partitions
-        } else {
-            if req.num_partitions != -1 || req.replication_factor != -1 {
-                return Err((
-                    ErrorCode::InvalidRequest,
-                    "Both numPartitions or replicationFactor and replicasAssignments were set. \
-                     Both cannot be used at the same time."
-                        .into(),
-                ));
-            }
-            self.check_assignments(&req.assignments)?
-        };
-        check_partition_limit(partitions)?;
-        let mut configs = BTreeMap::new();
-        for (key, value) in &req.configs {
-            let Some(value) = value else {
-                return Err((
-                    ErrorCode::InvalidConfig,
-                    format!("Null value not supported for topic configs: {key}"),
-                ));
-            };
-            topic_config::validate(key, Some(value))
-                .map_err(|msg| (ErrorCode::InvalidConfig, msg))?;
-            if configs.insert(key.clone(), value.clone()).is_some() {
-                return Err((
-                    ErrorCode::InvalidRequest,
-                    format!("Duplicate config name: {key}"),
-                ));
-            }
-        }
-        if let Some(other) = self.colliding_topic(&req.name) {
-            return Err((
-                ErrorCode::InvalidTopicException,
-                format!("Topic '{}' collides with existing topic: {other}", req.name),
-            ));
-        }
-        let created = |id| CreatedTopic {
-            id,
-            num_partitions: partitions,
-            replication_factor: 1,
-            configs: configs.clone(),
-        };
-        if req.validate_only {
-            return Ok(created(Uuid::nil()));
-        }
-        let id = Uuid::new_v4();
-        let node = self.deps.node.node_id;
-        let mut records = vec![MetadataRecord::TopicRecord(TopicRecord {
-            name: req.name.clone(),
-            topic_id: id,
-        })];
-        for (key, value) in &configs {
-            records.push(MetadataRecord::ConfigRecord(ConfigRecord {
-                resource_type: RESOURCE_TOPIC,
-                resource_name: req.name.clone(),
-                name: key.clone(),
-                value: Some(value.clone()),
-            }));
-        }
-        for p in 0..partitions {
-            records.push(MetadataRecord::PartitionRecord(new_partition_record(
-                id,
-                p,
-                node,
-                self.deps.node.directory_id,
-            )));
-        }
-        self.append(&records)?;
-        info!(topic = %req.name, partitions, %id, "topic created");
-        if let Some(topic) = self.image.topic(&req.name).cloned() {
-            self.start_partitions(&topic);
-        }
-        self.publish();
-        Ok(created(id))
-    }
-
     /// Appends records to the metadata log (synced), then applies them to the image.
     fn append(&mut self, records: &[MetadataRecord]) -> Result<(), (ErrorCode, String)> {
         self.log
@@ -304,100 +205,6 @@ impl MetadataActor {
                 (ErrorCode::KafkaStorageError, e.to_string())
             })
     }
-
-    /// On a single broker every partition has exactly one replica.
-    fn check_replication_factor(&self, replication: i16) -> Result<(), (ErrorCode, String)> {
-        match replication {
-            1 => Ok(()),
-            n if n < 1 => Err((
-                ErrorCode::InvalidReplicationFactor,
-                "Replication factor must be larger than 0, or -1 to use the default value.".into(),
-            )),
-            n => Err((
-                ErrorCode::InvalidReplicationFactor,
-                format!(
-                    "Unable to replicate the partition {n} time(s): The target replication \
-                     factor of {n} cannot be reached because only 1 broker(s) are registered."
-                ),
-            )),
-        }
-    }
-
-    /// A manual assignment: partitions 0..n, each on exactly this broker. Returns n.
-    fn check_assignments(
-        &self,
-        assignments: &[(i32, Vec<i32>)],
-    ) -> Result<i32, (ErrorCode, String)> {
-        let bad = |msg: String| Err((ErrorCode::InvalidReplicaAssignment, msg));
-        let mut indexes: Vec<i32> = assignments.iter().map(|(p, _)| *p).collect();
-        indexes.sort_unstable();
-        if indexes
-            .iter()
-            .enumerate()
-            .any(|(i, &p)| i64::from(p) != i as i64)
-        {
-            return bad("Partitions should be a consecutive 0-based integer sequence.".into());
-        }
-        for (p, brokers) in assignments {
-            self.check_replicas(*p, brokers)?;
-        }
-        i32::try_from(assignments.len()).map_err(|_| {
-            (
-                ErrorCode::InvalidReplicaAssignment,
-                "Too many partitions.".into(),
-            )
-        })
-    }
-
-    /// One partition's replica list: exactly `[this broker]`.
-    fn check_replicas(&self, partition: i32, brokers: &[i32]) -> Result<(), (ErrorCode, String)> {
-        let node = self.deps.node.node_id;
-        let msg = match brokers {
-            [] => format!("The manual partition assignment for partition {partition} is empty."),
-            [b] if *b == node => return Ok(()),
-            [b] => format!(
-                "The manual partition assignment includes broker {b}, but no such broker is \
-                 registered (this cluster has only broker {node})."
-            ),
-            _ => format!(
-                "The manual partition assignment for partition {partition} has {} replicas; \
-                 this cluster has only broker {node}.",
-                brokers.len()
-            ),
-        };
-        Err((ErrorCode::InvalidReplicaAssignment, msg))
-    }
-
-    /// Kafka refuses names that differ from an existing one only by '.' versus '_' (they map to
-    /// the same metric names).
-    fn colliding_topic(&self, name: &str) -> Option<String> {
-        if !name.contains(['.', '_']) {
-            return None;
-        }
-        let canonical = name.replace('.', "_");
-        self.image
-            .topics
-            .keys()
-            .find(|t| t.as_ref() != name && t.replace('.', "_") == canonical)
-            .map(|t| t.to_string())
-    }
-}
-
-/// Most partitions one topic may have: each is an actor and a directory, and one request must
-/// not be able to create an unbounded number of them (Kafka bounds a controller operation to
-/// 10000 records likewise).
-pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
-
-fn check_partition_limit(partitions: i32) -> Result<(), (ErrorCode, String)> {
-    if partitions > MAX_PARTITIONS_PER_TOPIC {
-        return Err((
-            ErrorCode::InvalidPartitions,
-            format!(
-                "{partitions} partitions exceed the limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Renames a partition directory that no topic owns to `<dir>.<uuid>-<suffix>`, as Kafka does
@@ -466,53 +273,6 @@ fn is_known_partition_dir(name: &str, image: &ClusterImage) -> bool {
         .is_some_and(|t| t.partitions.contains_key(&index))
 }
 
-fn new_partition_record(topic_id: Uuid, index: i32, node: i32, dir: Uuid) -> PartitionRecord {
-    PartitionRecord {
-        partition_id: index,
-        topic_id,
-        replicas: vec![node],
-        isr: vec![node],
-        leader: node,
-        leader_epoch: 0,
-        partition_epoch: 0,
-        directories: vec![dir],
-        ..PartitionRecord::default()
-    }
-}
-
-/// Topic names that would put a partition directory where the committed-offsets store lives
-/// (`crate::group::store::OFFSETS_DIR`, `FALLBACK_OFFSETS_DIR`): no topic may take them.
-pub const RESERVED_TOPICS: [&str; 2] = ["__consumer_offsets", "__sluice_consumer_offsets"];
-
-/// Kafka's topic name rules.
-pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
-    let bad = |why: &str| {
-        Err((
-            ErrorCode::InvalidTopicException,
-            format!("Topic name \"{name}\" is illegal, {why}"),
-        ))
-    };
-    if name.is_empty() {
-        return bad("it can't be empty");
-    }
-    if name == "." || name == ".." {
-        return bad("it cannot be \".\" or \"..\"");
-    }
-    if name.len() > 249 {
-        return bad("it can't be longer than 249 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return bad("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
-    }
-    if RESERVED_TOPICS.contains(&name) {
-        return bad("it is reserved: the group coordinator keeps committed offsets there");
-    }
-    Ok(())
-}
-
 /// The storage settings for a topic: broker defaults overridden by the topic's configs.
 pub fn log_config(config: &Config, topic: &TopicInfo) -> LogConfig {
     topic_config::log_config(config, &topic.configs)
@@ -557,39 +317,4 @@ impl Handler<Started> for MetadataActor {
     type Result = ();
 
     fn handle(&mut self, _: Started, _ctx: &mut Self::Context) {}
-}
-
-/// Creates a topic (CreateTopics, or auto-creation by a Metadata request).
-#[derive(Message, Debug, Clone, Default)]
-#[rtype(result = "Result<CreatedTopic, (ErrorCode, String)>")]
-pub struct CreateTopic {
-    pub name: String,
-    /// -1 for the broker's `num.partitions` (and with a manual assignment).
-    pub num_partitions: i32,
-    /// -1 for `default.replication.factor` (and with a manual assignment).
-    pub replication_factor: i16,
-    /// Manual assignment: partition index → replica broker ids; empty = automatic.
-    pub assignments: Vec<(i32, Vec<i32>)>,
-    /// In request order; a null value or a repeated name is refused.
-    pub configs: Vec<(String, Option<String>)>,
-    pub validate_only: bool,
-}
-
-/// What was (or, with `validate_only`, would be) created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedTopic {
-    /// Nil when only validated.
-    pub id: Uuid,
-    pub num_partitions: i32,
-    pub replication_factor: i16,
-    pub configs: BTreeMap<String, String>,
-}
-
-impl Handler<CreateTopic> for MetadataActor {
-    type Result = Result<CreatedTopic, (ErrorCode, String)>;
-
-    fn handle(&mut self, msg: CreateTopic, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span().entered();
-        self.create_topic(msg)
-    }
 }
