@@ -4,25 +4,18 @@
 //! new image.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::future::join_all;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use uuid::Uuid;
 
 use super::image::{TopicInfo, RESOURCE_TOPIC};
 use super::{topic_config, MetadataActor, MetadataHandle};
 use crate::error::ErrorCode;
-use crate::partition::{self, PartitionHandle};
+use crate::partition::DetachedTopic;
 use crate::protocol::messages::metadata::{
     ConfigRecord, MetadataRecord, PartitionRecord, RemoveTopicRecord, TopicRecord,
 };
-
-/// How long a deletion waits for its partition actors to close and remove their directories.
-/// They normally take milliseconds; past this the deletion is answered anyway (the records are
-/// already durable) and a warning is logged.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 type TopicResult<T> = Result<T, (ErrorCode, String)>;
 
@@ -379,10 +372,7 @@ impl MetadataActor {
     }
 
     /// Records the deletion and detaches the partitions; returns them to be closed.
-    fn delete_topic(
-        &mut self,
-        req: &DeleteTopic,
-    ) -> TopicResult<(DeletedTopic, Vec<PartitionHandle>)> {
+    fn delete_topic(&mut self, req: &DeleteTopic) -> TopicResult<(DeletedTopic, DetachedTopic)> {
         let topic = self.find_topic(&req.topic)?;
         if !self.deps.config.delete_topic_enable {
             return Err((
@@ -393,8 +383,8 @@ impl MetadataActor {
         self.append(&[MetadataRecord::RemoveTopicRecord(RemoveTopicRecord {
             topic_id: topic.id,
         })])?;
-        let handles = self.deps.partitions.remove_topic(&topic.name);
-        info!(topic = %topic.name, id = %topic.id, partitions = handles.len(), "topic deleted");
+        let detached = self.deps.partitions.detach_topic(&topic.name);
+        info!(topic = %topic.name, id = %topic.id, partitions = detached.len(), "topic deleted");
         self.publish();
         self.on_topic_deleted(&topic.name, topic.id);
         Ok((
@@ -402,7 +392,7 @@ impl MetadataActor {
                 name: topic.name.to_string(),
                 id: topic.id,
             },
-            handles,
+            detached,
         ))
     }
 
@@ -494,9 +484,7 @@ impl MetadataActor {
         info!(topic = %topic.name, changes = records.len(), "topic configs altered");
         if let Some(topic) = self.image.topic(&topic.name) {
             let config = super::log_config(&self.deps.config, topic);
-            for (_, handle) in self.deps.partitions.topic_partitions(&topic.name) {
-                handle.addr.do_send(partition::Reconfigure(config.clone()));
-            }
+            self.deps.partitions.reconfigure(&topic.name, &config);
         }
         self.publish();
         Ok(())
@@ -662,21 +650,11 @@ impl Handler<DeleteTopic> for MetadataActor {
 
     fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span().entered();
-        let (deleted, handles) = match self.delete_topic(&msg) {
+        let (deleted, detached) = match self.delete_topic(&msg) {
             Ok(d) => d,
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
-        let name = deleted.name.clone();
-        let closes = join_all(
-            handles
-                .into_iter()
-                .map(|h| h.addr.send(partition::Close { delete: true })),
-        );
-        let wait = async move {
-            if tokio::time::timeout(CLOSE_TIMEOUT, closes).await.is_err() {
-                warn!(topic = %name, "partitions of a deleted topic did not close in time");
-            }
-        };
+        let wait = detached.delete();
         AtomicResponse::new(Box::pin(
             wait.into_actor(self).map(move |(), _, _| Ok(deleted)),
         ))
