@@ -1,14 +1,15 @@
 //! The composition root: [`Broker::start`] builds the broker's parts in dependency order and
-//! hands each the narrow handles it uses — the metadata actor gets the registries it fills and
-//! the group coordinator's topic-deletion hook, the group coordinator gets the actor registry
-//! and its gauges — and [`Broker`] keeps them together for the request handlers and the HTTP
-//! face. Nothing started here holds the `Broker` itself: no part knows its parent.
+//! hands each the narrow handles it uses — the partition manager gets the registries it fills
+//! and the arbiters, the metadata actor gets the partition manager and the group coordinator's
+//! topic-deletion hook, the group coordinator gets the actor registry and its gauges — and
+//! [`Broker`] keeps them together for the request handlers and the HTTP face. Nothing started here holds the `Broker` itself: no part knows its parent.
 //!
 //! ```text
 //!   config ─▶ data dir (meta.properties, metadata log) ─▶ cluster image
 //!   arbiters, actor registry, metrics
 //!   group coordinator (offsets store, group actors)      ◀─ actor registry, gauges
-//!   metadata actor (partition actors)                    ◀─ image, partitions, groups, arbiters
+//!   partition manager (partition actors)                 ◀─ partitions, actor registry, arbiters
+//!   metadata actor                                       ◀─ image, partition manager, groups
 //!   Broker { … } ─▶ connections (net) ─▶ request handlers (api)
 //! ```
 
@@ -32,9 +33,9 @@ use crate::metadata::properties::MetaProperties;
 pub use crate::metadata::NodeIdentity;
 use crate::metadata::{MetadataActor, MetadataDeps, MetadataHandle};
 use crate::metrics::Metrics;
-use crate::net::server::ConnectionRegistry;
+use crate::net::registry::ConnectionRegistry;
 use crate::net::service::{ConnectionSettings, NetContext};
-use crate::partition::{self, PartitionRegistry};
+use crate::partition::{self, PartitionManager, PartitionRegistry};
 
 /// The broker's parts, as the request handlers and the HTTP face use them. Everything mutable
 /// in it is owned by an actor and only published here.
@@ -134,14 +135,18 @@ impl Broker {
         let published = Arc::new(ArcSwap::from_pointee(image.clone()));
         let partitions = Arc::new(PartitionRegistry::default());
         let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
+        let partition_manager = PartitionManager::new(
+            log_dir.clone(),
+            Duration::from_millis(config.log_retention_check_interval_ms),
+            partitions.clone(),
+            actors.clone(),
+            arbiters.clone(),
+        );
         let deps = MetadataDeps {
             config: config.clone(),
             node: node.clone(),
-            log_dir: log_dir.clone(),
             image: published.clone(),
-            partitions: partitions.clone(),
-            actors: actors.clone(),
-            arbiters: arbiters.clone(),
+            partitions: partition_manager,
             topic_deleted: {
                 let groups = groups.clone();
                 Box::new(move |topic: &str| groups.topic_deleted(topic))

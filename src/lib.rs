@@ -19,9 +19,9 @@
 //! | 1 | [`record`] | the 61-byte record batch header view; records stay opaque bytes |
 //! | 1 | [`config`], [`cli`] | settings from the embedded default, `server.properties`, TOML and flags |
 //! | 2 | [`storage`] | segments, offset and time indexes, recovery, retention, idempotent-producer state (synchronous, actor-free) |
-//! | 3 | [`partition`] | one [`partition::PartitionActor`] per topic-partition, owner of its directory |
+//! | 3 | [`partition`] | one [`partition::PartitionActor`] per topic-partition, owner of its log; the [`partition::PartitionManager`]: directories, `partition.metadata`, opening, placement on arbiters |
 //! | 3 | [`group`] | the group coordinator: one [`group::actor::GroupActor`] per consumer group; committed offsets in `__consumer_offsets-0` |
-//! | 3 | [`metadata`] | the [`metadata::MetadataActor`]: topics, ids, partitions, producer-id blocks; `__cluster_metadata-0` |
+//! | 3 | [`metadata`] | the [`metadata::MetadataActor`]: the cluster image, topic operations ([`metadata::topics`]), producer-id blocks; `__cluster_metadata-0` on the storage engine |
 //! | 3 | [`net`] | the listener, the framing codec, one [`net::connection::ConnectionActor`] per socket, response writing (vectored writes, `sendfile`); it serves any [`net::Service`] |
 //! | 4 | [`broker`] | the composition root: builds the parts in order, hands each its narrow handles |
 //! | 5 | [`api`] | one file per Kafka API; [`api::KafkaApi`] is the [`net::Service`] and [`api::handle`] the dispatch |

@@ -10,8 +10,8 @@
 use crate::api::RequestContext;
 use crate::config::Setting;
 use crate::error::ErrorCode;
-use crate::metadata::admin::{ask, AlterTopicConfigs, ConfigChange};
 use crate::metadata::image::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::metadata::topics::{ask, AlterTopicConfigs, ConfigChange};
 use crate::metadata::validate_topic_name;
 use crate::protocol::messages::alter_configs_request::AlterConfigsRequest;
 use crate::protocol::messages::alter_configs_response::{

@@ -3,7 +3,7 @@
 
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
-use crate::metadata::admin::{ask, CreatePartitions};
+use crate::metadata::topics::{ask, CreatePartitions};
 use crate::protocol::messages::create_partitions_request::CreatePartitionsRequest;
 use crate::protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
-use crate::metadata::admin::ask;
 use crate::metadata::topic_config;
+use crate::metadata::topics::ask;
 use crate::metadata::{CreateTopic, CreatedTopic};
 use crate::protocol::messages::create_topics_request::CreateTopicsRequest;
 use crate::protocol::messages::create_topics_response::{

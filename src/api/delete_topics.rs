@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
-use crate::metadata::admin::{ask, DeleteTopic, TopicRef};
+use crate::metadata::topics::{ask, DeleteTopic, TopicRef};
 use crate::protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use crate::protocol::messages::delete_topics_response::{
     DeletableTopicResult, DeleteTopicsResponse,

@@ -4,7 +4,7 @@
 
 use crate::api::alter_configs::alter_resources;
 use crate::api::RequestContext;
-use crate::metadata::admin::ConfigChange;
+use crate::metadata::topics::ConfigChange;
 use crate::protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 use crate::protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,

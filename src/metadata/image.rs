@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use tracing::debug;
 
+use crate::partition::LiveTopics;
+
 use crate::protocol::messages::metadata::{
     ConfigRecord, FeatureLevelRecord, MetadataRecord, PartitionChangeRecord, PartitionRecord,
     ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
@@ -212,5 +214,17 @@ impl ClusterImage {
     fn topic_mut(&mut self, id: &Uuid) -> Option<&mut TopicInfo> {
         let name = self.topic_ids.get(id)?;
         self.topics.get_mut(name)
+    }
+}
+
+/// What the partition manager asks of the image when it tidies the data directory.
+impl LiveTopics for ClusterImage {
+    fn has_partition(&self, topic: &str, index: i32) -> bool {
+        self.topic(topic)
+            .is_some_and(|t| t.partitions.contains_key(&index))
+    }
+
+    fn has_topic_id(&self, id: &Uuid) -> bool {
+        self.topic_ids.contains_key(id)
     }
 }

@@ -1,10 +1,16 @@
-//! The KRaft metadata log, `<log.dirs>/__cluster_metadata-0/`: read at startup, appended to when
-//! topics change.
+//! The KRaft metadata log, `<log.dirs>/__cluster_metadata-0/`: replayed at startup, appended
+//! to when topics change.
 //!
-//! The directory holds ordinary magic-2 record batches in `{base_offset:020}.log` segments and,
-//! once Kafka has taken one, snapshots named `{end_offset:020}-{epoch:010}.checkpoint` in the same
-//! batch format. Loading takes the newest snapshot, then every log record at or past its end
-//! offset. Each record value is framed as
+//! The directory is an ordinary partition directory run by the storage engine
+//! ([`PartitionLog`]), like every other log: magic-2 record batches in `{base_offset:020}.log`
+//! segments with their `.index` / `.timeindex`, rolled at `segment.bytes`
+//! ([`METADATA_LOG_SEGMENT_BYTES`], Kafka's `metadata.log.segment.bytes` default), recovered
+//! after an unclean stop (a torn or corrupt tail is truncated, damaged indexes rebuilt), each
+//! new segment made durable with a directory fsync. Once Kafka has taken one, the directory also
+//! holds snapshots named `{end_offset:020}-{epoch:010}.checkpoint` in the same batch format; the
+//! storage engine leaves them alone. Loading takes the newest snapshot (one whole-file read:
+//! snapshots are not segments), then every log record at or past its end offset, read batch by
+//! batch through the log. Each record value is framed as
 //!
 //! ```text
 //! uvarint frame version (1) | uvarint record type (apiKey) | uvarint record version | fields… | tags
@@ -12,11 +18,13 @@
 //!
 //! Records we apply are decoded with the generated types; all other types (brokers, producer ids,
 //! transactions, ZK migration, …) and control batches are skipped. A damaged batch ends loading:
-//! everything before it is kept, the damage is logged with file and position, and the segment is
-//! truncated there so that later appends follow valid data.
+//! everything before it is kept, the damage is logged with file and position, and the log is
+//! truncated there so that later appends follow valid data. The storage engine finds the damage
+//! a batch header and CRC show in the segments it recovers; a batch whose CRC holds but whose
+//! records cannot be decoded, or damage in a segment it trusted, is found by the replay, and
+//! truncated here (see `truncate_segment`).
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -26,8 +34,34 @@ use crate::metadata::image::ClusterImage;
 use crate::protocol::messages::metadata::MetadataRecord;
 use crate::protocol::wire::EncodeBuf;
 use crate::record::{self, BatchBuilder, BatchIter};
+use crate::storage::{LogConfig, PartitionLog};
+use crate::util::fs::sync_dir;
 
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
+
+/// Kafka's `metadata.log.segment.bytes` default: the metadata log rolls at 1 GiB.
+pub const METADATA_LOG_SEGMENT_BYTES: u64 = 1 << 30;
+
+/// The largest batch the metadata log takes: Kafka's KRaft limit (`MAX_BATCH_SIZE_BYTES`). One
+/// topic change is one batch; the largest, a topic of `MAX_PARTITIONS_PER_TOPIC` partitions, is
+/// well under it.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+/// How much of the log one replay read takes.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+/// The storage settings of the metadata log: segments of `segment_bytes`, Kafka's index
+/// defaults, and no retention (the log is the only copy of the cluster's state: nothing is
+/// deleted by age or size).
+pub fn log_config(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        segment_bytes,
+        retention_ms: -1,
+        retention_bytes: -1,
+        max_message_bytes: MAX_BATCH_BYTES,
+        ..LogConfig::default()
+    }
+}
 
 /// The version sluice writes for each record type it produces: PartitionRecord v1 carries the
 /// log directory ids, as Kafka 3.7+ writes it.
@@ -45,147 +79,220 @@ pub fn encode_value(record: &MetadataRecord) -> Bytes {
     buf.to_bytes()
 }
 
-/// The writable end of the metadata log.
+/// The metadata log: the storage engine's log of `__cluster_metadata-0`, and the leader epoch
+/// the batches we append carry.
 pub struct MetadataLog {
     dir: PathBuf,
-    active: Option<(PathBuf, File)>,
+    config: LogConfig,
+    /// None until the first append when the directory did not exist (an empty cluster writes
+    /// nothing until a topic is created).
+    log: Option<PartitionLog>,
     leader_epoch: i32,
 }
 
+/// Where replay found a batch it cannot use: one whose CRC holds but whose records cannot be
+/// decoded, or a damaged one in a segment the storage engine trusted without validating it
+/// (below its recovery point). The log is truncated there.
+struct Damage {
+    /// Base offset of the segment holding it.
+    segment: i64,
+    /// Its byte position in that segment.
+    position: u64,
+}
+
 impl MetadataLog {
-    /// Loads `<log_dir>/__cluster_metadata-0` into `image`. A missing directory means an empty
-    /// cluster; it is created on the first append.
+    /// [`MetadataLog::open`] with Kafka's default segment size.
     pub fn load(log_dir: &Path, image: &mut ClusterImage) -> io::Result<MetadataLog> {
+        MetadataLog::open(log_dir, log_config(METADATA_LOG_SEGMENT_BYTES), image)
+    }
+
+    /// Opens (recovering it if needed) `<log_dir>/__cluster_metadata-0` and replays it into
+    /// `image`. A missing directory means an empty cluster; it is created on the first append.
+    pub fn open(
+        log_dir: &Path,
+        config: LogConfig,
+        image: &mut ClusterImage,
+    ) -> io::Result<MetadataLog> {
         let dir = log_dir.join(METADATA_DIR);
-        let mut log = MetadataLog {
+        let mut meta = MetadataLog {
             dir: dir.clone(),
-            active: None,
+            config,
+            log: None,
             leader_epoch: 1,
         };
         image.last_offset = -1;
         if !dir.is_dir() {
             info!(dir = %dir.display(), "no metadata log: starting with no topics");
-            return Ok(log);
+            return Ok(meta);
         }
-        let mut segments = Vec::new();
-        let mut snapshots = Vec::new();
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if let Some(base) = name.strip_suffix(".log") {
-                if let Ok(base) = base.parse::<i64>() {
-                    segments.push((base, path.clone()));
-                }
-            } else if let Some(stem) = name.strip_suffix(".checkpoint") {
-                if let Some(Ok(end)) = stem.split('-').next().map(str::parse::<i64>) {
-                    snapshots.push((end, path.clone()));
-                }
-            }
-        }
-        segments.sort();
-        snapshots.sort();
         let mut applied = 0usize;
         let mut skip_below = 0i64;
-        if let Some((end, path)) = snapshots.last() {
-            let data = Bytes::from(std::fs::read(path)?);
-            let (n, _) = log.apply_batches(path, data, i64::MIN, image);
-            applied += n;
-            skip_below = *end;
-            image.last_offset = image.last_offset.max(end - 1);
+        if let Some((end, path)) = newest_snapshot(&dir)? {
+            let data = Bytes::from(std::fs::read(&path)?);
+            applied += meta.apply_snapshot(&path, data, image);
+            skip_below = end;
         }
-        let count = segments.len();
-        for (i, (_, path)) in segments.iter().enumerate() {
-            let data = Bytes::from(std::fs::read(path)?);
-            let (n, damaged_at) = log.apply_batches(path, data, skip_below, image);
-            applied += n;
-            if let Some(position) = damaged_at {
-                if i + 1 == count {
-                    truncate(path, position)?;
-                } else {
-                    warn!(file = %path.display(), "later metadata segments are ignored after damage");
-                    break;
-                }
-            }
+        let mut log = meta.open_log()?;
+        if skip_below > log.log_end_offset() {
+            // Kafka truncates such a log away and restarts it at the snapshot; the storage
+            // engine cannot start a log past its end, and appending below the snapshot would
+            // write records the next load skips.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: the log ends at offset {}, before its newest snapshot (end offset \
+                     {skip_below})",
+                    dir.display(),
+                    log.log_end_offset()
+                ),
+            ));
         }
-        if let Some((_, path)) = segments.last() {
-            let file = OpenOptions::new().append(true).open(path)?;
-            log.active = Some((path.clone(), file));
+        let (n, unreadable) = meta.replay(&log, skip_below, image)?;
+        applied += n;
+        if let Some(bad) = unreadable {
+            let bases = log.segment_base_offsets();
+            // Dropped, not closed: no clean-shutdown marker, so the reopen recovers the
+            // truncated segment and rebuilds its indexes.
+            drop(log);
+            truncate_segment(&dir, &bases, &bad)?;
+            log = meta.open_log()?;
         }
+        image.last_offset = log.log_end_offset() - 1;
         info!(
             records = applied,
             topics = image.topics.len(),
             last_offset = image.last_offset,
+            segments = log.segment_count(),
             "metadata log loaded"
         );
-        Ok(log)
+        meta.log = Some(log);
+        Ok(meta)
     }
 
-    /// Applies every batch of one file; returns the records applied and, if a batch was
-    /// damaged, its byte position.
-    fn apply_batches(
-        &mut self,
-        path: &Path,
-        data: Bytes,
-        skip_below: i64,
-        image: &mut ClusterImage,
-    ) -> (usize, Option<usize>) {
+    fn open_log(&self) -> io::Result<PartitionLog> {
+        PartitionLog::open(&self.dir, self.config.clone()).map_err(io::Error::other)
+    }
+
+    /// Applies every batch of a snapshot file; a damaged batch ends it (snapshots are never
+    /// appended to, so nothing is truncated). Returns the records applied.
+    fn apply_snapshot(&mut self, path: &Path, data: Bytes, image: &mut ClusterImage) -> usize {
         let mut applied = 0;
         for found in BatchIter::new(data) {
             let batch = match found {
                 Ok(b) => b,
                 Err((position, reason)) => {
                     warn!(file = %path.display(), position, %reason,
-                          "damaged metadata batch: keeping the records before it");
-                    return (applied, Some(position));
+                          "damaged metadata snapshot batch: keeping the records before it");
+                    break;
                 }
             };
-            let header = batch.header;
-            if header.last_offset() < skip_below {
-                continue;
-            }
-            let records = if header.is_control() {
-                debug!(offset = header.base_offset, "skipping control batch");
-                Vec::new()
-            } else {
-                match record::decode_records(&batch.bytes) {
-                    Ok(r) => r,
-                    Err(reason) => {
-                        warn!(file = %path.display(), position = batch.position, %reason,
-                              "unreadable metadata batch: keeping the records before it");
-                        return (applied, Some(batch.position));
-                    }
-                }
-            };
-            // Only a batch that is kept moves the end offset: the log is truncated before an
-            // unreadable one, so the next append must not leave a gap where it was.
-            self.leader_epoch = self.leader_epoch.max(header.partition_leader_epoch);
-            image.last_offset = image.last_offset.max(header.last_offset());
-            for r in records {
-                if r.offset < skip_below {
-                    continue;
-                }
-                let Some(mut value) = r.value else { continue };
-                match MetadataRecord::decode_value(&mut value) {
-                    Ok(Some((rec, _version))) => {
-                        if image.apply(&rec) {
-                            applied += 1;
-                        }
-                    }
-                    Ok(None) => debug!(offset = r.offset, "skipping metadata record type"),
-                    Err(reason) => {
-                        warn!(file = %path.display(), offset = r.offset, %reason,
-                              "skipping undecodable metadata record");
-                    }
+            match self.apply_batch(&batch.bytes, &batch.header, i64::MIN, image) {
+                Ok(n) => applied += n,
+                Err(reason) => {
+                    warn!(file = %path.display(), position = batch.position, %reason,
+                          "unreadable metadata snapshot batch: keeping the records before it");
+                    break;
                 }
             }
         }
-        (applied, None)
+        applied
     }
 
-    /// Appends `records` as one batch at `image.last_offset + 1`, synced to disk, then applies
-    /// them to `image`.
+    /// Replays the log from `skip_below` (or its start), batch by batch. Returns the records
+    /// applied and, if there is one, where the first batch it cannot use is (nothing from it on
+    /// is applied).
+    fn replay(
+        &mut self,
+        log: &PartitionLog,
+        skip_below: i64,
+        image: &mut ClusterImage,
+    ) -> io::Result<(usize, Option<Damage>)> {
+        let mut applied = 0;
+        let mut offset = log.log_start_offset().max(skip_below);
+        let end = log.log_end_offset();
+        let bases = log.segment_base_offsets();
+        while offset < end {
+            let slice = log
+                .read(offset, REPLAY_READ_BYTES, true)
+                .map_err(io::Error::other)?;
+            let data = slice.read()?;
+            if data.is_empty() {
+                break;
+            }
+            let before = offset;
+            let segment = segment_of(&bases, slice.first_offset);
+            let file = segment_path(&self.dir, segment);
+            for found in BatchIter::new(data) {
+                let (position, reason) = match found {
+                    Ok(batch) => {
+                        let header = batch.header;
+                        match self.apply_batch(&batch.bytes, &header, skip_below, image) {
+                            Ok(n) => {
+                                applied += n;
+                                offset = offset.max(header.last_offset().saturating_add(1));
+                                continue;
+                            }
+                            Err(reason) => (batch.position, reason),
+                        }
+                    }
+                    Err((position, reason)) => (position, reason.to_string()),
+                };
+                let position = slice.position + position as u64;
+                warn!(file = %file.display(), position, %reason,
+                      "unreadable metadata batch: keeping the records before it");
+                return Ok((applied, Some(Damage { segment, position })));
+            }
+            if offset <= before {
+                break;
+            }
+        }
+        Ok((applied, None))
+    }
+
+    /// Applies one batch's records at or past `skip_below`; control batches are skipped. Returns
+    /// the records applied, or why the batch's records cannot be decoded (then nothing of it is
+    /// applied, and it does not move the leader epoch).
+    fn apply_batch(
+        &mut self,
+        bytes: &Bytes,
+        header: &record::BatchHeader,
+        skip_below: i64,
+        image: &mut ClusterImage,
+    ) -> Result<usize, String> {
+        if header.last_offset() < skip_below {
+            return Ok(0);
+        }
+        let records = if header.is_control() {
+            debug!(offset = header.base_offset, "skipping control batch");
+            Vec::new()
+        } else {
+            record::decode_records(bytes).map_err(|e| e.to_string())?
+        };
+        self.leader_epoch = self.leader_epoch.max(header.partition_leader_epoch);
+        let mut applied = 0;
+        for r in records {
+            if r.offset < skip_below {
+                continue;
+            }
+            let Some(mut value) = r.value else { continue };
+            match MetadataRecord::decode_value(&mut value) {
+                Ok(Some((rec, _version))) => {
+                    if image.apply(&rec) {
+                        applied += 1;
+                    }
+                }
+                Ok(None) => debug!(offset = r.offset, "skipping metadata record type"),
+                Err(reason) => {
+                    warn!(dir = %self.dir.display(), offset = r.offset, %reason,
+                          "skipping undecodable metadata record");
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Appends `records` as one batch at the log end, synced to disk, then applies them to
+    /// `image`. The first append to a missing directory creates it.
     pub fn append(
         &mut self,
         records: &[MetadataRecord],
@@ -195,40 +302,384 @@ impl MetadataLog {
         if records.is_empty() {
             return Ok(());
         }
-        let base = image.last_offset + 1;
-        let mut builder = BatchBuilder::new(base, now_ms).partition_leader_epoch(self.leader_epoch);
+        let log = match &mut self.log {
+            Some(log) => log,
+            None => self.log.insert(
+                PartitionLog::open(&self.dir, self.config.clone()).map_err(io::Error::other)?,
+            ),
+        };
+        let mut builder = BatchBuilder::new(log.log_end_offset(), now_ms)
+            .partition_leader_epoch(self.leader_epoch);
         for r in records {
             let value = encode_value(r);
             builder.push_with_header_count(None, Some(&value), &[], 0);
         }
-        let batch = builder.build();
-        let file = self.active_file(base)?;
-        file.write_all(&batch)?;
-        file.sync_data()?;
+        let appended = log
+            .append(builder.build(), now_ms)
+            .map_err(io::Error::other)?;
+        log.flush()?;
         for r in records {
             image.apply(r);
         }
-        image.last_offset = base + records.len() as i64 - 1;
+        image.last_offset = appended.last_offset;
         Ok(())
     }
 
-    fn active_file(&mut self, base: i64) -> io::Result<&mut File> {
-        if self.active.is_none() {
-            std::fs::create_dir_all(&self.dir)?;
-            let path = self.dir.join(format!("{:020}.log", base.max(0)));
-            let file = OpenOptions::new().create(true).append(true).open(&path)?;
-            self.active = Some((path, file));
-        }
-        match &mut self.active {
-            Some((_, f)) => Ok(f),
-            None => Err(io::Error::other("metadata log not open")),
-        }
+    /// Base offsets of the log's segments, oldest first (none before the first append to a
+    /// new directory).
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.log
+            .as_ref()
+            .map(PartitionLog::segment_base_offsets)
+            .unwrap_or_default()
     }
 }
 
-fn truncate(path: &Path, position: usize) -> io::Result<()> {
-    warn!(file = %path.display(), position, "truncating damaged metadata log tail");
-    let f = OpenOptions::new().write(true).open(path)?;
-    f.set_len(position as u64)?;
-    f.sync_all()
+/// The newest snapshot in `dir` by end offset: `{end_offset:020}-{epoch:010}.checkpoint`.
+fn newest_snapshot(dir: &Path) -> io::Result<Option<(i64, PathBuf)>> {
+    let mut snapshots = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(stem) = name.strip_suffix(".checkpoint") {
+            if let Some(Ok(end)) = stem.split('-').next().map(str::parse::<i64>) {
+                snapshots.push((end, path));
+            }
+        }
+    }
+    snapshots.sort();
+    Ok(snapshots.pop())
+}
+
+/// The segment holding `offset`: the last one based at or below it.
+fn segment_of(bases: &[i64], offset: i64) -> i64 {
+    bases
+        .iter()
+        .rev()
+        .find(|&&b| b <= offset)
+        .or(bases.first())
+        .copied()
+        .unwrap_or(0)
+}
+
+fn segment_path(dir: &Path, base: i64) -> PathBuf {
+    dir.join(format!("{base:020}.log"))
+}
+
+/// Cuts the log (closed) before a damaged batch: its segment is truncated at the batch and
+/// loses its indexes, every later segment is removed, and the directory is fsynced. The storage
+/// engine rebuilds the indexes when the log is reopened.
+///
+/// The storage engine's recovery truncates what a batch header and CRC show to be damaged (in
+/// the segments it validates), but it does not decode records, and its public API has no
+/// truncation: this is the one place the
+/// metadata log handles segment files itself, by Kafka's file names.
+fn truncate_segment(dir: &Path, bases: &[i64], bad: &Damage) -> io::Result<()> {
+    let indexes = |base: i64| {
+        ["index", "timeindex", "txnindex"].map(|suffix| dir.join(format!("{base:020}.{suffix}")))
+    };
+    let remove = |path: &Path| match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    for &base in bases.iter().filter(|&&b| b > bad.segment) {
+        warn!(file = %segment_path(dir, base).display(), "removing metadata segment after damage");
+        remove(&segment_path(dir, base))?;
+        indexes(base).iter().try_for_each(|p| remove(p))?;
+    }
+    let path = segment_path(dir, bad.segment);
+    warn!(file = %path.display(), position = bad.position, "truncating damaged metadata log tail");
+    let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+    file.set_len(bad.position)?;
+    file.sync_all()?;
+    indexes(bad.segment).iter().try_for_each(|p| remove(p))?;
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Fixtures are laid out byte by byte from Kafka's formats (record batch v2, KRaft record
+    //! framing, TopicRecord v0), not with sluice's batch builder or record codec.
+    use super::*;
+    use uuid::Uuid;
+
+    fn uvarint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// Zigzag varint, as record fields are encoded.
+    fn varint(out: &mut Vec<u8>, v: i64) {
+        uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
+    }
+
+    /// A TopicRecord v0 value: frame version 1, type 2, version 0, compact string name, uuid,
+    /// no tagged fields.
+    fn topic_value(name: &str, id: u128) -> Vec<u8> {
+        let mut v = Vec::new();
+        uvarint(&mut v, 1);
+        uvarint(&mut v, 2);
+        uvarint(&mut v, 0);
+        uvarint(&mut v, name.len() as u64 + 1);
+        v.extend_from_slice(name.as_bytes());
+        v.extend_from_slice(&id.to_be_bytes());
+        uvarint(&mut v, 0);
+        v
+    }
+
+    /// A magic-2 batch of `values` (null keys, no headers, no producer), claiming
+    /// `claimed_count` records (the real count unless a test lies), CRC-32C over
+    /// attributes..end.
+    fn batch_claiming(base_offset: i64, values: &[Vec<u8>], claimed_count: i32) -> Vec<u8> {
+        let timestamp: i64 = 1_700_000_000_000;
+        let mut records = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            let mut r = vec![0u8]; // attributes
+            varint(&mut r, 0); // timestamp delta
+            varint(&mut r, i as i64); // offset delta
+            varint(&mut r, -1); // null key
+            varint(&mut r, value.len() as i64);
+            r.extend_from_slice(value);
+            varint(&mut r, 0); // headers
+            varint(&mut records, r.len() as i64);
+            records.extend_from_slice(&r);
+        }
+        let mut body = Vec::new();
+        body.extend_from_slice(&0i16.to_be_bytes()); // attributes
+        body.extend_from_slice(&(values.len() as i32 - 1).to_be_bytes()); // lastOffsetDelta
+        body.extend_from_slice(&timestamp.to_be_bytes()); // baseTimestamp
+        body.extend_from_slice(&timestamp.to_be_bytes()); // maxTimestamp
+        body.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
+        body.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
+        body.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+        body.extend_from_slice(&claimed_count.to_be_bytes());
+        body.extend_from_slice(&records);
+        let mut batch = Vec::new();
+        batch.extend_from_slice(&base_offset.to_be_bytes());
+        batch.extend_from_slice(&(4 + 1 + 4 + body.len() as i32).to_be_bytes()); // batchLength
+        batch.extend_from_slice(&1i32.to_be_bytes()); // partitionLeaderEpoch
+        batch.push(2); // magic
+        batch.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        batch.extend_from_slice(&body);
+        batch
+    }
+
+    fn batch(base_offset: i64, values: &[Vec<u8>]) -> Vec<u8> {
+        batch_claiming(base_offset, values, values.len() as i32)
+    }
+
+    /// One hand-built batch per topic, each holding one TopicRecord, from offset `first`.
+    fn topic_batches(first: i64, names: &[&str]) -> Vec<Vec<u8>> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| batch(first + i as i64, &[topic_value(name, 0x100 + i as u128)]))
+            .collect()
+    }
+
+    fn write_segment(log_dir: &Path, base: i64, batches: &[Vec<u8>]) -> PathBuf {
+        let dir = log_dir.join(METADATA_DIR);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = segment_path(&dir, base);
+        std::fs::write(&path, batches.concat()).expect("write");
+        path
+    }
+
+    fn names(image: &ClusterImage) -> Vec<String> {
+        image.topics.keys().map(|t| t.to_string()).collect()
+    }
+
+    fn new_topic(name: &str) -> MetadataRecord {
+        MetadataRecord::TopicRecord(crate::protocol::messages::metadata::TopicRecord {
+            name: name.into(),
+            topic_id: Uuid::new_v4(),
+        })
+    }
+
+    #[test]
+    fn replays_a_kafka_layout_segment() {
+        let temp = tempfile::tempdir().expect("temp");
+        write_segment(temp.path(), 0, &topic_batches(0, &["a", "b", "c"]));
+        let mut image = ClusterImage::default();
+        MetadataLog::load(temp.path(), &mut image).expect("load");
+        assert_eq!(names(&image), ["a", "b", "c"]);
+        assert_eq!(image.last_offset, 2);
+        assert_eq!(image.topic("b").map(|t| t.id), Some(Uuid::from_u128(0x101)));
+    }
+
+    #[test]
+    fn rolls_at_segment_bytes_and_replays_every_segment() {
+        let temp = tempfile::tempdir().expect("temp");
+        // A Kafka-written start, then appends enough to roll segments of 300 bytes.
+        let first = topic_batches(0, &["k0", "k1"]);
+        write_segment(temp.path(), 0, &first);
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::open(temp.path(), log_config(300), &mut image).expect("open");
+        for i in 0..20 {
+            log.append(
+                &[new_topic(&format!("t{i:02}"))],
+                &mut image,
+                1_700_000_000_000,
+            )
+            .expect("append");
+        }
+        let bases = log.segment_base_offsets();
+        assert!(bases.len() >= 3, "rolled: {bases:?}");
+        assert_eq!(image.last_offset, 21);
+        let dir = temp.path().join(METADATA_DIR);
+        for &base in &bases {
+            let log_file = segment_path(&dir, base);
+            let len = std::fs::metadata(&log_file).expect("segment").len();
+            assert!(len <= 300, "{} is {len} bytes", log_file.display());
+            for suffix in ["index", "timeindex"] {
+                assert!(
+                    dir.join(format!("{base:020}.{suffix}")).is_file(),
+                    "{base} {suffix}"
+                );
+            }
+        }
+        // Each segment starts with the batch at its base offset.
+        for &base in &bases[1..] {
+            let data = std::fs::read(segment_path(&dir, base)).expect("read");
+            assert_eq!(i64::from_be_bytes(data[..8].try_into().expect("8")), base);
+        }
+        drop(log);
+        let mut again = ClusterImage::default();
+        let log = MetadataLog::open(temp.path(), log_config(300), &mut again).expect("reopen");
+        assert_eq!(again, image);
+        assert_eq!(log.segment_base_offsets(), bases);
+    }
+
+    #[test]
+    fn recovers_a_torn_tail() {
+        let temp = tempfile::tempdir().expect("temp");
+        let batches = topic_batches(0, &["a", "b", "c"]);
+        let mut bytes = batches.concat();
+        let good = batches[0].len() + batches[1].len();
+        bytes.truncate(good + batches[2].len() / 2);
+        let dir = temp.path().join(METADATA_DIR);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = segment_path(&dir, 0);
+        std::fs::write(&path, &bytes).expect("write");
+
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::load(temp.path(), &mut image).expect("load");
+        assert_eq!(names(&image), ["a", "b"]);
+        assert_eq!(image.last_offset, 1);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len(),
+            good as u64,
+            "the torn batch is cut off"
+        );
+        // The next append follows the last whole batch, and everything survives a reload.
+        log.append(&[new_topic("d")], &mut image, 1_700_000_000_000)
+            .expect("append");
+        assert_eq!(image.last_offset, 2);
+        drop(log);
+        let mut again = ClusterImage::default();
+        MetadataLog::load(temp.path(), &mut again).expect("reload");
+        assert_eq!(names(&again), ["a", "b", "d"]);
+        assert_eq!(again, image);
+    }
+
+    #[test]
+    fn recovers_a_torn_tail_of_a_rolled_log() {
+        let temp = tempfile::tempdir().expect("temp");
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::open(temp.path(), log_config(200), &mut image).expect("open");
+        for i in 0..8 {
+            log.append(
+                &[new_topic(&format!("t{i}"))],
+                &mut image,
+                1_700_000_000_000,
+            )
+            .expect("append");
+        }
+        let bases = log.segment_base_offsets();
+        assert!(bases.len() >= 2, "rolled: {bases:?}");
+        drop(log);
+        // A crash mid-append: half of the next batch at the end of the active segment.
+        let active = segment_path(&temp.path().join(METADATA_DIR), bases[bases.len() - 1]);
+        let whole = std::fs::metadata(&active).expect("meta").len();
+        let torn = batch(image.last_offset + 1, &[topic_value("torn", 0x999)]);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&active)
+            .expect("open");
+        std::io::Write::write_all(&mut file, &torn[..torn.len() - 7]).expect("write");
+        drop(file);
+
+        let mut again = ClusterImage::default();
+        let log = MetadataLog::open(temp.path(), log_config(200), &mut again).expect("reopen");
+        assert_eq!(again, image);
+        assert!(again.topic("torn").is_none());
+        assert_eq!(log.segment_base_offsets(), bases);
+        assert_eq!(std::fs::metadata(&active).expect("meta").len(), whole);
+    }
+
+    #[test]
+    fn a_batch_whose_records_do_not_decode_ends_the_log() {
+        let temp = tempfile::tempdir().expect("temp");
+        let good = batch(0, &[topic_value("a", 1)]);
+        // CRC and header are valid, but it claims three records and holds two.
+        let bad = batch_claiming(1, &[topic_value("b", 2), topic_value("c", 3)], 3);
+        let path = write_segment(temp.path(), 0, &[good.clone(), bad]);
+        // A later segment: after the damage, so dropped with it.
+        let later = write_segment(temp.path(), 3, &topic_batches(3, &["z"]));
+
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::load(temp.path(), &mut image).expect("load");
+        assert_eq!(names(&image), ["a"]);
+        assert_eq!(image.last_offset, 0);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len(),
+            good.len() as u64
+        );
+        assert!(!later.exists());
+        assert_eq!(log.segment_base_offsets(), [0]);
+        log.append(&[new_topic("d")], &mut image, 1_700_000_000_000)
+            .expect("append");
+        assert_eq!(image.last_offset, 1);
+        drop(log);
+        let mut again = ClusterImage::default();
+        MetadataLog::load(temp.path(), &mut again).expect("reload");
+        assert_eq!(names(&again), ["a", "d"]);
+        assert_eq!(again, image);
+    }
+
+    #[test]
+    fn a_missing_directory_is_created_by_the_first_append() {
+        let temp = tempfile::tempdir().expect("temp");
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::load(temp.path(), &mut image).expect("load");
+        assert!(!temp.path().join(METADATA_DIR).exists());
+        assert_eq!(image.last_offset, -1);
+        log.append(&[new_topic("a")], &mut image, 1_700_000_000_000)
+            .expect("append");
+        assert_eq!(image.last_offset, 0);
+        assert!(segment_path(&temp.path().join(METADATA_DIR), 0).is_file());
+    }
+
+    #[test]
+    fn replay_starts_at_the_newest_snapshot() {
+        let temp = tempfile::tempdir().expect("temp");
+        let dir = temp.path().join(METADATA_DIR);
+        std::fs::create_dir_all(&dir).expect("dir");
+        // Snapshot at end offset 2 holds "s"; the log's records below 2 are covered by it.
+        std::fs::write(
+            dir.join("00000000000000000002-0000000001.checkpoint"),
+            batch(0, &[topic_value("s", 9)]),
+        )
+        .expect("snapshot");
+        write_segment(temp.path(), 0, &topic_batches(0, &["old0", "old1", "new2"]));
+        let mut image = ClusterImage::default();
+        MetadataLog::load(temp.path(), &mut image).expect("load");
+        assert_eq!(names(&image), ["new2", "s"]);
+        assert_eq!(image.last_offset, 2);
+    }
 }

@@ -1,41 +1,38 @@
 //! The metadata actor: owner of the cluster view and of `__cluster_metadata-0`.
 //!
-//! It loads the KRaft metadata log at startup, starts a partition actor for every partition the
-//! log describes, and is the only writer of topic changes: each change is appended to the log as
+//! It loads the KRaft metadata log at startup, has the partition manager
+//! ([`crate::partition::PartitionManager`]) start a partition actor for every partition the log
+//! describes, and is the only writer of topic changes: each change is appended to the log as
 //! KRaft records (synced) before it is applied and published as a new immutable
-//! [`ClusterImage`] snapshot. Topic creation lives here; deletion, new partitions and config
-//! changes in [`admin`]. It also hands out producer ids ([`producer_ids`]), reserving them in
-//! blocks recorded in the same log.
+//! [`ClusterImage`] snapshot; then the manager brings the partitions in line. The topic operations (create and delete topics, add partitions,
+//! change configs) are in [`topics`]. It also hands out producer ids ([`producer_ids`]),
+//! reserving them in blocks recorded in the same log.
 
-pub mod admin;
 pub mod image;
 pub mod kraft_log;
 pub mod producer_ids;
 pub mod properties;
 pub mod topic_config;
+pub mod topics;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+pub use topics::{
+    validate_topic_name, CreateTopic, CreatedTopic, MAX_PARTITIONS_PER_TOPIC, RESERVED_TOPICS,
+};
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 use uuid::Uuid;
 
-use crate::actor::{
-    ActorRegistry, ActorSpan, ActorStats, Arbiters, Identity, PARTITION_MAILBOX_CAPACITY,
-};
+use crate::actor::{ActorSpan, ActorStats};
 use crate::config::Config;
 use crate::error::ErrorCode;
-use crate::partition::{Offsets, PartitionActor, PartitionHandle, PartitionRegistry};
-use crate::protocol::messages::metadata::{
-    ConfigRecord, MetadataRecord, PartitionRecord, TopicRecord,
-};
-use crate::storage::{LogConfig, OpenHints};
+use crate::partition::PartitionManager;
+use crate::protocol::messages::metadata::MetadataRecord;
+use crate::storage::LogConfig;
 use crate::util::clock::now_ms;
-use image::{ClusterImage, TopicInfo, RESOURCE_TOPIC};
+use image::{ClusterImage, TopicInfo};
 use kraft_log::MetadataLog;
 
 /// Who this broker is, as it tells clients.
@@ -52,18 +49,16 @@ pub struct NodeIdentity {
 }
 
 /// What the metadata actor works with, handed over by the composition root
-/// ([`crate::broker::Broker::start`]): the registries it fills, where it publishes the image,
-/// and whom it tells of a deleted topic.
+/// ([`crate::broker::Broker::start`]): the partition manager it drives, where it publishes the
+/// image, and whom it tells of a deleted topic.
 pub struct MetadataDeps {
     pub config: Arc<Config>,
     pub node: NodeIdentity,
-    pub log_dir: PathBuf,
     /// Where each new cluster image is published to the request handlers.
     pub image: Arc<arc_swap::ArcSwap<ClusterImage>>,
-    /// The partition actors it starts and stops.
-    pub partitions: Arc<PartitionRegistry>,
-    pub actors: Arc<ActorRegistry>,
-    pub arbiters: Arbiters,
+    /// Starts and stops the partition actors as the image changes (the metadata actor keeps
+    /// the image and its log; the partitions' files and actors are the manager's).
+    pub partitions: PartitionManager,
     /// Called after a topic is deleted (the group coordinator drops its committed offsets).
     pub topic_deleted: Box<dyn Fn(&str) + Send>,
 }
@@ -105,21 +100,17 @@ pub struct MetadataActor {
     image: ClusterImage,
     log: MetadataLog,
     span: ActorSpan,
-    /// Kafka's root-level state, used for the partitions opened at startup, then dropped.
-    kafka_state: Option<properties::KafkaRootState>,
     /// The block of producer ids being handed out (InitProducerId).
     producer_ids: producer_ids::ProducerIdAllocator,
 }
 
 impl MetadataActor {
     pub fn new(deps: MetadataDeps, image: ClusterImage, log: MetadataLog) -> MetadataActor {
-        let kafka_state = Some(properties::KafkaRootState::read(&deps.log_dir));
         MetadataActor {
             deps,
             image,
             log,
             span: ActorSpan::new(tracing::info_span!("metadata")),
-            kafka_state,
             producer_ids: producer_ids::ProducerIdAllocator::default(),
         }
     }
@@ -133,166 +124,15 @@ impl MetadataActor {
         self.deps.image.store(Arc::new(self.image.clone()));
     }
 
-    /// Starts the partition actors of `topic` that are not running yet.
+    /// Starts the partitions of `topic` that are not running yet.
     fn start_partitions(&self, topic: &TopicInfo) {
-        let mut started = Vec::new();
-        for &index in topic.partitions.keys() {
-            if self.deps.partitions.contains(&topic.name, index) {
-                continue;
-            }
-            let dir = self.deps.log_dir.join(format!("{}-{}", topic.name, index));
-            // One read of partition.metadata: a directory that names this topic exists and
-            // needs nothing (what a restart with many partitions finds everywhere).
-            match properties::read_partition_metadata(&dir) {
-                Some(id) if id == topic.id => {}
-                found => {
-                    if found.is_some() {
-                        // Left by an earlier topic of the same name whose deletion did not
-                        // finish (a crash between its RemoveTopicRecord and the directory's
-                        // removal): its records must not reappear in the new topic.
-                        set_aside(&dir, "stray");
-                    }
-                    if let Err(e) = std::fs::create_dir_all(&dir) {
-                        error!(dir = %dir.display(), error = %e, "cannot create partition directory");
-                    }
-                    if let Err(e) = properties::write_partition_metadata(&dir, topic.id) {
-                        warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
-                    }
-                }
-            }
-            let config = log_config(&self.deps.config, topic);
-            let key = (topic.name.to_string(), index);
-            let hints = match &self.kafka_state {
-                Some(k) => OpenHints {
-                    kafka_clean_shutdown: k.clean_shutdown,
-                    recovery_point: k.recovery_points.get(&key).copied(),
-                    log_start_offset: k.log_start_offsets.get(&key).copied(),
-                },
-                None => OpenHints::default(),
-            };
-            let retention_check =
-                Duration::from_millis(self.deps.config.log_retention_check_interval_ms);
-            let (tx, rx) = watch::channel(Offsets::default());
-            let name = topic.name.clone();
-            let stats = self.deps.actors.register(
-                Identity::Partition {
-                    topic: topic.name.clone(),
-                    partition: index,
-                    log: Default::default(),
-                },
-                PARTITION_MAILBOX_CAPACITY,
-            );
-            let actor_stats = stats.clone();
-            let addr = PartitionActor::start_in_arbiter(
-                self.deps.arbiters.for_partition(&topic.name, index),
-                move |_ctx| {
-                    PartitionActor::build(name, index, dir, config, hints, retention_check, tx)
-                        .with_stats(actor_stats)
-                },
-            );
-            started.push((index, PartitionHandle::new(addr, rx, stats)));
-        }
-        self.deps.partitions.insert_all(topic.name.clone(), started);
-    }
-
-    fn create_topic(&mut self, req: CreateTopic) -> Result<CreatedTopic, (ErrorCode, String)> {
-        validate_topic_name(&req.name)?;
-        if self.image.topic(&req.name).is_some() {
-            return Err((
-                ErrorCode::TopicAlreadyExists,
-                format!("Topic '{}' already exists.", req.name),
-            ));
-        }
-        let partitions = if req.assignments.is_empty() {
-            let partitions = match req.num_partitions {
-                -1 => self.deps.config.num_partitions,
-                n => n,
-            };
-            if partitions < 1 {
-                return Err((
-                    ErrorCode::InvalidPartitions,
-                    "Number of partitions was set to an invalid non-positive value.".into(),
-                ));
-            }
-            // -1 asks for the default: on a single broker, one replica whatever
-            // `default.replication.factor` says.
-            if req.replication_factor != -1 {
-                self.check_replication_factor(req.replication_factor)?;
-            }
-            partitions
-        } else {
-            if req.num_partitions != -1 || req.replication_factor != -1 {
-                return Err((
-                    ErrorCode::InvalidRequest,
-                    "Both numPartitions or replicationFactor and replicasAssignments were set. \
-                     Both cannot be used at the same time."
-                        .into(),
-                ));
-            }
-            self.check_assignments(&req.assignments)?
-        };
-        check_partition_limit(partitions)?;
-        let mut configs = BTreeMap::new();
-        for (key, value) in &req.configs {
-            let Some(value) = value else {
-                return Err((
-                    ErrorCode::InvalidConfig,
-                    format!("Null value not supported for topic configs: {key}"),
-                ));
-            };
-            topic_config::validate(key, Some(value))
-                .map_err(|msg| (ErrorCode::InvalidConfig, msg))?;
-            if configs.insert(key.clone(), value.clone()).is_some() {
-                return Err((
-                    ErrorCode::InvalidRequest,
-                    format!("Duplicate config name: {key}"),
-                ));
-            }
-        }
-        if let Some(other) = self.colliding_topic(&req.name) {
-            return Err((
-                ErrorCode::InvalidTopicException,
-                format!("Topic '{}' collides with existing topic: {other}", req.name),
-            ));
-        }
-        let created = |id| CreatedTopic {
-            id,
-            num_partitions: partitions,
-            replication_factor: 1,
-            configs: configs.clone(),
-        };
-        if req.validate_only {
-            return Ok(created(Uuid::nil()));
-        }
-        let id = Uuid::new_v4();
-        let node = self.deps.node.node_id;
-        let mut records = vec![MetadataRecord::TopicRecord(TopicRecord {
-            name: req.name.clone(),
-            topic_id: id,
-        })];
-        for (key, value) in &configs {
-            records.push(MetadataRecord::ConfigRecord(ConfigRecord {
-                resource_type: RESOURCE_TOPIC,
-                resource_name: req.name.clone(),
-                name: key.clone(),
-                value: Some(value.clone()),
-            }));
-        }
-        for p in 0..partitions {
-            records.push(MetadataRecord::PartitionRecord(new_partition_record(
-                id,
-                p,
-                node,
-                self.deps.node.directory_id,
-            )));
-        }
-        self.append(&records)?;
-        info!(topic = %req.name, partitions, %id, "topic created");
-        if let Some(topic) = self.image.topic(&req.name).cloned() {
-            self.start_partitions(&topic);
-        }
-        self.publish();
-        Ok(created(id))
+        let config = log_config(&self.deps.config, topic);
+        self.deps.partitions.start_topic(
+            &topic.name,
+            topic.id,
+            topic.partitions.keys().copied(),
+            &config,
+        );
     }
 
     /// Appends records to the metadata log (synced), then applies them to the image.
@@ -304,213 +144,6 @@ impl MetadataActor {
                 (ErrorCode::KafkaStorageError, e.to_string())
             })
     }
-
-    /// On a single broker every partition has exactly one replica.
-    fn check_replication_factor(&self, replication: i16) -> Result<(), (ErrorCode, String)> {
-        match replication {
-            1 => Ok(()),
-            n if n < 1 => Err((
-                ErrorCode::InvalidReplicationFactor,
-                "Replication factor must be larger than 0, or -1 to use the default value.".into(),
-            )),
-            n => Err((
-                ErrorCode::InvalidReplicationFactor,
-                format!(
-                    "Unable to replicate the partition {n} time(s): The target replication \
-                     factor of {n} cannot be reached because only 1 broker(s) are registered."
-                ),
-            )),
-        }
-    }
-
-    /// A manual assignment: partitions 0..n, each on exactly this broker. Returns n.
-    fn check_assignments(
-        &self,
-        assignments: &[(i32, Vec<i32>)],
-    ) -> Result<i32, (ErrorCode, String)> {
-        let bad = |msg: String| Err((ErrorCode::InvalidReplicaAssignment, msg));
-        let mut indexes: Vec<i32> = assignments.iter().map(|(p, _)| *p).collect();
-        indexes.sort_unstable();
-        if indexes
-            .iter()
-            .enumerate()
-            .any(|(i, &p)| i64::from(p) != i as i64)
-        {
-            return bad("Partitions should be a consecutive 0-based integer sequence.".into());
-        }
-        for (p, brokers) in assignments {
-            self.check_replicas(*p, brokers)?;
-        }
-        i32::try_from(assignments.len()).map_err(|_| {
-            (
-                ErrorCode::InvalidReplicaAssignment,
-                "Too many partitions.".into(),
-            )
-        })
-    }
-
-    /// One partition's replica list: exactly `[this broker]`.
-    fn check_replicas(&self, partition: i32, brokers: &[i32]) -> Result<(), (ErrorCode, String)> {
-        let node = self.deps.node.node_id;
-        let msg = match brokers {
-            [] => format!("The manual partition assignment for partition {partition} is empty."),
-            [b] if *b == node => return Ok(()),
-            [b] => format!(
-                "The manual partition assignment includes broker {b}, but no such broker is \
-                 registered (this cluster has only broker {node})."
-            ),
-            _ => format!(
-                "The manual partition assignment for partition {partition} has {} replicas; \
-                 this cluster has only broker {node}.",
-                brokers.len()
-            ),
-        };
-        Err((ErrorCode::InvalidReplicaAssignment, msg))
-    }
-
-    /// Kafka refuses names that differ from an existing one only by '.' versus '_' (they map to
-    /// the same metric names).
-    fn colliding_topic(&self, name: &str) -> Option<String> {
-        if !name.contains(['.', '_']) {
-            return None;
-        }
-        let canonical = name.replace('.', "_");
-        self.image
-            .topics
-            .keys()
-            .find(|t| t.as_ref() != name && t.replace('.', "_") == canonical)
-            .map(|t| t.to_string())
-    }
-}
-
-/// Most partitions one topic may have: each is an actor and a directory, and one request must
-/// not be able to create an unbounded number of them (Kafka bounds a controller operation to
-/// 10000 records likewise).
-pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
-
-fn check_partition_limit(partitions: i32) -> Result<(), (ErrorCode, String)> {
-    if partitions > MAX_PARTITIONS_PER_TOPIC {
-        return Err((
-            ErrorCode::InvalidPartitions,
-            format!(
-                "{partitions} partitions exceed the limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Renames a partition directory that no topic owns to `<dir>.<uuid>-<suffix>`, as Kafka does
-/// with stray logs: out of the way, but not deleted.
-fn set_aside(dir: &Path, suffix: &str) {
-    let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
-        return;
-    };
-    let to = dir.with_file_name(format!("{name}.{}-{suffix}", Uuid::new_v4().simple()));
-    match std::fs::rename(dir, &to) {
-        Ok(()) => warn!(dir = %dir.display(), to = %to.display(),
-                        "partition directory of an unknown topic id set aside"),
-        Err(e) => error!(dir = %dir.display(), error = %e, "cannot set a stray directory aside"),
-    }
-}
-
-/// At startup: finishes deletions a crash interrupted (`*-delete` directories) and sets aside
-/// partition directories whose `partition.metadata` names a topic id the metadata log does not
-/// know (a topic deleted just before a crash).
-fn clean_log_dir(log_dir: &Path, image: &ClusterImage) {
-    let Ok(entries) = std::fs::read_dir(log_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if !path.is_dir() {
-            continue;
-        }
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if name == kraft_log::METADATA_DIR {
-            continue;
-        }
-        if is_known_partition_dir(name, image) {
-            // Its partition.metadata is checked when the partition starts.
-            continue;
-        }
-        if name.ends_with("-delete") {
-            match std::fs::remove_dir_all(&path) {
-                Ok(()) => info!(dir = %path.display(), "finished an interrupted topic deletion"),
-                Err(e) => {
-                    warn!(dir = %path.display(), error = %e, "cannot remove deleted partition")
-                }
-            }
-            continue;
-        }
-        if let Some(id) = properties::read_partition_metadata(&path) {
-            if !image.topic_ids.contains_key(&id) {
-                set_aside(&path, "stray");
-            }
-        }
-    }
-}
-
-/// `<topic>-<partition>` of a partition the image knows.
-fn is_known_partition_dir(name: &str, image: &ClusterImage) -> bool {
-    let Some((topic, index)) = name.rsplit_once('-') else {
-        return false;
-    };
-    let Ok(index) = index.parse::<i32>() else {
-        return false;
-    };
-    image
-        .topic(topic)
-        .is_some_and(|t| t.partitions.contains_key(&index))
-}
-
-fn new_partition_record(topic_id: Uuid, index: i32, node: i32, dir: Uuid) -> PartitionRecord {
-    PartitionRecord {
-        partition_id: index,
-        topic_id,
-        replicas: vec![node],
-        isr: vec![node],
-        leader: node,
-        leader_epoch: 0,
-        partition_epoch: 0,
-        directories: vec![dir],
-        ..PartitionRecord::default()
-    }
-}
-
-/// Topic names that would put a partition directory where the committed-offsets store lives
-/// (`crate::group::store::OFFSETS_DIR`, `FALLBACK_OFFSETS_DIR`): no topic may take them.
-pub const RESERVED_TOPICS: [&str; 2] = ["__consumer_offsets", "__sluice_consumer_offsets"];
-
-/// Kafka's topic name rules.
-pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
-    let bad = |why: &str| {
-        Err((
-            ErrorCode::InvalidTopicException,
-            format!("Topic name \"{name}\" is illegal, {why}"),
-        ))
-    };
-    if name.is_empty() {
-        return bad("it can't be empty");
-    }
-    if name == "." || name == ".." {
-        return bad("it cannot be \".\" or \"..\"");
-    }
-    if name.len() > 249 {
-        return bad("it can't be longer than 249 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return bad("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
-    }
-    if RESERVED_TOPICS.contains(&name) {
-        return bad("it is reserved: the group coordinator keeps committed offsets there");
-    }
-    Ok(())
 }
 
 /// The storage settings for a topic: broker defaults overridden by the topic's configs.
@@ -523,20 +156,14 @@ impl Actor for MetadataActor {
 
     fn started(&mut self, _ctx: &mut Self::Context) {
         let _e = self.span().entered();
-        clean_log_dir(&self.deps.log_dir, &self.image);
+        self.deps
+            .partitions
+            .clean_log_dir(&self.image, &[kraft_log::METADATA_DIR]);
         let topics: Vec<TopicInfo> = self.image.topics.values().cloned().collect();
         for topic in &topics {
             self.start_partitions(topic);
         }
-        // Kafka's marker describes the state Kafka left; from now on our own per-partition
-        // markers say whether the last stop was clean, so a later crash is never mistaken for a
-        // clean stop.
-        if self.kafka_state.take().is_some_and(|k| k.clean_shutdown) {
-            let marker = self.deps.log_dir.join(properties::KAFKA_CLEAN_SHUTDOWN);
-            if let Err(e) = std::fs::remove_file(&marker) {
-                warn!(file = %marker.display(), error = %e, "cannot remove Kafka's clean-shutdown marker");
-            }
-        }
+        self.deps.partitions.finish_startup();
         info!(
             topics = topics.len(),
             partitions = topics.iter().map(|t| t.partitions.len()).sum::<usize>(),
@@ -557,39 +184,4 @@ impl Handler<Started> for MetadataActor {
     type Result = ();
 
     fn handle(&mut self, _: Started, _ctx: &mut Self::Context) {}
-}
-
-/// Creates a topic (CreateTopics, or auto-creation by a Metadata request).
-#[derive(Message, Debug, Clone, Default)]
-#[rtype(result = "Result<CreatedTopic, (ErrorCode, String)>")]
-pub struct CreateTopic {
-    pub name: String,
-    /// -1 for the broker's `num.partitions` (and with a manual assignment).
-    pub num_partitions: i32,
-    /// -1 for `default.replication.factor` (and with a manual assignment).
-    pub replication_factor: i16,
-    /// Manual assignment: partition index → replica broker ids; empty = automatic.
-    pub assignments: Vec<(i32, Vec<i32>)>,
-    /// In request order; a null value or a repeated name is refused.
-    pub configs: Vec<(String, Option<String>)>,
-    pub validate_only: bool,
-}
-
-/// What was (or, with `validate_only`, would be) created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedTopic {
-    /// Nil when only validated.
-    pub id: Uuid,
-    pub num_partitions: i32,
-    pub replication_factor: i16,
-    pub configs: BTreeMap<String, String>,
-}
-
-impl Handler<CreateTopic> for MetadataActor {
-    type Result = Result<CreatedTopic, (ErrorCode, String)>;
-
-    fn handle(&mut self, msg: CreateTopic, _ctx: &mut Self::Context) -> Self::Result {
-        let _e = self.span().entered();
-        self.create_topic(msg)
-    }
 }

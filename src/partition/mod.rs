@@ -7,6 +7,8 @@
 //! a `watch` channel: a long-polling Fetch subscribes to it, wakes on the next append, and
 //! usually serves that slice without asking the actor; no polling loop, no thread.
 
+pub mod files;
+pub mod manager;
 pub mod registry;
 
 use std::path::PathBuf;
@@ -24,6 +26,7 @@ use crate::error::ErrorCode;
 use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
 use crate::util::clock::now_ms;
 
+pub use manager::{DetachedTopic, LiveTopics, PartitionManager};
 pub use registry::{PartitionHandle, PartitionRegistry};
 
 /// Offsets a partition publishes after every change, with the bytes of its latest write.

@@ -1,30 +1,122 @@
-//! Topic administration beyond creation: deleting topics, adding partitions and changing topic
-//! configs. Each follows `create_topic`'s shape: validate against the image, build the KRaft
-//! records, append them (synced, then applied to the image), bring the partition actors in line,
-//! publish the new image.
+//! Topic operations: creating and deleting topics, adding partitions and changing topic
+//! configs. Each has the same shape: validate against the image, build the KRaft records,
+//! append them (synced, then applied to the image), bring the partitions in line, publish the
+//! new image.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::future::join_all;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use uuid::Uuid;
 
 use super::image::{TopicInfo, RESOURCE_TOPIC};
-use super::{
-    check_partition_limit, new_partition_record, topic_config, MetadataActor, MetadataHandle,
-};
+use super::{topic_config, MetadataActor, MetadataHandle};
 use crate::error::ErrorCode;
-use crate::partition::{self, PartitionHandle};
-use crate::protocol::messages::metadata::{ConfigRecord, MetadataRecord, RemoveTopicRecord};
+use crate::partition::DetachedTopic;
+use crate::protocol::messages::metadata::{
+    ConfigRecord, MetadataRecord, PartitionRecord, RemoveTopicRecord, TopicRecord,
+};
 
-/// How long a deletion waits for its partition actors to close and remove their directories.
-/// They normally take milliseconds; past this the deletion is answered anyway (the records are
-/// already durable) and a warning is logged.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+type TopicResult<T> = Result<T, (ErrorCode, String)>;
 
-type AdminResult<T> = Result<T, (ErrorCode, String)>;
+/// Most partitions one topic may have: each is an actor and a directory, and one request must
+/// not be able to create an unbounded number of them (Kafka bounds a controller operation to
+/// 10000 records likewise).
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
+
+fn check_partition_limit(partitions: i32) -> Result<(), (ErrorCode, String)> {
+    if partitions > MAX_PARTITIONS_PER_TOPIC {
+        return Err((
+            ErrorCode::InvalidPartitions,
+            format!(
+                "{partitions} partitions exceed the limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn new_partition_record(topic_id: Uuid, index: i32, node: i32, dir: Uuid) -> PartitionRecord {
+    PartitionRecord {
+        partition_id: index,
+        topic_id,
+        replicas: vec![node],
+        isr: vec![node],
+        leader: node,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        directories: vec![dir],
+        ..PartitionRecord::default()
+    }
+}
+
+/// Topic names that would put a partition directory where the committed-offsets store lives
+/// (`crate::group::store::OFFSETS_DIR`, `FALLBACK_OFFSETS_DIR`): no topic may take them.
+pub const RESERVED_TOPICS: [&str; 2] = ["__consumer_offsets", "__sluice_consumer_offsets"];
+
+/// Kafka's topic name rules.
+pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
+    let bad = |why: &str| {
+        Err((
+            ErrorCode::InvalidTopicException,
+            format!("Topic name \"{name}\" is illegal, {why}"),
+        ))
+    };
+    if name.is_empty() {
+        return bad("it can't be empty");
+    }
+    if name == "." || name == ".." {
+        return bad("it cannot be \".\" or \"..\"");
+    }
+    if name.len() > 249 {
+        return bad("it can't be longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return bad("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
+    }
+    if RESERVED_TOPICS.contains(&name) {
+        return bad("it is reserved: the group coordinator keeps committed offsets there");
+    }
+    Ok(())
+}
+
+/// Creates a topic (CreateTopics, or auto-creation by a Metadata request).
+#[derive(Message, Debug, Clone, Default)]
+#[rtype(result = "Result<CreatedTopic, (ErrorCode, String)>")]
+pub struct CreateTopic {
+    pub name: String,
+    /// -1 for the broker's `num.partitions` (and with a manual assignment).
+    pub num_partitions: i32,
+    /// -1 for `default.replication.factor` (and with a manual assignment).
+    pub replication_factor: i16,
+    /// Manual assignment: partition index → replica broker ids; empty = automatic.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    /// In request order; a null value or a repeated name is refused.
+    pub configs: Vec<(String, Option<String>)>,
+    pub validate_only: bool,
+}
+
+/// What was (or, with `validate_only`, would be) created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    /// Nil when only validated.
+    pub id: Uuid,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl Handler<CreateTopic> for MetadataActor {
+    type Result = Result<CreatedTopic, (ErrorCode, String)>;
+
+    fn handle(&mut self, msg: CreateTopic, _ctx: &mut Self::Context) -> Self::Result {
+        let _e = self.span().entered();
+        self.create_topic(msg)
+    }
+}
 
 /// A topic named by name or by id (DeleteTopics v6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +177,184 @@ pub struct AlterTopicConfigs {
 }
 
 impl MetadataActor {
-    fn find_topic(&self, topic: &TopicRef) -> AdminResult<TopicInfo> {
+    fn create_topic(&mut self, req: CreateTopic) -> Result<CreatedTopic, (ErrorCode, String)> {
+        validate_topic_name(&req.name)?;
+        if self.image.topic(&req.name).is_some() {
+            return Err((
+                ErrorCode::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", req.name),
+            ));
+        }
+        let partitions = if req.assignments.is_empty() {
+            let partitions = match req.num_partitions {
+                -1 => self.deps.config.num_partitions,
+                n => n,
+            };
+            if partitions < 1 {
+                return Err((
+                    ErrorCode::InvalidPartitions,
+                    "Number of partitions was set to an invalid non-positive value.".into(),
+                ));
+            }
+            // -1 asks for the default: on a single broker, one replica whatever
+            // `default.replication.factor` says.
+            if req.replication_factor != -1 {
+                self.check_replication_factor(req.replication_factor)?;
+            }
+            partitions
+        } else {
+            if req.num_partitions != -1 || req.replication_factor != -1 {
+                return Err((
+                    ErrorCode::InvalidRequest,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. \
+                     Both cannot be used at the same time."
+                        .into(),
+                ));
+            }
+            self.check_assignments(&req.assignments)?
+        };
+        check_partition_limit(partitions)?;
+        let mut configs = BTreeMap::new();
+        for (key, value) in &req.configs {
+            let Some(value) = value else {
+                return Err((
+                    ErrorCode::InvalidConfig,
+                    format!("Null value not supported for topic configs: {key}"),
+                ));
+            };
+            topic_config::validate(key, Some(value))
+                .map_err(|msg| (ErrorCode::InvalidConfig, msg))?;
+            if configs.insert(key.clone(), value.clone()).is_some() {
+                return Err((
+                    ErrorCode::InvalidRequest,
+                    format!("Duplicate config name: {key}"),
+                ));
+            }
+        }
+        if let Some(other) = self.colliding_topic(&req.name) {
+            return Err((
+                ErrorCode::InvalidTopicException,
+                format!("Topic '{}' collides with existing topic: {other}", req.name),
+            ));
+        }
+        let created = |id| CreatedTopic {
+            id,
+            num_partitions: partitions,
+            replication_factor: 1,
+            configs: configs.clone(),
+        };
+        if req.validate_only {
+            return Ok(created(Uuid::nil()));
+        }
+        let id = Uuid::new_v4();
+        let node = self.deps.node.node_id;
+        let mut records = vec![MetadataRecord::TopicRecord(TopicRecord {
+            name: req.name.clone(),
+            topic_id: id,
+        })];
+        for (key, value) in &configs {
+            records.push(MetadataRecord::ConfigRecord(ConfigRecord {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: req.name.clone(),
+                name: key.clone(),
+                value: Some(value.clone()),
+            }));
+        }
+        for p in 0..partitions {
+            records.push(MetadataRecord::PartitionRecord(new_partition_record(
+                id,
+                p,
+                node,
+                self.deps.node.directory_id,
+            )));
+        }
+        self.append(&records)?;
+        info!(topic = %req.name, partitions, %id, "topic created");
+        if let Some(topic) = self.image.topic(&req.name).cloned() {
+            self.start_partitions(&topic);
+        }
+        self.publish();
+        Ok(created(id))
+    }
+
+    /// On a single broker every partition has exactly one replica.
+    fn check_replication_factor(&self, replication: i16) -> Result<(), (ErrorCode, String)> {
+        match replication {
+            1 => Ok(()),
+            n if n < 1 => Err((
+                ErrorCode::InvalidReplicationFactor,
+                "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+            )),
+            n => Err((
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {n} time(s): The target replication \
+                     factor of {n} cannot be reached because only 1 broker(s) are registered."
+                ),
+            )),
+        }
+    }
+
+    /// A manual assignment: partitions 0..n, each on exactly this broker. Returns n.
+    fn check_assignments(
+        &self,
+        assignments: &[(i32, Vec<i32>)],
+    ) -> Result<i32, (ErrorCode, String)> {
+        let bad = |msg: String| Err((ErrorCode::InvalidReplicaAssignment, msg));
+        let mut indexes: Vec<i32> = assignments.iter().map(|(p, _)| *p).collect();
+        indexes.sort_unstable();
+        if indexes
+            .iter()
+            .enumerate()
+            .any(|(i, &p)| i64::from(p) != i as i64)
+        {
+            return bad("Partitions should be a consecutive 0-based integer sequence.".into());
+        }
+        for (p, brokers) in assignments {
+            self.check_replicas(*p, brokers)?;
+        }
+        i32::try_from(assignments.len()).map_err(|_| {
+            (
+                ErrorCode::InvalidReplicaAssignment,
+                "Too many partitions.".into(),
+            )
+        })
+    }
+
+    /// One partition's replica list: exactly `[this broker]`.
+    fn check_replicas(&self, partition: i32, brokers: &[i32]) -> Result<(), (ErrorCode, String)> {
+        let node = self.deps.node.node_id;
+        let msg = match brokers {
+            [] => format!("The manual partition assignment for partition {partition} is empty."),
+            [b] if *b == node => return Ok(()),
+            [b] => format!(
+                "The manual partition assignment includes broker {b}, but no such broker is \
+                 registered (this cluster has only broker {node})."
+            ),
+            _ => format!(
+                "The manual partition assignment for partition {partition} has {} replicas; \
+                 this cluster has only broker {node}.",
+                brokers.len()
+            ),
+        };
+        Err((ErrorCode::InvalidReplicaAssignment, msg))
+    }
+
+    /// Kafka refuses names that differ from an existing one only by '.' versus '_' (they map to
+    /// the same metric names).
+    fn colliding_topic(&self, name: &str) -> Option<String> {
+        if !name.contains(['.', '_']) {
+            return None;
+        }
+        let canonical = name.replace('.', "_");
+        self.image
+            .topics
+            .keys()
+            .find(|t| t.as_ref() != name && t.replace('.', "_") == canonical)
+            .map(|t| t.to_string())
+    }
+
+    fn find_topic(&self, topic: &TopicRef) -> TopicResult<TopicInfo> {
         match topic {
             TopicRef::Name(name) => self.image.topic(name).cloned().ok_or_else(|| {
                 (
@@ -103,10 +372,7 @@ impl MetadataActor {
     }
 
     /// Records the deletion and detaches the partitions; returns them to be closed.
-    fn delete_topic(
-        &mut self,
-        req: &DeleteTopic,
-    ) -> AdminResult<(DeletedTopic, Vec<PartitionHandle>)> {
+    fn delete_topic(&mut self, req: &DeleteTopic) -> TopicResult<(DeletedTopic, DetachedTopic)> {
         let topic = self.find_topic(&req.topic)?;
         if !self.deps.config.delete_topic_enable {
             return Err((
@@ -117,8 +383,8 @@ impl MetadataActor {
         self.append(&[MetadataRecord::RemoveTopicRecord(RemoveTopicRecord {
             topic_id: topic.id,
         })])?;
-        let handles = self.deps.partitions.remove_topic(&topic.name);
-        info!(topic = %topic.name, id = %topic.id, partitions = handles.len(), "topic deleted");
+        let detached = self.deps.partitions.detach_topic(&topic.name);
+        info!(topic = %topic.name, id = %topic.id, partitions = detached.len(), "topic deleted");
         self.publish();
         self.on_topic_deleted(&topic.name, topic.id);
         Ok((
@@ -126,7 +392,7 @@ impl MetadataActor {
                 name: topic.name.to_string(),
                 id: topic.id,
             },
-            handles,
+            detached,
         ))
     }
 
@@ -138,7 +404,7 @@ impl MetadataActor {
         (self.deps.topic_deleted)(name);
     }
 
-    fn create_partitions(&mut self, req: &CreatePartitions) -> AdminResult<()> {
+    fn create_partitions(&mut self, req: &CreatePartitions) -> TopicResult<()> {
         let topic = self.find_topic(&TopicRef::Name(req.topic.clone()))?;
         let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
         if req.count < current {
@@ -204,7 +470,7 @@ impl MetadataActor {
         Ok(())
     }
 
-    fn alter_topic_configs(&mut self, req: &AlterTopicConfigs) -> AdminResult<()> {
+    fn alter_topic_configs(&mut self, req: &AlterTopicConfigs) -> TopicResult<()> {
         let topic = self.find_topic(&TopicRef::Name(req.topic.clone()))?;
         let wanted = apply_change(&topic.configs, &req.change)?;
         if req.validate_only {
@@ -218,9 +484,7 @@ impl MetadataActor {
         info!(topic = %topic.name, changes = records.len(), "topic configs altered");
         if let Some(topic) = self.image.topic(&topic.name) {
             let config = super::log_config(&self.deps.config, topic);
-            for (_, handle) in self.deps.partitions.topic_partitions(&topic.name) {
-                handle.addr.do_send(partition::Reconfigure(config.clone()));
-            }
+            self.deps.partitions.reconfigure(&topic.name, &config);
         }
         self.publish();
         Ok(())
@@ -231,7 +495,7 @@ impl MetadataActor {
 pub fn apply_change(
     current: &BTreeMap<String, String>,
     change: &ConfigChange,
-) -> AdminResult<BTreeMap<String, String>> {
+) -> TopicResult<BTreeMap<String, String>> {
     let invalid_request = |msg: String| Err((ErrorCode::InvalidRequest, msg));
     let invalid_config = |msg: String| (ErrorCode::InvalidConfig, msg);
     let mut seen = std::collections::BTreeSet::new();
@@ -361,11 +625,11 @@ fn config_records(
     records
 }
 
-/// Sends an admin request to the metadata actor; a broker without one (shutting down) answers
+/// Sends a topic operation to the metadata actor; a broker without one (shutting down) answers
 /// as Kafka does when the controller is gone.
-pub async fn ask<M, T>(metadata: &MetadataHandle, msg: M) -> AdminResult<T>
+pub async fn ask<M, T>(metadata: &MetadataHandle, msg: M) -> TopicResult<T>
 where
-    M: Message<Result = AdminResult<T>> + Send + 'static,
+    M: Message<Result = TopicResult<T>> + Send + 'static,
     T: Send + 'static,
     MetadataActor: Handler<M>,
 {
@@ -386,21 +650,11 @@ impl Handler<DeleteTopic> for MetadataActor {
 
     fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span().entered();
-        let (deleted, handles) = match self.delete_topic(&msg) {
+        let (deleted, detached) = match self.delete_topic(&msg) {
             Ok(d) => d,
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
-        let name = deleted.name.clone();
-        let closes = join_all(
-            handles
-                .into_iter()
-                .map(|h| h.addr.send(partition::Close { delete: true })),
-        );
-        let wait = async move {
-            if tokio::time::timeout(CLOSE_TIMEOUT, closes).await.is_err() {
-                warn!(topic = %name, "partitions of a deleted topic did not close in time");
-            }
-        };
+        let wait = detached.delete();
         AtomicResponse::new(Box::pin(
             wait.into_actor(self).map(move |(), _, _| Ok(deleted)),
         ))
