@@ -257,7 +257,7 @@ impl DetachedTopic {
     }
 
     /// Closes the partitions and removes their directories; resolves once they are gone, or
-    /// after [`CLOSE_TIMEOUT`] with a warning.
+    /// after `CLOSE_TIMEOUT` with a warning.
     pub fn delete(self) -> impl Future<Output = ()> + 'static {
         let DetachedTopic { topic, handles } = self;
         let closes = join_all(

@@ -1,6 +1,6 @@
 //! The sparse indexes of a segment, in Kafka's file formats, on one generic index file.
 //!
-//! - [`file`]: [`IndexFile`], fixed-width entries in memory and written through to their file
+//! - [`file`](mod@file): [`IndexFile`], fixed-width entries in memory and written through to their file
 //!   (create/open with a sanity check, append, binary search, truncate, persist, flush, size
 //!   limit); each index below only defines its [`IndexEntry`] layout and lookup rules.
 //! - [`offset`]: [`OffsetIndex`], `{base_offset:020}.index`, offset → position.

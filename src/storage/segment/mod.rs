@@ -17,9 +17,9 @@
 //!   of headers, whatever the segment's size.
 //!
 //! - this file: [`LogSegment`], its state, appends, the roll rule, flush and delete;
-//! - [`read`]: lookups that walk batch headers (Fetch reads, ListOffsets by time, producer-state
+//! - `read`: lookups that walk batch headers (Fetch reads, ListOffsets by time, producer-state
 //!   replay);
-//! - [`recovery`]: opening a segment's files, trusted or validated batch by batch.
+//! - `recovery`: opening a segment's files, trusted or validated batch by batch.
 
 pub(crate) mod read;
 pub(crate) mod recovery;
