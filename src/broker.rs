@@ -28,7 +28,7 @@ use crate::actor::{ActorRegistry, Arbiters, Identity, METADATA_MAILBOX_CAPACITY}
 use crate::config::Config;
 use crate::group::{GroupManager, GroupObservers};
 use crate::metadata::image::ClusterImage;
-use crate::metadata::kraft_log::MetadataLog;
+use crate::metadata::kraft_log::{self, MetadataLog};
 use crate::metadata::properties::MetaProperties;
 pub use crate::metadata::NodeIdentity;
 use crate::metadata::{MetadataActor, MetadataDeps, MetadataHandle};
@@ -114,7 +114,11 @@ impl Broker {
         std::fs::create_dir_all(&log_dir)?;
         let meta = MetaProperties::load_or_create(&log_dir, config.node_id)?;
         let mut image = ClusterImage::default();
-        let metadata_log = MetadataLog::load(&log_dir, &mut image)?;
+        let metadata_log = MetadataLog::open(
+            &log_dir,
+            kraft_log::log_config(config.metadata_log_segment_bytes),
+            &mut image,
+        )?;
         let node = node_identity(&config, &meta, bound);
 
         let threads = config.num_arbiters.max(1);

@@ -101,6 +101,9 @@ pub struct Config {
     pub log_dirs: Vec<PathBuf>,
     /// `log.segment.bytes`. Default 1073741824.
     pub log_segment_bytes: u64,
+    /// `metadata.log.segment.bytes`: where `__cluster_metadata-0` rolls. Default 1073741824,
+    /// at least 8 MiB (Kafka's bound).
+    pub metadata_log_segment_bytes: u64,
     /// `log.roll.ms`, else `log.roll.hours` * 3600000. Default 7 days.
     pub log_roll_ms: i64,
     /// `log.index.interval.bytes`. Default 4096.
@@ -367,6 +370,7 @@ impl Default for Config {
             message_timestamp_type: TimestampType::CreateTime,
             log_dirs: vec![PathBuf::from("./sluice-data")],
             log_segment_bytes: 1_073_741_824,
+            metadata_log_segment_bytes: 1_073_741_824,
             log_roll_ms: 168 * 3_600_000,
             log_index_interval_bytes: 4096,
             log_index_size_max_bytes: 10_485_760,

@@ -387,6 +387,16 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "metadata.log.segment.bytes",
+        aliases: &[],
+        default: "1073741824",
+        help: "Roll the KRaft metadata log (__cluster_metadata-0) to a new segment past this size.",
+        set: |l, v| {
+            l.config.metadata_log_segment_bytes = num(v, 8 << 20, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "log.roll.ms",
         aliases: &[],
         default: "",
@@ -643,7 +653,6 @@ const KAFKA_KEYS_NOT_USED: &[&str] = &[
     "socket.listen.backlog.size",
     "max.connections.per.ip.overrides",
     "metadata.log.dir",
-    "metadata.log.segment.bytes",
     "metadata.log.max.record.bytes.between.snapshots",
     "metadata.max.retention.bytes",
     "metadata.max.retention.ms",

@@ -448,6 +448,9 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     ("log.segment.bytes", "1048576", |c| {
         c.log_segment_bytes == 1_048_576
     }),
+    ("metadata.log.segment.bytes", "16777216", |c| {
+        c.metadata_log_segment_bytes == 16_777_216
+    }),
     ("log.roll.ms", "60000", |c| c.log_roll_ms == 60_000),
     ("log.roll.hours", "2", |c| c.log_roll_ms == 7_200_000),
     ("log.index.interval.bytes", "100", |c| {
@@ -714,6 +717,10 @@ fn error_names_file_line_and_key() {
         ),
         ("log.filter=[[[", "not a valid filter"),
         ("log.segment.bytes=10", "must be at least 14"),
+        (
+            "metadata.log.segment.bytes=1048576",
+            "must be at least 8388608",
+        ),
     ] {
         let e = err(Config::from_properties_str(text));
         assert!(e.to_string().contains(reason), "{text}: {e}");
