@@ -261,7 +261,7 @@ impl<S: Service> ConnectionActor<S> {
         let reader = Rc::new(RefCell::new(Some(reader)));
         let handoff: Handoff = Rc::new(RefCell::new(None));
         let (tx, rx) = mpsc::unbounded_channel();
-        let max_inflight = net.settings.max_inflight.max(1);
+        let max_inflight = net.settings.max_inflight;
         let idle = Duration::from_millis(net.settings.idle_ms);
         net.tasks.spawn_local(
             write_loop(write, rx, net.metrics.clone(), handoff.clone()).instrument(span.clone()),

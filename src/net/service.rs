@@ -78,7 +78,7 @@ pub trait Unservable: Display {
 pub struct ConnectionSettings {
     /// `socket.request.max.bytes`.
     pub max_frame: usize,
-    /// `max.inflight.requests.per.connection` (at least 1).
+    /// `max.inflight.requests.per.connection`, at least 1 (the broker makes it so).
     pub max_inflight: usize,
     /// `connections.max.idle.ms`; 0 for never.
     pub idle_ms: u64,

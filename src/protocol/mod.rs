@@ -35,6 +35,7 @@
 
 pub mod api_table;
 pub mod body;
+pub mod file_range;
 pub mod messages;
 pub mod records;
 pub mod wire;

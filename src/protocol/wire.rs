@@ -14,7 +14,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use crate::protocol::records::FileRange;
+use crate::protocol::file_range::FileRange;
 
 pub use bytes::Bytes;
 pub use uuid::Uuid;
