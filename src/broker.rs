@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::actor::{ActorRegistry, Arbiters, Identity, METADATA_MAILBOX_CAPACITY};
 use crate::config::Config;
 use crate::group::{GroupManager, GroupObservers};
+use crate::metadata::election::{self, Registration};
 use crate::metadata::image::ClusterImage;
 use crate::metadata::kraft_log::{self, MetadataLog};
 use crate::metadata::properties::MetaProperties;
@@ -36,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::net::registry::ConnectionRegistry;
 use crate::net::service::{ConnectionSettings, NetContext};
 use crate::partition::{self, PartitionManager, PartitionRegistry};
+use crate::protocol::messages::metadata::register_broker_record::BrokerEndpoint;
 
 /// The broker's parts, as the request handlers and the HTTP face use them. Everything mutable
 /// in it is owned by an actor and only published here.
@@ -105,6 +107,40 @@ fn node_identity(config: &Config, meta: &MetaProperties, bound: SocketAddr) -> N
     }
 }
 
+/// Kafka's `SecurityProtocol` id of a listener named like a protocol (the default
+/// `listener.security.protocol.map`); sluice serves plaintext, so any other name is 0.
+fn security_protocol(listener: &str) -> i16 {
+    match listener {
+        "SSL" => 1,
+        "SASL_PLAINTEXT" => 2,
+        "SASL_SSL" => 3,
+        _ => 0,
+    }
+}
+
+/// What this broker registers with in the metadata log: a new incarnation id, the endpoint it
+/// advertises (host and port as Metadata answers them), its rack, its log directory id and
+/// the features it supports.
+fn registration(config: &Config, node: &NodeIdentity, image: &ClusterImage) -> Registration {
+    let name = config.broker_listener().name.clone();
+    Registration {
+        node_id: node.node_id,
+        incarnation_id: Uuid::new_v4(),
+        endpoints: vec![BrokerEndpoint {
+            security_protocol: security_protocol(&name),
+            name,
+            host: node
+                .advertised_host
+                .clone()
+                .unwrap_or_else(|| "localhost".to_string()),
+            port: node.advertised_port,
+        }],
+        rack: node.rack.clone(),
+        log_dirs: vec![node.directory_id],
+        features: election::supported_features(image),
+    }
+}
+
 impl Broker {
     /// Loads the data directory, then starts the group coordinator and the metadata actor
     /// (which starts the partition actors). Must run inside an actix `System`.
@@ -114,12 +150,14 @@ impl Broker {
         std::fs::create_dir_all(&log_dir)?;
         let meta = MetaProperties::load_or_create(&log_dir, config.node_id)?;
         let mut image = ClusterImage::default();
-        let metadata_log = MetadataLog::open(
+        let mut metadata_log = MetadataLog::open(
             &log_dir,
             kraft_log::log_config(config.metadata_log_segment_bytes),
             &mut image,
         )?;
         let node = node_identity(&config, &meta, bound);
+        let registration = registration(&config, &node, &image);
+        election::elect_at_startup(&mut metadata_log, &mut image, &config, &registration)?;
 
         let threads = config.num_arbiters.max(1);
         let arbiters = Arbiters::new((0..threads).map(|_| Arbiter::new().handle()).collect());

@@ -89,6 +89,9 @@ pub struct Config {
     pub auto_create_topics_enable: bool,
     /// `delete.topic.enable`. Default true.
     pub delete_topic_enable: bool,
+    /// `unclean.leader.election.enable`: whether the start-up election may make this broker
+    /// leader of a partition whose ISR (and ELR) it is not in. Default false (Kafka's).
+    pub unclean_leader_election_enable: bool,
     /// `message.max.bytes`: largest record batch accepted. Default 1048588.
     pub message_max_bytes: usize,
     /// `fetch.max.bytes`: largest Fetch response. Default 57671680.
@@ -365,6 +368,7 @@ impl Default for Config {
             default_replication_factor: 1,
             auto_create_topics_enable: true,
             delete_topic_enable: true,
+            unclean_leader_election_enable: false,
             message_max_bytes: 1_048_588,
             fetch_max_bytes: 57_671_680,
             message_timestamp_type: TimestampType::CreateTime,

@@ -305,6 +305,18 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "unclean.leader.election.enable",
+        aliases: &[],
+        default: "false",
+        help: "At start-up, elect this broker leader of a partition whose ISR and ELR it is not \
+               in (data written only to the lost replicas is lost); the topic config of the \
+               same name overrides it.",
+        set: |l, v| {
+            l.config.unclean_leader_election_enable = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "delete.topic.enable",
         aliases: &[],
         default: "true",
@@ -667,7 +679,6 @@ const KAFKA_KEYS_NOT_USED: &[&str] = &[
     "share.coordinator.state.topic.min.isr",
     "group.coordinator.rebalance.protocols",
     "min.insync.replicas",
-    "unclean.leader.election.enable",
     "auto.leader.rebalance.enable",
     "replica.fetch.max.bytes",
     "replica.lag.time.max.ms",

@@ -436,6 +436,9 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         !c.auto_create_topics_enable
     }),
     ("delete.topic.enable", "FALSE", |c| !c.delete_topic_enable),
+    ("unclean.leader.election.enable", "true", |c| {
+        c.unclean_leader_election_enable
+    }),
     ("message.max.bytes", "2000", |c| c.message_max_bytes == 2000),
     ("fetch.max.bytes", "4096", |c| c.fetch_max_bytes == 4096),
     ("log.message.timestamp.type", "LogAppendTime", |c| {

@@ -13,8 +13,9 @@ use tracing::debug;
 use crate::partition::LiveTopics;
 
 use crate::protocol::messages::metadata::{
-    ConfigRecord, FeatureLevelRecord, MetadataRecord, PartitionChangeRecord, PartitionRecord,
-    ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
+    BrokerRegistrationChangeRecord, ConfigRecord, FeatureLevelRecord, MetadataRecord,
+    PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
+    RemoveTopicRecord, TopicRecord,
 };
 
 /// ConfigRecord resource types (Kafka's `ConfigResource.Type`).
@@ -30,6 +31,20 @@ pub struct PartitionInfo {
     pub isr: Vec<i32>,
     pub eligible_leader_replicas: Option<Vec<i32>>,
     pub last_known_elr: Option<Vec<i32>>,
+    /// Kafka's `LeaderRecoveryState`: 0 recovered, 1 recovering (after an unclean election).
+    pub leader_recovery_state: i8,
+}
+
+/// A broker as the registration records describe it (Kafka's `BrokerRegistration`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// The broker epoch: the offset of its RegisterBrokerRecord.
+    pub epoch: i64,
+    pub incarnation_id: Uuid,
+    pub fenced: bool,
+    pub in_controlled_shutdown: bool,
+    pub rack: Option<String>,
+    pub log_dirs: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +69,8 @@ pub struct ClusterImage {
     pub topic_ids: HashMap<Uuid, Arc<str>>,
     pub features: BTreeMap<String, i16>,
     pub broker_configs: BTreeMap<String, String>,
+    /// The broker registry: the latest registration of each broker id, fenced or not.
+    pub brokers: BTreeMap<i32, BrokerInfo>,
     /// Offset of the last record applied; the next record written gets this + 1.
     pub last_offset: i64,
     /// The first producer id not yet reserved: every block of ids below it was handed out
@@ -93,6 +110,23 @@ impl ClusterImage {
                 self.apply_producer_ids(r);
                 true
             }
+            MetadataRecord::RegisterBrokerRecord(r) => {
+                self.apply_register_broker(r);
+                true
+            }
+            MetadataRecord::BrokerRegistrationChangeRecord(r) => self.apply_registration_change(r),
+            MetadataRecord::FenceBrokerRecord(r) => self.set_fenced(r.id, r.epoch, true),
+            MetadataRecord::UnfenceBrokerRecord(r) => self.set_fenced(r.id, r.epoch, false),
+            MetadataRecord::UnregisterBrokerRecord(r) => {
+                // As Kafka's ClusterControlManager: only the registration of that epoch goes.
+                match self.brokers.get(&r.broker_id) {
+                    Some(b) if b.epoch == r.broker_epoch => {
+                        self.brokers.remove(&r.broker_id);
+                        true
+                    }
+                    _ => false,
+                }
+            }
             other => {
                 debug!(
                     record_type = other.record_type(),
@@ -108,6 +142,54 @@ impl ClusterImage {
     /// again. Ids only move forward, whatever order the records come in.
     pub fn apply_producer_ids(&mut self, r: &ProducerIdsRecord) {
         self.next_producer_id = self.next_producer_id.max(r.next_producer_id);
+    }
+
+    /// A (re-)registration replaces the broker's previous one whole.
+    pub fn apply_register_broker(&mut self, r: &RegisterBrokerRecord) {
+        self.brokers.insert(
+            r.broker_id,
+            BrokerInfo {
+                epoch: r.broker_epoch,
+                incarnation_id: r.incarnation_id,
+                fenced: r.fenced,
+                in_controlled_shutdown: r.in_controlled_shutdown,
+                rack: r.rack.clone(),
+                log_dirs: r.log_dirs.clone(),
+            },
+        );
+    }
+
+    /// Fencing changes (`fenced`: -1 unfenced, 0 no change, 1 fenced), controlled shutdown and
+    /// log dirs; ignored, as Kafka ignores it, when the epoch is not the registered one.
+    pub fn apply_registration_change(&mut self, r: &BrokerRegistrationChangeRecord) -> bool {
+        let Some(b) = self.brokers.get_mut(&r.broker_id) else {
+            return false;
+        };
+        if b.epoch != r.broker_epoch {
+            return false;
+        }
+        match r.fenced {
+            -1 => b.fenced = false,
+            1 => b.fenced = true,
+            _ => {}
+        }
+        if r.in_controlled_shutdown == 1 {
+            b.in_controlled_shutdown = true;
+        }
+        if !r.log_dirs.is_empty() {
+            b.log_dirs = r.log_dirs.clone();
+        }
+        true
+    }
+
+    fn set_fenced(&mut self, id: i32, epoch: i64, fenced: bool) -> bool {
+        match self.brokers.get_mut(&id) {
+            Some(b) if b.epoch == epoch => {
+                b.fenced = fenced;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn apply_feature_level(&mut self, r: &FeatureLevelRecord) {
@@ -147,13 +229,16 @@ impl ClusterImage {
                 isr: r.isr.clone(),
                 eligible_leader_replicas: r.eligible_leader_replicas.clone(),
                 last_known_elr: r.last_known_elr.clone(),
+                leader_recovery_state: r.leader_recovery_state,
             },
         );
         true
     }
 
-    /// Applies a PartitionChangeRecord: only the fields it carries change; a leader change
-    /// bumps the leader epoch, every change bumps the partition epoch (as the controller does).
+    /// Applies a PartitionChangeRecord as Kafka's `PartitionRegistration.merge` does: only the
+    /// fields it carries change; a `leader` field other than -2 ("no change") bumps the leader
+    /// epoch even when it names the current leader (the controller writes it so to force a
+    /// bump), and every change bumps the partition epoch.
     pub fn apply_partition_change(&mut self, r: &PartitionChangeRecord) -> bool {
         let Some(p) = self
             .topic_mut(&r.topic_id)
@@ -167,7 +252,7 @@ impl ClusterImage {
         if let Some(replicas) = &r.replicas {
             p.replicas = replicas.clone();
         }
-        if r.leader != -2 && r.leader != p.leader {
+        if r.leader != -2 {
             p.leader = r.leader;
             // Epochs come from the log: a damaged one at i32::MAX stays there.
             p.leader_epoch = p.leader_epoch.saturating_add(1);
@@ -177,6 +262,9 @@ impl ClusterImage {
         }
         if r.last_known_elr.is_some() {
             p.last_known_elr = r.last_known_elr.clone();
+        }
+        if r.leader_recovery_state != -1 {
+            p.leader_recovery_state = r.leader_recovery_state;
         }
         p.partition_epoch = p.partition_epoch.saturating_add(1);
         true

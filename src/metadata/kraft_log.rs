@@ -64,10 +64,19 @@ pub fn log_config(segment_bytes: u64) -> LogConfig {
 }
 
 /// The version sluice writes for each record type it produces: PartitionRecord v1 carries the
-/// log directory ids, as Kafka 3.7+ writes it.
+/// log directory ids, as Kafka 3.7+ writes it; a PartitionChangeRecord that changes the ELR
+/// fields (tags 6 and 7, v2+) is written in v2, as Kafka 4 writes it, others in v1;
+/// RegisterBrokerRecord v3 carries the log dirs (Kafka 3.7+); BrokerRegistrationChangeRecord
+/// v0 is what Kafka's controller writes when it unfences a broker.
 pub fn write_version(record: &MetadataRecord) -> i16 {
     match record {
+        MetadataRecord::PartitionChangeRecord(r)
+            if r.eligible_leader_replicas.is_some() || r.last_known_elr.is_some() =>
+        {
+            2
+        }
         MetadataRecord::PartitionRecord(_) | MetadataRecord::PartitionChangeRecord(_) => 1,
+        MetadataRecord::RegisterBrokerRecord(_) => 3,
         _ => 0,
     }
 }
@@ -299,7 +308,20 @@ impl MetadataLog {
         image: &mut ClusterImage,
         now_ms: i64,
     ) -> io::Result<()> {
-        if records.is_empty() {
+        self.append_batches(&[records], image, now_ms)
+    }
+
+    /// Appends each of `batches` as one record batch (as Kafka's controller commits each
+    /// atomic operation as one batch), then syncs once and applies them to `image`.
+    pub fn append_batches(
+        &mut self,
+        batches: &[&[MetadataRecord]],
+        image: &mut ClusterImage,
+        now_ms: i64,
+    ) -> io::Result<()> {
+        let batches: Vec<&[MetadataRecord]> =
+            batches.iter().copied().filter(|b| !b.is_empty()).collect();
+        if batches.is_empty() {
             return Ok(());
         }
         let log = match &mut self.log {
@@ -308,21 +330,31 @@ impl MetadataLog {
                 PartitionLog::open(&self.dir, self.config.clone()).map_err(io::Error::other)?,
             ),
         };
-        let mut builder = BatchBuilder::new(log.log_end_offset(), now_ms)
-            .partition_leader_epoch(self.leader_epoch);
-        for r in records {
-            let value = encode_value(r);
-            builder.push_with_header_count(None, Some(&value), &[], 0);
+        let mut last_offset = image.last_offset;
+        for records in &batches {
+            let mut builder = BatchBuilder::new(log.log_end_offset(), now_ms)
+                .partition_leader_epoch(self.leader_epoch);
+            for r in records.iter() {
+                let value = encode_value(r);
+                builder.push_with_header_count(None, Some(&value), &[], 0);
+            }
+            let appended = log
+                .append(builder.build(), now_ms)
+                .map_err(io::Error::other)?;
+            last_offset = appended.last_offset;
         }
-        let appended = log
-            .append(builder.build(), now_ms)
-            .map_err(io::Error::other)?;
         log.flush()?;
-        for r in records {
+        for r in batches.iter().flat_map(|b| b.iter()) {
             image.apply(r);
         }
-        image.last_offset = appended.last_offset;
+        image.last_offset = last_offset;
         Ok(())
+    }
+
+    /// The leader epoch of the batches this log appends (the highest the log holds, 1 for a
+    /// new log): what `quorum-state` names as the epoch.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
     }
 
     /// Base offsets of the log's segments, oldest first (none before the first append to a

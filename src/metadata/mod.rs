@@ -8,6 +8,7 @@
 //! change configs) are in [`topics`]. It also hands out producer ids ([`producer_ids`]),
 //! reserving them in blocks recorded in the same log.
 
+pub mod election;
 pub mod image;
 pub mod kraft_log;
 pub mod producer_ids;

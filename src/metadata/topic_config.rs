@@ -26,6 +26,8 @@ enum Kind {
     Choice(&'static [&'static str]),
     /// A non-empty comma-separated list of the listed words (Kafka's LIST).
     List(&'static [&'static str]),
+    /// `true` or `false`, any case (Kafka's BOOLEAN).
+    Bool,
 }
 
 impl TopicConfigKey {
@@ -36,6 +38,7 @@ impl TopicConfigKey {
             Kind::Int(_) => config_type::INT,
             Kind::Choice(_) => config_type::STRING,
             Kind::List(_) => config_type::LIST,
+            Kind::Bool => config_type::BOOLEAN,
         }
     }
 
@@ -131,6 +134,12 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         kind: Kind::List(&["delete", "compact"]),
         doc: "delete: old segments are removed by retention; compact: kept (sluice does not compact).",
     },
+    TopicConfigKey {
+        name: "unclean.leader.election.enable",
+        broker_key: "unclean.leader.election.enable",
+        kind: Kind::Bool,
+        doc: "Whether a replica outside the ISR and ELR may be elected leader at start-up, at the risk of losing data.",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static TopicConfigKey> {
@@ -166,6 +175,12 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
                 ))
             }
         }
+        Kind::Bool => match parse_bool(value) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "Invalid value {value} for configuration {name}: Expected value to be either true or false"
+            )),
+        },
         Kind::List(options) => {
             let items = split_list(value);
             if items.is_empty() {
@@ -182,6 +197,27 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
             }
         }
     }
+}
+
+/// A BOOLEAN value as Kafka's `ConfigDef` reads it: `true` or `false`, any case, trimmed.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if v.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether unclean leader election is allowed for a topic with these `overrides`: the topic's
+/// own `unclean.leader.election.enable` if it holds a valid value, else the broker's.
+pub fn unclean_leader_election(config: &Config, overrides: &BTreeMap<String, String>) -> bool {
+    overrides
+        .get("unclean.leader.election.enable")
+        .and_then(|v| parse_bool(v))
+        .unwrap_or(config.unclean_leader_election_enable)
 }
 
 /// The items of a LIST value, trimmed, empty ones dropped.
@@ -326,6 +362,7 @@ pub fn broker_default(config: &Config, name: &str) -> Option<String> {
         }
         .to_string(),
         "cleanup.policy" => "delete".to_string(),
+        "unclean.leader.election.enable" => config.unclean_leader_election_enable.to_string(),
         _ => return None,
     })
 }
@@ -450,6 +487,35 @@ mod tests {
         assert_eq!(get("cleanup.policy").config_type, config_type::LIST);
         assert_eq!(get("compression.type").value.as_deref(), Some("lz4"));
         assert_eq!(d.len(), TOPIC_CONFIGS.len() + 1);
+        let unclean = get("unclean.leader.election.enable");
+        assert_eq!(unclean.value.as_deref(), Some("false"));
+        assert_eq!(unclean.config_type, config_type::BOOLEAN);
+        assert_eq!(unclean.source, source::DEFAULT_CONFIG);
+    }
+
+    #[test]
+    fn unclean_leader_election_topic_config_overrides_the_broker() {
+        let mut config = Config::default();
+        let mut o = BTreeMap::new();
+        assert!(!unclean_leader_election(&config, &o));
+        config
+            .set("unclean.leader.election.enable", "true")
+            .expect("set");
+        assert!(unclean_leader_election(&config, &o));
+        o.insert(
+            "unclean.leader.election.enable".to_string(),
+            "FALSE".to_string(),
+        );
+        assert!(!unclean_leader_election(&config, &o));
+        assert!(validate("unclean.leader.election.enable", Some("True")).is_ok());
+        assert!(validate("unclean.leader.election.enable", Some("yes")).is_err());
+        let d = describe_topic(&config, &BTreeMap::new());
+        let u = d
+            .iter()
+            .find(|c| c.name == "unclean.leader.election.enable")
+            .expect("listed");
+        assert_eq!(u.value.as_deref(), Some("true"));
+        assert_eq!(u.source, source::STATIC_BROKER_CONFIG);
     }
 
     #[test]

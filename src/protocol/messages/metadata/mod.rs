@@ -5,9 +5,11 @@
 //! Generated KRaft metadata record types.
 
 pub mod begin_transaction_record;
+pub mod broker_registration_change_record;
 pub mod config_record;
 pub mod end_transaction_record;
 pub mod feature_level_record;
+pub mod fence_broker_record;
 pub mod no_op_record;
 pub mod partition_change_record;
 pub mod partition_record;
@@ -15,12 +17,16 @@ pub mod producer_ids_record;
 pub mod register_broker_record;
 pub mod remove_topic_record;
 pub mod topic_record;
+pub mod unfence_broker_record;
+pub mod unregister_broker_record;
 pub mod zk_migration_state_record;
 
 pub use begin_transaction_record::BeginTransactionRecord;
+pub use broker_registration_change_record::BrokerRegistrationChangeRecord;
 pub use config_record::ConfigRecord;
 pub use end_transaction_record::EndTransactionRecord;
 pub use feature_level_record::FeatureLevelRecord;
+pub use fence_broker_record::FenceBrokerRecord;
 pub use no_op_record::NoOpRecord;
 pub use partition_change_record::PartitionChangeRecord;
 pub use partition_record::PartitionRecord;
@@ -28,6 +34,8 @@ pub use producer_ids_record::ProducerIdsRecord;
 pub use register_broker_record::RegisterBrokerRecord;
 pub use remove_topic_record::RemoveTopicRecord;
 pub use topic_record::TopicRecord;
+pub use unfence_broker_record::UnfenceBrokerRecord;
+pub use unregister_broker_record::UnregisterBrokerRecord;
 pub use zk_migration_state_record::ZkMigrationStateRecord;
 
 use crate::protocol::wire::{read_uvarint, Bytes, DecodeError, EncodeBuf};
@@ -42,6 +50,10 @@ pub enum MetadataRecord {
     RemoveTopicRecord(RemoveTopicRecord),
     ConfigRecord(ConfigRecord),
     RegisterBrokerRecord(RegisterBrokerRecord),
+    BrokerRegistrationChangeRecord(BrokerRegistrationChangeRecord),
+    FenceBrokerRecord(FenceBrokerRecord),
+    UnfenceBrokerRecord(UnfenceBrokerRecord),
+    UnregisterBrokerRecord(UnregisterBrokerRecord),
     ProducerIdsRecord(ProducerIdsRecord),
     BeginTransactionRecord(BeginTransactionRecord),
     EndTransactionRecord(EndTransactionRecord),
@@ -72,6 +84,14 @@ impl MetadataRecord {
             9 => MetadataRecord::RemoveTopicRecord(RemoveTopicRecord::decode(buf, version)?),
             4 => MetadataRecord::ConfigRecord(ConfigRecord::decode(buf, version)?),
             0 => MetadataRecord::RegisterBrokerRecord(RegisterBrokerRecord::decode(buf, version)?),
+            17 => MetadataRecord::BrokerRegistrationChangeRecord(
+                BrokerRegistrationChangeRecord::decode(buf, version)?,
+            ),
+            7 => MetadataRecord::FenceBrokerRecord(FenceBrokerRecord::decode(buf, version)?),
+            8 => MetadataRecord::UnfenceBrokerRecord(UnfenceBrokerRecord::decode(buf, version)?),
+            1 => MetadataRecord::UnregisterBrokerRecord(UnregisterBrokerRecord::decode(
+                buf, version,
+            )?),
             15 => MetadataRecord::ProducerIdsRecord(ProducerIdsRecord::decode(buf, version)?),
             23 => MetadataRecord::BeginTransactionRecord(BeginTransactionRecord::decode(
                 buf, version,
@@ -99,6 +119,10 @@ impl MetadataRecord {
             MetadataRecord::RemoveTopicRecord(r) => r.encode(buf, version),
             MetadataRecord::ConfigRecord(r) => r.encode(buf, version),
             MetadataRecord::RegisterBrokerRecord(r) => r.encode(buf, version),
+            MetadataRecord::BrokerRegistrationChangeRecord(r) => r.encode(buf, version),
+            MetadataRecord::FenceBrokerRecord(r) => r.encode(buf, version),
+            MetadataRecord::UnfenceBrokerRecord(r) => r.encode(buf, version),
+            MetadataRecord::UnregisterBrokerRecord(r) => r.encode(buf, version),
             MetadataRecord::ProducerIdsRecord(r) => r.encode(buf, version),
             MetadataRecord::BeginTransactionRecord(r) => r.encode(buf, version),
             MetadataRecord::EndTransactionRecord(r) => r.encode(buf, version),
@@ -117,6 +141,12 @@ impl MetadataRecord {
             MetadataRecord::RemoveTopicRecord(_) => RemoveTopicRecord::API_KEY,
             MetadataRecord::ConfigRecord(_) => ConfigRecord::API_KEY,
             MetadataRecord::RegisterBrokerRecord(_) => RegisterBrokerRecord::API_KEY,
+            MetadataRecord::BrokerRegistrationChangeRecord(_) => {
+                BrokerRegistrationChangeRecord::API_KEY
+            }
+            MetadataRecord::FenceBrokerRecord(_) => FenceBrokerRecord::API_KEY,
+            MetadataRecord::UnfenceBrokerRecord(_) => UnfenceBrokerRecord::API_KEY,
+            MetadataRecord::UnregisterBrokerRecord(_) => UnregisterBrokerRecord::API_KEY,
             MetadataRecord::ProducerIdsRecord(_) => ProducerIdsRecord::API_KEY,
             MetadataRecord::BeginTransactionRecord(_) => BeginTransactionRecord::API_KEY,
             MetadataRecord::EndTransactionRecord(_) => EndTransactionRecord::API_KEY,
