@@ -24,6 +24,7 @@ use crate::storage::files::{
     delete_segment_files, parse_segment_file_name, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
     TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
 };
+use crate::storage::producer_snapshot;
 use crate::storage::producer_state::{
     ProducerStateManager, MAX_PRODUCERS, PRODUCER_ID_EXPIRATION_MS,
 };
@@ -241,12 +242,18 @@ pub(crate) fn load(
     })
 }
 
-/// Rebuilds the producer state at open: the snapshot, if there is a usable one, then the batch
-/// headers from its end offset to the log end (none after a clean close). Without a snapshot
-/// (a directory written by Kafka, or by an older sluice) the scan starts at the first segment
-/// holding a batch newer than the expiration time: older producers would be expired at once.
-/// A snapshot newer than the log (the log lost its tail) is discarded. When headers had to be
-/// read, a fresh snapshot is written so the next unclean open starts here.
+/// Rebuilds the producer state at open: the newest usable snapshot, then the batch headers from
+/// its offset to the log end (none after a clean close). Kafka's `{offset:020}.snapshot` files
+/// are authoritative: stray ones are removed first, as Kafka's loader removes them, and the
+/// newest that decodes is used (a damaged one is logged and left in place; the next older one
+/// is tried). sluice's own `sluice-producer-state` replaces it only when it was written with it
+/// (same end offset, same last batch for every producer): it adds the older batches Kafka's
+/// format has no room for. Without a Kafka snapshot, sluice's file alone is used (a directory
+/// of an older sluice: the next snapshot is written in both formats). Without either (a
+/// CodeCrafters directory, say) the scan starts at the first segment holding a batch newer than
+/// the expiration time: older producers would be expired at once. A snapshot newer than the log
+/// (the log lost its tail) is discarded. When headers had to be read, a fresh snapshot is
+/// written so the next unclean open starts here.
 fn load_producer_state(
     dir: &Path,
     segments: &LogSegments,
@@ -256,13 +263,19 @@ fn load_producer_state(
     stats: &mut RecoveryStats,
 ) -> io::Result<ProducerStateManager> {
     let (expiration, cap) = (PRODUCER_ID_EXPIRATION_MS, MAX_PRODUCERS);
-    let snapshot = match ProducerStateManager::read_snapshot(dir, expiration, cap) {
+    let kafka = read_kafka_snapshot(dir, &segments.base_offsets(), log_end_offset)?;
+    let ours = match ProducerStateManager::read_snapshot(dir, expiration, cap) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
             warn!(dir = %dir.display(), error = %e, "ignoring unreadable producer state snapshot");
             None
         }
         Err(e) => return Err(e),
+    };
+    let snapshot = match (kafka, ours) {
+        (Some(k), Some(o)) if o.agrees_with(&k) => Some(o),
+        (Some(k), _) => Some(k),
+        (None, o) => o,
     };
     let snapshot = snapshot.filter(|s| {
         let usable = s.map_end_offset() <= log_end_offset;
@@ -308,6 +321,37 @@ fn load_producer_state(
         }
     }
     Ok(state)
+}
+
+/// The newest of Kafka's producer snapshots in `dir` that decodes, after removing the stray
+/// ones (see [`producer_snapshot::remove_stray`]).
+fn read_kafka_snapshot(
+    dir: &Path,
+    bases: &[i64],
+    log_end_offset: i64,
+) -> io::Result<Option<ProducerStateManager>> {
+    let kept = producer_snapshot::remove_stray(dir, bases, log_end_offset)?;
+    for (offset, path) in kept.iter().rev() {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        match producer_snapshot::decode(&bytes) {
+            Ok(entries) => {
+                return Ok(Some(ProducerStateManager::from_kafka_entries(
+                    &entries,
+                    *offset,
+                    PRODUCER_ID_EXPIRATION_MS,
+                    MAX_PRODUCERS,
+                )))
+            }
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "ignoring unreadable producer snapshot")
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Lists the segments in `dir` (sorted base offsets) and clears leftovers: `*.deleted` files are

@@ -11,6 +11,7 @@ use crate::record::BatchHeader;
 use crate::storage::checkpoint::{self, Checkpoint};
 use crate::storage::error::{AppendError, ReadError, StorageError};
 use crate::storage::loader;
+use crate::storage::producer_snapshot;
 use crate::storage::producer_state::{PendingAppend, ProducerStateManager, Verdict};
 use crate::storage::retention::{self, Cause};
 use crate::storage::scan::{ScanCounters, ScanStats};
@@ -555,6 +556,16 @@ impl PartitionLog {
         if let Err(e) = self.producers.write_snapshot(&self.dir) {
             warn!(dir = %self.dir.display(), error = %e, "cannot write the producer state snapshot");
         }
+        self.prune_producer_snapshots();
+    }
+
+    /// Removes Kafka-format producer snapshots no remaining segment needs (see
+    /// [`producer_snapshot::remove_stray`]); after a roll, a close and a segment deletion.
+    fn prune_producer_snapshots(&self) {
+        let bases = self.segments.base_offsets();
+        if let Err(e) = producer_snapshot::remove_stray(&self.dir, &bases, self.log_end_offset) {
+            warn!(dir = %self.dir.display(), error = %e, "cannot remove old producer snapshots");
+        }
     }
 
     /// The idempotent producers' state.
@@ -682,6 +693,7 @@ impl PartitionLog {
     }
 
     fn advance_log_start_to_first_segment(&mut self) -> io::Result<()> {
+        self.prune_producer_snapshots();
         let first = self
             .segments
             .first_base_offset()
@@ -718,6 +730,7 @@ impl PartitionLog {
         self.write_checkpoint()?;
         let below = retention::segments_below(&self.segments, target);
         retention::delete_segments(&mut self.segments, &self.dir, &below, Cause::BelowLogStart)?;
+        self.prune_producer_snapshots();
         Ok(self.log_start_offset)
     }
 

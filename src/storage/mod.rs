@@ -76,6 +76,7 @@ mod files;
 pub mod index;
 mod loader;
 pub mod log;
+pub mod producer_snapshot;
 pub mod producer_state;
 mod retention;
 mod scan;
