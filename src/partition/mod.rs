@@ -465,6 +465,24 @@ impl Handler<Reconfigure> for PartitionActor {
     }
 }
 
+/// The partition's leader epoch changed in the metadata image (or is told at start): the
+/// batches appended from now on carry it, and the leader-epoch cache records where it starts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLeaderEpoch(pub i32);
+
+impl Handler<SetLeaderEpoch> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLeaderEpoch, ctx: &mut Self::Context) {
+        // Appends already queued were accepted under the old epoch: they go out first.
+        self.write_appends(ctx);
+        if let Some(log) = self.log.as_mut() {
+            log.set_leader_epoch(msg.0);
+        }
+    }
+}
+
 /// Flushes and closes the log (clean shutdown), then stops the actor. With `delete`, the
 /// partition directory is removed afterwards (DeleteTopics).
 #[derive(Message)]

@@ -74,6 +74,7 @@ mod config;
 mod error;
 mod files;
 pub mod index;
+pub mod leader_epoch;
 mod loader;
 pub mod log;
 pub mod producer_snapshot;

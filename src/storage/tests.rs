@@ -82,13 +82,15 @@ fn append_and_read_round_trip() {
     );
     assert_eq!(log.high_watermark(), log.log_end_offset());
 
-    // The stored bytes are the produced bytes with baseOffset rewritten, CRC untouched.
+    // The stored bytes are the produced bytes with baseOffset and partitionLeaderEpoch (-1:
+    // no epoch told) rewritten, CRC untouched.
     let file = fs::read(seg_path(dir.path(), 0, ".log")).expect("log file");
     assert_eq!(file.len() as u64, log.size_bytes());
     let mut position = 0;
     for (i, info) in sent.iter().enumerate() {
         let mut expected = batch(1 + i % 4, 1000 + i as i64).to_vec();
         record::set_base_offset(&mut expected, info.base_offset);
+        record::set_partition_leader_epoch(&mut expected, -1);
         assert_eq!(&file[position..position + expected.len()], &expected[..]);
         position += expected.len();
     }
@@ -1450,7 +1452,13 @@ fn appended_bytes_are_the_input_with_its_base_offset() {
         .read()
         .expect("bytes");
     assert_eq!(&stored[..8], &2i64.to_be_bytes());
-    assert_eq!(&stored[8..], &kept[8..]);
+    assert_eq!(&stored[8..12], &kept[8..12]);
+    assert_eq!(
+        &stored[12..16],
+        &(-1i32).to_be_bytes(),
+        "the log's leader epoch"
+    );
+    assert_eq!(&stored[16..], &kept[16..]);
 }
 
 /// Blocks are preallocated ahead of appends without changing the file size (readers, recovery
@@ -1557,5 +1565,83 @@ fn kafka_producer_snapshot_is_authoritative_and_ours_adds_older_batches() {
         append_bytes(&mut log, &idem(21, 1, 6, 1, now), now)
             .expect("dup")
             .duplicate
+    );
+}
+
+#[test]
+fn leader_epochs_are_stamped_checkpointed_rebuilt_and_truncated() {
+    use crate::storage::leader_epoch::{EpochEntry, LEADER_EPOCH_CHECKPOINT};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_ms();
+    let config = LogConfig {
+        segment_bytes: 200,
+        ..LogConfig::default()
+    };
+    let checkpoint = dir.path().join(LEADER_EPOCH_CHECKPOINT);
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    assert_eq!(fs::read_to_string(&checkpoint).expect("created"), "0\n0\n");
+    log.set_leader_epoch(0);
+    for _ in 0..3 {
+        append_bytes(&mut log, &batch(1, now), now).expect("append");
+    }
+    log.set_leader_epoch(4);
+    for _ in 0..3 {
+        append_bytes(&mut log, &batch(1, now), now).expect("append");
+    }
+    assert_eq!(
+        fs::read_to_string(&checkpoint).expect("text"),
+        "0\n2\n0 0\n4 3\n"
+    );
+    // The stored batches carry the epoch (bytes 12..16, outside the CRC, which still holds).
+    let stored = log
+        .read(4, 1 << 20, true)
+        .expect("read")
+        .read()
+        .expect("bytes");
+    let header = BatchHeader::parse(&stored).expect("header");
+    assert_eq!(header.partition_leader_epoch, 4);
+    assert_eq!(&stored[12..16], &4i32.to_be_bytes());
+    record::validate_produced(&stored).expect("CRC still valid");
+    drop(log);
+
+    // Unclean, checkpoint lost: rebuilt from the batches.
+    fs::remove_file(&checkpoint).expect("rm");
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("reopen");
+    assert_eq!(
+        log.leader_epochs().entries(),
+        [
+            EpochEntry {
+                epoch: 0,
+                start_offset: 0
+            },
+            EpochEntry {
+                epoch: 4,
+                start_offset: 3
+            }
+        ]
+    );
+    assert_eq!(log.leader_epoch(), 4);
+    assert_eq!(
+        fs::read_to_string(&checkpoint).expect("text"),
+        "0\n2\n0 0\n4 3\n"
+    );
+
+    // A log start past epoch 0's entries moves the epoch-4 floor: [4 3] → start moves to 4.
+    log.delete_records_before(4).expect("delete records");
+    assert_eq!(
+        fs::read_to_string(&checkpoint).expect("text"),
+        "0\n1\n4 4\n"
+    );
+    log.close().expect("close");
+
+    // A damaged checkpoint is rebuilt, never trusted.
+    fs::write(&checkpoint, "0\n5\n1 2\n").expect("damage");
+    let log = PartitionLog::open(dir.path(), config).expect("reopen");
+    assert_eq!(
+        log.leader_epochs().entries(),
+        [EpochEntry {
+            epoch: 4,
+            start_offset: 4
+        }]
     );
 }
