@@ -53,8 +53,10 @@
 //!     timestamp     8   the stored batch's max timestamp
 //! ```
 //!
-//! Kafka keeps the same information in `{offset:020}.snapshot` files of its own format; sluice
-//! neither reads nor touches those.
+//! Beside it, and first, Kafka's own `{offset:020}.snapshot` is written (`producer_snapshot.rs`):
+//! that one is authoritative and holds the last batch per producer only; this file is used on
+//! open only when it agrees with it (same offset, same last batch per producer), for the older
+//! four batches. A directory of an older sluice (this file alone) is read as before.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
