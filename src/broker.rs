@@ -36,6 +36,7 @@ use crate::metadata::{MetadataActor, MetadataDeps, MetadataHandle};
 use crate::metrics::Metrics;
 use crate::net::registry::ConnectionRegistry;
 use crate::net::service::{ConnectionSettings, NetContext};
+use crate::partition::checkpoints::{LogDirCheckpoints, CHECKPOINT_INTERVAL};
 use crate::partition::{self, PartitionManager, PartitionRegistry};
 use crate::protocol::messages::metadata::register_broker_record::BrokerEndpoint;
 
@@ -59,6 +60,25 @@ pub struct Broker {
     /// Every live actor's stats, for `/actors` and `/metrics`.
     pub actors: Arc<ActorRegistry>,
     groups: Arc<GroupManager>,
+    /// Kafka's root checkpoints (`recovery-point-offset-checkpoint`, …), refreshed on a timer
+    /// and after the clean close.
+    log_dir_checkpoints: Arc<LogDirCheckpoints>,
+}
+
+/// Refreshes the log-dir checkpoints every [`CHECKPOINT_INTERVAL`], off the async threads.
+fn spawn_log_dir_checkpoints(
+    checkpoints: Arc<LogDirCheckpoints>,
+    partitions: Arc<PartitionRegistry>,
+) {
+    actix::spawn(async move {
+        let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let (c, p) = (checkpoints.clone(), partitions.clone());
+            let _ = tokio::task::spawn_blocking(move || c.write_from(&p)).await;
+        }
+    });
 }
 
 /// The one data directory sluice keeps. Kafka spreads partitions over several `log.dirs` (JBOD,
@@ -195,7 +215,10 @@ impl Broker {
             },
         };
         let addr = MetadataActor::new(deps, image, metadata_log).start();
+        let log_dir_checkpoints = Arc::new(LogDirCheckpoints::new(&log_dir));
+        spawn_log_dir_checkpoints(log_dir_checkpoints.clone(), partitions.clone());
         Ok(Arc::new(Broker {
+            log_dir_checkpoints,
             config,
             node,
             log_dir,
@@ -287,6 +310,8 @@ impl Broker {
         } else {
             info!(partitions = n, "partition logs closed");
         }
+        // After the closes: each closed partition's recovery point is its log end.
+        self.log_dir_checkpoints.write_from(&self.partitions);
         self.groups.shutdown(grace).await;
     }
 }

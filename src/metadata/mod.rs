@@ -122,6 +122,14 @@ impl MetadataActor {
     }
 
     fn publish(&self) {
+        // The logs learn a new leader epoch before clients see the image that has it.
+        self.deps
+            .partitions
+            .update_leader_epochs(self.image.topics.values().flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |(&i, p)| (&t.name, i, p.leader_epoch))
+            }));
         self.deps.image.store(Arc::new(self.image.clone()));
     }
 

@@ -15,9 +15,10 @@
 //!   PartitionManager ─▶ <log.dirs>/<topic>-<p>/partition.metadata, PartitionActor × n, registry
 //! ```
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::Actor;
@@ -27,7 +28,9 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use super::files::{self, KafkaRootState, KAFKA_CLEAN_SHUTDOWN};
-use super::{Close, Offsets, PartitionActor, PartitionHandle, PartitionRegistry, Reconfigure};
+use super::{
+    Close, Offsets, PartitionActor, PartitionHandle, PartitionRegistry, Reconfigure, SetLeaderEpoch,
+};
 use crate::actor::{ActorRegistry, Arbiters, Identity, PARTITION_MAILBOX_CAPACITY};
 use crate::storage::{LogConfig, OpenHints};
 
@@ -56,6 +59,9 @@ pub struct PartitionManager {
     /// Kafka's root-level state, used for the partitions opened at startup, then dropped (see
     /// [`finish_startup`](Self::finish_startup)).
     kafka_state: Option<KafkaRootState>,
+    /// The leader epoch last sent to each partition (see
+    /// [`update_leader_epochs`](Self::update_leader_epochs)).
+    sent_epochs: Mutex<HashMap<(Arc<str>, i32), i32>>,
 }
 
 impl PartitionManager {
@@ -76,6 +82,7 @@ impl PartitionManager {
             actors,
             arbiters,
             kafka_state,
+            sent_epochs: Mutex::default(),
         }
     }
 
@@ -181,6 +188,30 @@ impl PartitionManager {
         }
     }
 
+    /// Tells each running partition its leader epoch from the image (`(topic, partition,
+    /// leader_epoch)` for every partition), once per change: the metadata actor calls it with the
+    /// whole image each time it publishes one, at start-up (after starting the partitions) and
+    /// after every change, so a leader election reaches the logs before clients see it.
+    pub fn update_leader_epochs<'a>(
+        &self,
+        epochs: impl IntoIterator<Item = (&'a Arc<str>, i32, i32)>,
+    ) {
+        let mut sent = self
+            .sent_epochs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (topic, index, epoch) in epochs {
+            let key = (topic.clone(), index);
+            if sent.get(&key) == Some(&epoch) {
+                continue;
+            }
+            if let Some(handle) = self.registry.get(topic, index) {
+                handle.addr.do_send(SetLeaderEpoch(epoch));
+                sent.insert(key, epoch);
+            }
+        }
+    }
+
     /// Sends every running partition of `topic` its new settings.
     pub fn reconfigure(&self, topic: &str, config: &LogConfig) {
         for (_, handle) in self.registry.topic_partitions(topic) {
@@ -191,6 +222,10 @@ impl PartitionManager {
     /// Takes a deleted topic's partitions out of the registry (no request reaches them from
     /// now on); [`DetachedTopic::delete`] then closes them and removes their directories.
     pub fn detach_topic(&self, topic: &str) -> DetachedTopic {
+        self.sent_epochs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(t, _), _| &**t != topic);
         DetachedTopic {
             topic: topic.to_string(),
             handles: self.registry.remove_topic(topic),
@@ -325,6 +360,7 @@ mod tests {
             actors: Arc::default(),
             arbiters: Arbiters::new(Vec::new()),
             kafka_state: None,
+            sent_epochs: Mutex::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! a `watch` channel: a long-polling Fetch subscribes to it, wakes on the next append, and
 //! usually serves that slice without asking the actor; no polling loop, no thread.
 
+pub mod checkpoints;
 pub mod files;
 pub mod manager;
 pub mod registry;
@@ -35,6 +36,9 @@ pub struct Offsets {
     pub log_start_offset: i64,
     pub high_watermark: i64,
     pub log_end_offset: i64,
+    /// Every offset below it is fsynced (as of the publication: the real one may be ahead).
+    /// Not part of what wakes a Fetch; read by the log-dir checkpoints.
+    pub recovery_point: i64,
     /// Set only when the latest change was a write: its batches, from `tail.first_offset` to
     /// the log end. A Fetch that waited at the previous log end serves it as it is, without a
     /// round trip through the actor (whose answer would be this same slice).
@@ -140,6 +144,7 @@ impl PartitionActor {
                 log_start_offset: log.log_start_offset(),
                 high_watermark: log.high_watermark(),
                 log_end_offset: log.log_end_offset(),
+                recovery_point: log.recovery_point(),
                 tail: tail.filter(|t| t.len > 0 && t.first_offset >= log.log_start_offset()),
                 serving: true,
             };
@@ -465,6 +470,24 @@ impl Handler<Reconfigure> for PartitionActor {
     }
 }
 
+/// The partition's leader epoch changed in the metadata image (or is told at start): the
+/// batches appended from now on carry it, and the leader-epoch cache records where it starts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLeaderEpoch(pub i32);
+
+impl Handler<SetLeaderEpoch> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLeaderEpoch, ctx: &mut Self::Context) {
+        // Appends already queued were accepted under the old epoch: they go out first.
+        self.write_appends(ctx);
+        if let Some(log) = self.log.as_mut() {
+            log.set_leader_epoch(msg.0);
+        }
+    }
+}
+
 /// Flushes and closes the log (clean shutdown), then stops the actor. With `delete`, the
 /// partition directory is removed afterwards (DeleteTopics).
 #[derive(Message)]
@@ -484,7 +507,12 @@ impl Handler<Close> for PartitionActor {
         // Appends still waiting for their fsync get it from the close, which flushes.
         let waiting = std::mem::take(&mut self.awaiting_sync);
         if let Some(log) = self.log.take() {
+            let log_end = log.log_end_offset();
             let closed = log.close();
+            if closed.is_ok() {
+                // Fsynced to the end: what the log-dir checkpoint written after the close says.
+                self.offsets.send_modify(|o| o.recovery_point = log_end);
+            }
             if let Err(e) = &closed {
                 error!(error = %e, "closing the log failed");
             }

@@ -24,6 +24,8 @@ use crate::storage::files::{
     delete_segment_files, parse_segment_file_name, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
     TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
 };
+use crate::storage::leader_epoch::LeaderEpochCache;
+use crate::storage::producer_snapshot;
 use crate::storage::producer_state::{
     ProducerStateManager, MAX_PRODUCERS, PRODUCER_ID_EXPIRATION_MS,
 };
@@ -89,6 +91,11 @@ pub(crate) struct LoadedLog {
     pub on_disk: Option<Checkpoint>,
     /// Our clean-shutdown marker was there (and still is).
     pub own_clean: bool,
+    /// The leader epochs, as the checkpoint had them, rebuilt from the batches a recovery
+    /// validated (or from every batch, without a readable checkpoint), truncated to the log.
+    pub leader_epochs: LeaderEpochCache,
+    /// `leader-epoch-checkpoint` must be (re)written: missing, unreadable, or changed.
+    pub leader_epochs_changed: bool,
     /// The open changed files (validated, rebuilt, truncated, deleted, or rescanned producers):
     /// the directory no longer is what the last clean close left.
     pub repaired: bool,
@@ -166,6 +173,8 @@ pub(crate) fn load(
     let now = now_ms();
     let mut segments = LogSegments::default();
     let mut corrupt_point_seen = false;
+    // The first segment whose batches were validated: the leader epochs are rebuilt from there.
+    let mut first_recovered = None;
     let mut progress = Progress {
         dir,
         total: bases.len(),
@@ -192,6 +201,9 @@ pub(crate) fn load(
         } else {
             LoadMode::Trust
         };
+        if unflushed {
+            first_recovered.get_or_insert(base);
+        }
         let (segment, report) =
             LogSegment::load(dir, base, config, mode, next_base, &counters, now)?;
         stats.segments_loaded += 1;
@@ -221,6 +233,14 @@ pub(crate) fn load(
         .min(log_end_offset);
     let producers =
         load_producer_state(dir, &segments, log_end_offset, &counters, now, &mut stats)?;
+    let (leader_epochs, leader_epochs_changed) = load_leader_epochs(
+        dir,
+        &segments,
+        first_recovered,
+        log_start_offset,
+        log_end_offset,
+        &counters,
+    )?;
     // A clean open that found nothing to repair leaves the directory untouched (marker and
     // all) until the first write; any repair counts as a write.
     let repaired = stats.segments_recovered > 0
@@ -237,16 +257,62 @@ pub(crate) fn load(
         counters,
         on_disk,
         own_clean,
+        leader_epochs,
+        leader_epochs_changed,
         repaired,
     })
 }
 
-/// Rebuilds the producer state at open: the snapshot, if there is a usable one, then the batch
-/// headers from its end offset to the log end (none after a clean close). Without a snapshot
-/// (a directory written by Kafka, or by an older sluice) the scan starts at the first segment
-/// holding a batch newer than the expiration time: older producers would be expired at once.
-/// A snapshot newer than the log (the log lost its tail) is discarded. When headers had to be
-/// read, a fresh snapshot is written so the next unclean open starts here.
+/// Kafka's `leader-epoch-checkpoint` as the open leaves it (see [`LoadedLog::leader_epochs`]):
+/// after an unclean stop the entries from the first validated segment on are dropped and
+/// rebuilt from the batches' `partitionLeaderEpoch` (Kafka's recovery assigns them likewise);
+/// a missing or unreadable file (an older sluice, CodeCrafters, damage) is rebuilt from every
+/// batch header. Then the entries are cut to `[log_start_offset, log_end_offset)`.
+fn load_leader_epochs(
+    dir: &Path,
+    segments: &LogSegments,
+    first_recovered: Option<i64>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    counters: &ScanCounters,
+) -> io::Result<(LeaderEpochCache, bool)> {
+    let (mut epochs, rebuild_from, mut changed) = match LeaderEpochCache::read(dir) {
+        Ok(Some(c)) => (c, first_recovered, false),
+        Ok(None) => (LeaderEpochCache::default(), Some(log_start_offset), true),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            warn!(dir = %dir.display(), error = %e, "rebuilding an unreadable leader-epoch-checkpoint from the log");
+            (LeaderEpochCache::default(), Some(log_start_offset), true)
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(from) = rebuild_from {
+        changed |= epochs.truncate_from_end(from);
+        for segment in segments.iter() {
+            if segment.next_offset() <= from {
+                continue;
+            }
+            segment.walk_headers_from(from, counters, &mut |h| {
+                changed |= epochs.assign(h.partition_leader_epoch, h.base_offset);
+            })?;
+        }
+    }
+    changed |= epochs.truncate_from_end(log_end_offset);
+    changed |= epochs.truncate_from_start(log_start_offset);
+    Ok((epochs, changed))
+}
+
+/// Rebuilds the producer state at open: the newest usable snapshot, then the batch headers from
+/// its offset to the log end (none after a clean close). Kafka's `{offset:020}.snapshot` files
+/// are authoritative: stray ones are removed first, as Kafka's loader removes them, and the
+/// newest that decodes is used (a damaged one is logged and left in place; the next older one
+/// is tried). sluice's own `sluice-producer-state` replaces it only when it was written with it
+/// (same end offset, same last batch for every producer): it adds the older batches Kafka's
+/// format has no room for. Without a Kafka snapshot, sluice's file alone is used (a directory
+/// of an older sluice: the next snapshot is written in both formats). Without either (a
+/// CodeCrafters directory, say) the scan starts at the first segment holding a batch newer than
+/// the expiration time: older producers would be expired at once. A snapshot newer than the log
+/// (the log lost its tail) is discarded. When headers had to be read, a fresh snapshot is
+/// written so the next unclean open starts here.
 fn load_producer_state(
     dir: &Path,
     segments: &LogSegments,
@@ -256,13 +322,19 @@ fn load_producer_state(
     stats: &mut RecoveryStats,
 ) -> io::Result<ProducerStateManager> {
     let (expiration, cap) = (PRODUCER_ID_EXPIRATION_MS, MAX_PRODUCERS);
-    let snapshot = match ProducerStateManager::read_snapshot(dir, expiration, cap) {
+    let kafka = read_kafka_snapshot(dir, &segments.base_offsets(), log_end_offset)?;
+    let ours = match ProducerStateManager::read_snapshot(dir, expiration, cap) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
             warn!(dir = %dir.display(), error = %e, "ignoring unreadable producer state snapshot");
             None
         }
         Err(e) => return Err(e),
+    };
+    let snapshot = match (kafka, ours) {
+        (Some(k), Some(o)) if o.agrees_with(&k) => Some(o),
+        (Some(k), _) => Some(k),
+        (None, o) => o,
     };
     let snapshot = snapshot.filter(|s| {
         let usable = s.map_end_offset() <= log_end_offset;
@@ -308,6 +380,37 @@ fn load_producer_state(
         }
     }
     Ok(state)
+}
+
+/// The newest of Kafka's producer snapshots in `dir` that decodes, after removing the stray
+/// ones (see [`producer_snapshot::remove_stray`]).
+fn read_kafka_snapshot(
+    dir: &Path,
+    bases: &[i64],
+    log_end_offset: i64,
+) -> io::Result<Option<ProducerStateManager>> {
+    let kept = producer_snapshot::remove_stray(dir, bases, log_end_offset)?;
+    for (offset, path) in kept.iter().rev() {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        match producer_snapshot::decode(&bytes) {
+            Ok(entries) => {
+                return Ok(Some(ProducerStateManager::from_kafka_entries(
+                    &entries,
+                    *offset,
+                    PRODUCER_ID_EXPIRATION_MS,
+                    MAX_PRODUCERS,
+                )))
+            }
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "ignoring unreadable producer snapshot")
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Lists the segments in `dir` (sorted base offsets) and clears leftovers: `*.deleted` files are

@@ -10,7 +10,9 @@ use tracing::{info, warn};
 use crate::record::BatchHeader;
 use crate::storage::checkpoint::{self, Checkpoint};
 use crate::storage::error::{AppendError, ReadError, StorageError};
+use crate::storage::leader_epoch::LeaderEpochCache;
 use crate::storage::loader;
+use crate::storage::producer_snapshot;
 use crate::storage::producer_state::{PendingAppend, ProducerStateManager, Verdict};
 use crate::storage::retention::{self, Cause};
 use crate::storage::scan::{ScanCounters, ScanStats};
@@ -121,6 +123,12 @@ pub struct PartitionLog {
     /// opening a clean partition costs no write and no fsync, and closing one that was never
     /// written to costs nothing either.
     pristine: bool,
+    /// The partition's leader epoch, from the metadata image (see
+    /// [`set_leader_epoch`](Self::set_leader_epoch)); stamped on every batch appended. -1 until
+    /// told.
+    leader_epoch: i32,
+    /// Kafka's leader-epoch cache, mirrored in `leader-epoch-checkpoint`.
+    leader_epochs: LeaderEpochCache,
     /// The batches of the latest write, from its first offset to the log end (see
     /// [`take_last_write`](Self::take_last_write)).
     last_write: Option<FileSlice>,
@@ -158,8 +166,13 @@ impl PartitionLog {
             counters: loaded.counters,
             producers: loaded.producers,
             pristine: loaded.own_clean,
+            leader_epoch: loaded.leader_epochs.latest_epoch().unwrap_or(-1),
+            leader_epochs: loaded.leader_epochs,
             last_write: None,
         };
+        if loaded.leader_epochs_changed {
+            log.write_leader_epochs();
+        }
         let unchanged = loaded.on_disk
             == Some(Checkpoint {
                 log_start_offset,
@@ -402,9 +415,12 @@ impl PartitionLog {
             &records,
             &layout,
             &skip,
-            base_offset,
+            validator::Stamp {
+                base_offset,
+                leader_epoch: self.leader_epoch,
+                now_ms,
+            },
             &self.config,
-            now_ms,
             &mut pending,
         )?;
         let last_offset = next_offset - 1;
@@ -514,6 +530,16 @@ impl PartitionLog {
             self.segments.active().ok().and_then(|active| {
                 active.tail_slice(written, stage.members.first()?.1.base_offset)
             });
+        if let Some((_, first)) = stage.members.first() {
+            // One comparison per write; an entry only when the epoch is new to the log.
+            if self.leader_epochs.latest_epoch() != Some(self.leader_epoch)
+                && self
+                    .leader_epochs
+                    .assign(self.leader_epoch, first.base_offset)
+            {
+                self.write_leader_epochs();
+            }
+        }
         self.log_end_offset = stage.next_offset;
         self.producers.commit(stage.pending, stage.next_offset);
         for (input, member) in stage.members {
@@ -554,6 +580,68 @@ impl PartitionLog {
         self.producers.set_map_end_offset(self.log_end_offset);
         if let Err(e) = self.producers.write_snapshot(&self.dir) {
             warn!(dir = %self.dir.display(), error = %e, "cannot write the producer state snapshot");
+        }
+        self.prune_producer_snapshots();
+    }
+
+    /// Removes Kafka-format producer snapshots no remaining segment needs (see
+    /// [`producer_snapshot::remove_stray`]); after a roll, a close and a segment deletion.
+    fn prune_producer_snapshots(&self) {
+        let bases = self.segments.base_offsets();
+        if let Err(e) = producer_snapshot::remove_stray(&self.dir, &bases, self.log_end_offset) {
+            warn!(dir = %self.dir.display(), error = %e, "cannot remove old producer snapshots");
+        }
+    }
+
+    /// The partition's leader epoch, as the metadata image has it: stamped in the
+    /// `partitionLeaderEpoch` of every batch appended from now on, and recorded at the log end in
+    /// the leader-epoch cache (as Kafka's leader does when it takes over) if it is newer than the
+    /// cache's latest. An epoch older than the cache's latest is stamped but not recorded (the
+    /// log's own history wins; a warning says so).
+    pub fn set_leader_epoch(&mut self, epoch: i32) {
+        if epoch == self.leader_epoch {
+            return;
+        }
+        self.leader_epoch = epoch;
+        match self.leader_epochs.latest_epoch() {
+            Some(latest) if epoch < latest => warn!(
+                dir = %self.dir.display(),
+                epoch,
+                latest,
+                "leader epoch older than the log's latest"
+            ),
+            _ => {
+                if self.leader_epochs.assign(epoch, self.log_end_offset) {
+                    self.write_leader_epochs();
+                }
+            }
+        }
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// The leader-epoch cache (`leader-epoch-checkpoint`).
+    pub fn leader_epochs(&self) -> &LeaderEpochCache {
+        &self.leader_epochs
+    }
+
+    /// Writes `leader-epoch-checkpoint`. A failure is logged: the cache in memory is still
+    /// right, and the next open rebuilds a damaged or stale file from the batches it validates.
+    fn write_leader_epochs(&self) {
+        if let Err(e) = self.leader_epochs.write(&self.dir) {
+            warn!(dir = %self.dir.display(), error = %e, "cannot write leader-epoch-checkpoint");
+        }
+    }
+
+    /// The log start moved up: the epoch entry below it moves with it.
+    fn truncate_leader_epochs_from_start(&mut self) {
+        if self
+            .leader_epochs
+            .truncate_from_start(self.log_start_offset)
+        {
+            self.write_leader_epochs();
         }
     }
 
@@ -682,6 +770,7 @@ impl PartitionLog {
     }
 
     fn advance_log_start_to_first_segment(&mut self) -> io::Result<()> {
+        self.prune_producer_snapshots();
         let first = self
             .segments
             .first_base_offset()
@@ -689,6 +778,7 @@ impl PartitionLog {
         if first > self.log_start_offset {
             self.log_start_offset = first;
             self.write_checkpoint()?;
+            self.truncate_leader_epochs_from_start();
         }
         Ok(())
     }
@@ -718,6 +808,8 @@ impl PartitionLog {
         self.write_checkpoint()?;
         let below = retention::segments_below(&self.segments, target);
         retention::delete_segments(&mut self.segments, &self.dir, &below, Cause::BelowLogStart)?;
+        self.prune_producer_snapshots();
+        self.truncate_leader_epochs_from_start();
         Ok(self.log_start_offset)
     }
 

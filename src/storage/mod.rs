@@ -13,8 +13,10 @@
 //!     …                               the last segment is the active one, the only one appended to
 //!     sluice-offset-checkpoint        log start offset + recovery point (checkpoint.rs)
 //!     sluice-clean-shutdown           present from a clean close until the next change
-//!     sluice-producer-state           idempotent producers' state as of an offset (producer_state.rs)
-//!     partition.metadata, leader-epoch-checkpoint, *.snapshot, …   not ours: left alone
+//!     sluice-producer-state           the older batches per producer Kafka's snapshot lacks (producer_state.rs)
+//!     {offset:020}.snapshot           Kafka's producer-state snapshot, authoritative (producer_snapshot.rs)
+//!     leader-epoch-checkpoint         Kafka's leader-epoch cache (leader_epoch.rs)
+//!     partition.metadata, …           not ours: left alone
 //! ```
 //!
 //! # Modules
@@ -74,8 +76,10 @@ mod config;
 mod error;
 mod files;
 pub mod index;
+pub mod leader_epoch;
 mod loader;
 pub mod log;
+pub mod producer_snapshot;
 pub mod producer_state;
 mod retention;
 mod scan;

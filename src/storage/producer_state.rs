@@ -53,8 +53,10 @@
 //!     timestamp     8   the stored batch's max timestamp
 //! ```
 //!
-//! Kafka keeps the same information in `{offset:020}.snapshot` files of its own format; sluice
-//! neither reads nor touches those.
+//! Beside it, and first, Kafka's own `{offset:020}.snapshot` is written (`producer_snapshot.rs`):
+//! that one is authoritative and holds the last batch per producer only; this file is used on
+//! open only when it agrees with it (same offset, same last batch per producer), for the older
+//! four batches. A directory of an older sluice (this file alone) is read as before.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -65,6 +67,7 @@ use bytes::{Buf, BufMut, BytesMut};
 
 use crate::error::ErrorCode;
 use crate::record::BatchHeader;
+use crate::storage::producer_snapshot::{self, SnapshotEntry};
 use crate::util::fs::write_atomically;
 
 /// How many batches per producer are remembered for duplicate detection (Kafka's
@@ -520,9 +523,86 @@ impl ProducerStateManager {
         Some(state)
     }
 
-    /// Replaces the snapshot file atomically.
+    /// Writes the state as of [`map_end_offset`](Self::map_end_offset): Kafka's
+    /// `{offset:020}.snapshot` first (the authoritative file), then sluice's
+    /// `sluice-producer-state` with the four older batches per producer Kafka's format has no
+    /// room for. Each is replaced atomically; a crash between the two leaves ours older than
+    /// Kafka's, and the loader then goes by Kafka's alone.
     pub fn write_snapshot(&self, dir: &Path) -> io::Result<()> {
+        producer_snapshot::write(dir, self.map_end_offset, &self.kafka_entries())?;
         write_atomically(&dir.join(SNAPSHOT_FILE), &self.encode_snapshot())
+    }
+
+    /// The state as Kafka's snapshot holds it: each producer's last batch, by producer id.
+    pub fn kafka_entries(&self) -> Vec<SnapshotEntry> {
+        let mut out: Vec<SnapshotEntry> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| {
+                let last = e.batches.back();
+                SnapshotEntry {
+                    producer_id,
+                    epoch: e.epoch,
+                    last_sequence: last.map_or(-1, |b| b.last_seq),
+                    last_offset: last.map_or(-1, BatchMetadata::last_offset),
+                    offset_delta: last.map_or(0, |b| b.offset_delta),
+                    timestamp: last.map_or(e.last_seen_ms, |b| b.timestamp),
+                    coordinator_epoch: -1,
+                    current_txn_first_offset: -1,
+                }
+            })
+            .collect();
+        out.sort_unstable_by_key(|e| e.producer_id);
+        out
+    }
+
+    /// A state from the entries of Kafka's snapshot `{map_end_offset:020}.snapshot`: one batch
+    /// per producer (its first sequence and offset derived from the delta, sequences wrapping
+    /// as Kafka's `decrementSequence` does), idle since the batch's timestamp. Transaction
+    /// fields are not used (no transactions yet).
+    pub fn from_kafka_entries(
+        entries: &[SnapshotEntry],
+        map_end_offset: i64,
+        expiration_ms: i64,
+        max_producers: usize,
+    ) -> ProducerStateManager {
+        let mut state = ProducerStateManager::new(expiration_ms, max_producers);
+        state.map_end_offset = map_end_offset;
+        for k in entries {
+            let mut entry = ProducerEntry::new(k.epoch, k.timestamp);
+            if k.last_offset >= 0 && k.last_sequence >= 0 && k.offset_delta >= 0 {
+                let first = i64::from(k.last_sequence) - i64::from(k.offset_delta);
+                let first_seq = if first < 0 {
+                    first + i64::from(i32::MAX) + 1
+                } else {
+                    first
+                };
+                entry.batches.push_back(BatchMetadata {
+                    first_seq: i32::try_from(first_seq).unwrap_or(0),
+                    last_seq: k.last_sequence,
+                    first_offset: k.last_offset - i64::from(k.offset_delta),
+                    offset_delta: k.offset_delta,
+                    timestamp: k.timestamp,
+                });
+            }
+            state.producers.insert(k.producer_id, entry);
+        }
+        state.enforce_cap();
+        state
+    }
+
+    /// Whether `self` (read from sluice's own file) says what Kafka's snapshot `kafka` says for
+    /// every producer Kafka's holds: same end offset, epoch and last batch. Only then are its
+    /// older batches trusted.
+    pub fn agrees_with(&self, kafka: &ProducerStateManager) -> bool {
+        self.map_end_offset == kafka.map_end_offset
+            && kafka.producers.iter().all(|(pid, k)| {
+                self.producers.get(pid).is_some_and(|o| {
+                    o.epoch == k.epoch
+                        && o.batches.back().map(|b| (b.last_seq, b.last_offset()))
+                            == k.batches.back().map(|b| (b.last_seq, b.last_offset()))
+                })
+            })
     }
 
     /// Reads the snapshot file: `Ok(None)` when there is none, `InvalidData` when it is damaged.

@@ -82,13 +82,15 @@ fn append_and_read_round_trip() {
     );
     assert_eq!(log.high_watermark(), log.log_end_offset());
 
-    // The stored bytes are the produced bytes with baseOffset rewritten, CRC untouched.
+    // The stored bytes are the produced bytes with baseOffset and partitionLeaderEpoch (-1:
+    // no epoch told) rewritten, CRC untouched.
     let file = fs::read(seg_path(dir.path(), 0, ".log")).expect("log file");
     assert_eq!(file.len() as u64, log.size_bytes());
     let mut position = 0;
     for (i, info) in sent.iter().enumerate() {
         let mut expected = batch(1 + i % 4, 1000 + i as i64).to_vec();
         record::set_base_offset(&mut expected, info.base_offset);
+        record::set_partition_leader_epoch(&mut expected, -1);
         assert_eq!(&file[position..position + expected.len()], &expected[..]);
         position += expected.len();
     }
@@ -1286,6 +1288,14 @@ fn producer_state_survives_a_clean_close_and_a_crash() {
     assert_eq!(log.recovery_stats().producer_batches_scanned, 1);
 }
 
+/// Removes both kinds of producer snapshot: Kafka's `*.snapshot` and ours.
+fn remove_producer_snapshots(dir: &Path) {
+    let _ = fs::remove_file(dir.join(producer_state::SNAPSHOT_FILE));
+    for (_, path) in crate::storage::producer_snapshot::list(dir).expect("list") {
+        fs::remove_file(path).expect("rm");
+    }
+}
+
 #[test]
 fn producer_state_is_rebuilt_without_a_usable_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1310,7 +1320,7 @@ fn producer_state_is_rebuilt_without_a_usable_snapshot() {
     log.close().expect("close");
 
     // No snapshot: only segments holding batches newer than a day are scanned.
-    fs::remove_file(dir.path().join(producer_state::SNAPSHOT_FILE)).expect("rm");
+    remove_producer_snapshots(dir.path());
     let mut log = PartitionLog::open(dir.path(), config.clone()).expect("reopen");
     let stats = log.recovery_stats().clone();
     assert_eq!(stats.producer_snapshot_offset, None);
@@ -1321,6 +1331,7 @@ fn producer_state_is_rebuilt_without_a_usable_snapshot() {
     log.close().expect("close");
 
     // A snapshot claiming more than the log holds is not trusted.
+    remove_producer_snapshots(dir.path());
     let mut other = producer_state::ProducerStateManager::default();
     other.set_map_end_offset(end + 100);
     other.write_snapshot(dir.path()).expect("write");
@@ -1335,6 +1346,9 @@ fn producer_state_is_rebuilt_without_a_usable_snapshot() {
     // A damaged snapshot likewise.
     log.close().expect("close");
     fs::write(dir.path().join(producer_state::SNAPSHOT_FILE), b"garbage").expect("w");
+    for (_, path) in crate::storage::producer_snapshot::list(dir.path()).expect("list") {
+        fs::write(path, b"garbage").expect("w");
+    }
     let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
     assert_eq!(log.recovery_stats().producer_snapshot_offset, None);
     assert!(
@@ -1438,7 +1452,13 @@ fn appended_bytes_are_the_input_with_its_base_offset() {
         .read()
         .expect("bytes");
     assert_eq!(&stored[..8], &2i64.to_be_bytes());
-    assert_eq!(&stored[8..], &kept[8..]);
+    assert_eq!(&stored[8..12], &kept[8..12]);
+    assert_eq!(
+        &stored[12..16],
+        &(-1i32).to_be_bytes(),
+        "the log's leader epoch"
+    );
+    assert_eq!(&stored[16..], &kept[16..]);
 }
 
 /// Blocks are preallocated ahead of appends without changing the file size (readers, recovery
@@ -1483,4 +1503,145 @@ fn preallocation_keeps_the_file_size_and_is_trimmed_at_roll_and_close() {
     let log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
     assert_eq!(log.log_end_offset(), 50 * 50);
     assert_eq!(all_headers(&log).len(), 50);
+}
+
+#[test]
+fn kafka_producer_snapshot_is_authoritative_and_ours_adds_older_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_ms();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("open");
+    let batches: Vec<Bytes> = (0..3).map(|seq| idem(21, 1, seq * 2, 2, now)).collect();
+    for b in &batches {
+        append_bytes(&mut log, b, now).expect("append");
+    }
+    log.close().expect("close");
+    let kafka = dir.path().join("00000000000000000006.snapshot");
+    assert!(kafka.exists(), "Kafka's snapshot at the log end");
+
+    // Both files, in agreement: every remembered batch is a duplicate.
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert_eq!(log.recovery_stats().producer_snapshot_offset, Some(6));
+    assert!(
+        append_bytes(&mut log, &batches[0], now)
+            .expect("dup")
+            .duplicate
+    );
+    drop(log);
+
+    // Kafka's alone (as Kafka left it): its last batch only.
+    fs::remove_file(dir.path().join(producer_state::SNAPSHOT_FILE)).expect("rm");
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert_eq!(log.recovery_stats().producer_snapshot_offset, Some(6));
+    assert_eq!(log.recovery_stats().producer_batches_scanned, 0);
+    let dup = append_bytes(&mut log, &batches[2], now).expect("dup");
+    assert!(dup.duplicate && dup.base_offset == 4);
+    let old = append_bytes(&mut log, &batches[0], now).expect_err("older than the last");
+    assert_eq!(old.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+    append_bytes(&mut log, &idem(21, 1, 6, 1, now), now).expect("next in sequence");
+    log.close().expect("close");
+
+    // Ours disagreeing with Kafka's (Kafka ran on the directory since): Kafka's wins.
+    let mut stale = producer_state::ProducerStateManager::default();
+    stale.set_map_end_offset(7);
+    stale.write_snapshot(dir.path()).expect("write both");
+    producer_snapshot::write(
+        dir.path(),
+        7,
+        &[producer_snapshot::SnapshotEntry {
+            producer_id: 21,
+            epoch: 1,
+            last_sequence: 6,
+            last_offset: 6,
+            offset_delta: 0,
+            timestamp: now,
+            coordinator_epoch: -1,
+            current_txn_first_offset: -1,
+        }],
+    )
+    .expect("kafka's");
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).expect("reopen");
+    assert_eq!(log.producer_state().len(), 1);
+    assert!(
+        append_bytes(&mut log, &idem(21, 1, 6, 1, now), now)
+            .expect("dup")
+            .duplicate
+    );
+}
+
+#[test]
+fn leader_epochs_are_stamped_checkpointed_rebuilt_and_truncated() {
+    use crate::storage::leader_epoch::{EpochEntry, LEADER_EPOCH_CHECKPOINT};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_ms();
+    let config = LogConfig {
+        segment_bytes: 200,
+        ..LogConfig::default()
+    };
+    let checkpoint = dir.path().join(LEADER_EPOCH_CHECKPOINT);
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("open");
+    assert_eq!(fs::read_to_string(&checkpoint).expect("created"), "0\n0\n");
+    log.set_leader_epoch(0);
+    for _ in 0..3 {
+        append_bytes(&mut log, &batch(1, now), now).expect("append");
+    }
+    log.set_leader_epoch(4);
+    for _ in 0..3 {
+        append_bytes(&mut log, &batch(1, now), now).expect("append");
+    }
+    assert_eq!(
+        fs::read_to_string(&checkpoint).expect("text"),
+        "0\n2\n0 0\n4 3\n"
+    );
+    // The stored batches carry the epoch (bytes 12..16, outside the CRC, which still holds).
+    let stored = log
+        .read(4, 1 << 20, true)
+        .expect("read")
+        .read()
+        .expect("bytes");
+    let header = BatchHeader::parse(&stored).expect("header");
+    assert_eq!(header.partition_leader_epoch, 4);
+    assert_eq!(&stored[12..16], &4i32.to_be_bytes());
+    record::validate_produced(&stored).expect("CRC still valid");
+    drop(log);
+
+    // Unclean, checkpoint lost: rebuilt from the batches.
+    fs::remove_file(&checkpoint).expect("rm");
+    let mut log = PartitionLog::open(dir.path(), config.clone()).expect("reopen");
+    assert_eq!(
+        log.leader_epochs().entries(),
+        [
+            EpochEntry {
+                epoch: 0,
+                start_offset: 0
+            },
+            EpochEntry {
+                epoch: 4,
+                start_offset: 3
+            }
+        ]
+    );
+    assert_eq!(log.leader_epoch(), 4);
+    assert_eq!(
+        fs::read_to_string(&checkpoint).expect("text"),
+        "0\n2\n0 0\n4 3\n"
+    );
+
+    // A log start past epoch 0's entries moves the epoch-4 floor: [4 3] → start moves to 4.
+    log.delete_records_before(4).expect("delete records");
+    assert_eq!(
+        fs::read_to_string(&checkpoint).expect("text"),
+        "0\n1\n4 4\n"
+    );
+    log.close().expect("close");
+
+    // A damaged checkpoint is rebuilt, never trusted.
+    fs::write(&checkpoint, "0\n5\n1 2\n").expect("damage");
+    let log = PartitionLog::open(dir.path(), config).expect("reopen");
+    assert_eq!(
+        log.leader_epochs().entries(),
+        [EpochEntry {
+            epoch: 4,
+            start_offset: 4
+        }]
+    );
 }

@@ -5,13 +5,14 @@
 //! out what will be written, without copying record bytes where it can:
 //!
 //! ```text
-//! input:    | batch 0                        | batch 1        | …
-//!           | baseOffset(8) | rest of batch  |
-//! pieces:   [new baseOffset] [rest, shared]   [new baseOffset] [rest]   CreateTime topics
-//!           [whole batch, copied and stamped] [whole batch …]           LogAppendTime topics
+//! input:    | batch 0                                              | batch 1  | …
+//!           | baseOffset(8) batchLength(4) partitionLeaderEpoch(4) | rest     |
+//! pieces:   [new baseOffset, length, leader epoch] [rest, shared]   [prefix] [rest]  CreateTime
+//!           [whole batch, copied and stamped]       [whole batch …]                  LogAppendTime
 //! ```
 //!
-//! The base offset lies outside the CRC, so it is written as its own 8-byte piece; LogAppendTime
+//! The base offset and the partition leader epoch lie outside the CRC, so the batch's first 16
+//! bytes are written as their own piece (the 4-byte length copied from the input); LogAppendTime
 //! rewrites fields the CRC covers, so those batches are copied and their CRC recomputed.
 
 use bytes::{Bytes, BytesMut};
@@ -22,16 +23,20 @@ use crate::storage::error::AppendError;
 use crate::storage::producer_state::PendingAppend;
 use crate::storage::segment::MAX_SEGMENT_BYTES;
 
-/// A piece of a vectored write: a batch's new base offset, or bytes of a batch.
+/// Bytes of a batch before the fields its CRC covers that the broker sets: baseOffset,
+/// batchLength, partitionLeaderEpoch.
+const PREFIX_LEN: usize = 16;
+
+/// A piece of a vectored write: a batch's new first 16 bytes, or bytes of a batch.
 pub(crate) enum Piece {
-    BaseOffset([u8; 8]),
+    Prefix([u8; PREFIX_LEN]),
     Data(Bytes),
 }
 
 impl Piece {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
-            Piece::BaseOffset(b) => b,
+            Piece::Prefix(b) => b,
             Piece::Data(d) => d,
         }
     }
@@ -92,18 +97,34 @@ pub(crate) fn validate_batches(
     Ok(layout)
 }
 
+/// What the broker writes into the batches of one input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    /// The first batch's offset; the others follow.
+    pub base_offset: i64,
+    /// The partition's leader epoch: Kafka's leader stamps it on every batch.
+    pub leader_epoch: i32,
+    /// The append time (for LogAppendTime topics).
+    pub now_ms: i64,
+}
+
 /// Gives the batches of `layout` (but those at the indexes in `skip`, retries already in the
-/// log) consecutive offsets from `base_offset`, stamps LogAppendTime if configured, and lays out
-/// the pieces to write. A batch whose stored max timestamp changed is noted in `pending`.
+/// log) consecutive offsets from `stamp.base_offset` and the partition's leader epoch, stamps
+/// LogAppendTime if configured, and lays out the pieces to write. A batch whose stored max
+/// timestamp changed is noted in `pending`.
 pub(crate) fn assign_offsets(
     records: &Bytes,
     layout: &[(usize, BatchHeader)],
     skip: &[usize],
-    base_offset: i64,
+    stamp: Stamp,
     config: &LogConfig,
-    now_ms: i64,
     pending: &mut PendingAppend,
 ) -> Result<Assigned, AppendError> {
+    let Stamp {
+        base_offset,
+        leader_epoch,
+        now_ms,
+    } = stamp;
     let mut next_offset = base_offset;
     let mut batches = Vec::with_capacity(layout.len() - skip.len());
     let mut pieces = Vec::with_capacity(2 * batches.capacity());
@@ -121,6 +142,7 @@ pub(crate) fn assign_offsets(
             // The stamped fields are covered by the CRC: this batch is rewritten in a copy.
             let mut batch = BytesMut::from(&records[position..end]);
             record::set_base_offset(&mut batch, batch_base);
+            record::set_partition_leader_epoch(&mut batch, leader_epoch);
             record::stamp_log_append_time(&mut batch, now_ms);
             let stored =
                 BatchHeader::parse(&batch).map_err(|source| AppendError::InvalidBatch {
@@ -131,10 +153,16 @@ pub(crate) fn assign_offsets(
             pieces.push(Piece::Data(batch.freeze()));
             stored
         } else {
-            pieces.push(Piece::BaseOffset(batch_base.to_be_bytes()));
-            pieces.push(Piece::Data(records.slice(position + 8..end)));
+            let mut prefix = [0u8; PREFIX_LEN];
+            prefix[..8].copy_from_slice(&batch_base.to_be_bytes());
+            // The length, as validated; the batch is at least a header long.
+            prefix[8..12].copy_from_slice(&records[position + 8..position + 12]);
+            prefix[12..].copy_from_slice(&leader_epoch.to_be_bytes());
+            pieces.push(Piece::Prefix(prefix));
+            pieces.push(Piece::Data(records.slice(position + PREFIX_LEN..end)));
             BatchHeader {
                 base_offset: batch_base,
+                partition_leader_epoch: leader_epoch,
                 ..*original
             }
         };
