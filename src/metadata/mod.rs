@@ -9,6 +9,7 @@
 //! reserving them in blocks recorded in the same log.
 
 pub mod image;
+pub mod internal_topics;
 pub mod kraft_log;
 pub mod producer_ids;
 pub mod properties;
