@@ -1135,7 +1135,8 @@ fn no_topic_can_take_the_offsets_log_directory() {
     );
     // __consumer_offsets is the coordinator's topic now (created by the commit above, listed
     // as internal); the old layout's name stays reserved.
-    for name in ["__sluice_consumer_offsets"] {
+    {
+        let name = "__sluice_consumer_offsets";
         let req = MetadataRequest {
             topics: Some(vec![MetadataRequestTopic {
                 name: Some(name.into()),

@@ -25,6 +25,11 @@ use crate::common::{TestBroker, WireClient};
 
 // ----- the encoders, from the format descriptions -----
 
+/// (key, value) of one record; `None` is null.
+type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// (name, id, partitions, configs) of a topic in the metadata log.
+type TopicDef<'a> = (&'a str, Uuid, i32, &'a [(&'a str, &'a str)]);
+
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit.
 fn crc32c(data: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -66,7 +71,7 @@ fn str16(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A record batch v2 at `base_offset` holding (key, value) records, timestamps `ts`.
-fn batch(base_offset: i64, ts: i64, records: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) -> Vec<u8> {
+fn batch(base_offset: i64, ts: i64, records: &[KeyValue]) -> Vec<u8> {
     let mut body = Vec::new();
     for (i, (k, v)) in records.iter().enumerate() {
         let mut r = vec![0u8]; // attributes
@@ -167,7 +172,7 @@ fn config_record(topic: &str, name: &str, value: &str) -> Vec<u8> {
 }
 
 /// A metadata log registering `topics` (name, id, partitions, configs), one batch each.
-fn metadata_log(topics: &[(&str, Uuid, i32, &[(&str, &str)])]) -> Vec<u8> {
+fn metadata_log(topics: &[TopicDef]) -> Vec<u8> {
     let mut log = batch(
         0,
         1_000,
