@@ -26,9 +26,10 @@ use uuid::Uuid;
 
 use crate::actor::{ActorRegistry, Arbiters, Identity, METADATA_MAILBOX_CAPACITY};
 use crate::config::Config;
-use crate::group::{GroupManager, GroupObservers};
+use crate::group::{GroupManager, GroupObservers, OffsetsTopic};
 use crate::metadata::election::{self, Registration};
 use crate::metadata::image::ClusterImage;
+use crate::metadata::internal_topics;
 use crate::metadata::kraft_log::{self, MetadataLog};
 use crate::metadata::properties::MetaProperties;
 pub use crate::metadata::NodeIdentity;
@@ -178,24 +179,49 @@ impl Broker {
         let node = node_identity(&config, &meta, bound);
         let registration = registration(&config, &node, &image);
         election::elect_at_startup(&mut metadata_log, &mut image, &config, &registration)?;
+        // sluice's old offsets layout: set aside, and the topic registered, before anything
+        // else opens `__consumer_offsets-0` (see `group::migration`).
+        let migrate = crate::group::migration::prepare(
+            &log_dir,
+            internal_topics::offsets_partitions(&image).is_some(),
+        )?;
+        if !migrate.is_empty() {
+            internal_topics::create_at_startup(
+                &mut metadata_log,
+                &mut image,
+                &config,
+                node.node_id,
+                node.directory_id,
+            )?;
+        }
 
         let threads = config.num_arbiters.max(1);
         let arbiters = Arbiters::new((0..threads).map(|_| Arbiter::new().handle()).collect());
         let actors = Arc::new(ActorRegistry::default());
         let metrics = Arc::new(Metrics::new());
+        let published = Arc::new(ArcSwap::from_pointee(image.clone()));
+        let partitions = Arc::new(PartitionRegistry::default());
+        let offsets_topic = OffsetsTopic {
+            registry: partitions.clone(),
+            partitions: {
+                let published = published.clone();
+                Arc::new(move || internal_topics::offsets_partitions(&published.load()))
+            },
+        };
         let groups = Arc::new(GroupManager::start(
             &config,
             &log_dir,
             arbiters.to_vec(),
             |topic| image.topic(topic).is_some(),
+            offsets_topic,
+            internal_topics::offsets_partitions(&image),
+            &migrate,
             GroupObservers {
                 registry: actors.clone(),
                 groups: metrics.groups.clone(),
                 members: metrics.group_members.clone(),
             },
         ));
-        let published = Arc::new(ArcSwap::from_pointee(image.clone()));
-        let partitions = Arc::new(PartitionRegistry::default());
         let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
         let partition_manager = PartitionManager::new(
             log_dir.clone(),

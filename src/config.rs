@@ -132,6 +132,10 @@ pub struct Config {
     /// `group.initial.rebalance.delay.ms`. Default 3000.
     pub group_initial_rebalance_delay_ms: u64,
     /// `group.min.session.timeout.ms`. Default 6000.
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.segment.bytes`: its `segment.bytes` when it is created.
+    pub offsets_topic_segment_bytes: i32,
     pub group_min_session_timeout_ms: u64,
     /// `group.max.session.timeout.ms`. Default 1800000.
     pub group_max_session_timeout_ms: u64,
@@ -386,6 +390,8 @@ impl Default for Config {
             log_flush_interval_ms: None,
             flush_on_ack: FlushOnAck::None,
             group_initial_rebalance_delay_ms: 3_000,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,

@@ -1,9 +1,14 @@
 //! FindCoordinator (10): every group and every transactional id is coordinated by this broker.
 //! v4+ batches keys (`coordinator_keys`), one answer per key.
+//!
+//! As in Kafka, the first FindCoordinator for a group creates `__consumer_offsets`
+//! ([`ensure_offsets_topic`]); while it cannot be created the answer is
+//! COORDINATOR_NOT_AVAILABLE and the client retries.
 
 use crate::api::metadata::advertised_host;
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
+use crate::metadata::internal_topics::{offsets_partitions, EnsureOffsetsTopic};
 use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 use crate::protocol::messages::RequestHeader;
@@ -22,7 +27,14 @@ pub async fn handle(
     let host = advertised_host(ctx);
     let port = i32::from(node.advertised_port);
     let (error, message) = match req.key_type {
-        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => (ErrorCode::None, None),
+        KEY_TYPE_GROUP => match ensure_offsets_topic(ctx).await {
+            ErrorCode::None => (ErrorCode::None, None),
+            code => (
+                code,
+                Some("__consumer_offsets is not available".to_string()),
+            ),
+        },
+        KEY_TYPE_TRANSACTION => (ErrorCode::None, None),
         other => (
             ErrorCode::InvalidRequest,
             Some(format!("unsupported coordinator key type {other}")),
@@ -59,5 +71,19 @@ pub async fn handle(
             port,
             ..FindCoordinatorResponse::default()
         }
+    }
+}
+
+/// Creates `__consumer_offsets` unless it exists (a look at the image, then at most one trip
+/// to the metadata actor). Called by FindCoordinator for groups, and by the group requests
+/// that write (a client may skip FindCoordinator).
+pub async fn ensure_offsets_topic(ctx: &RequestContext) -> ErrorCode {
+    if offsets_partitions(&ctx.broker.image()).is_some() {
+        return ErrorCode::None;
+    }
+    match ctx.broker.send_metadata(EnsureOffsetsTopic).await {
+        Ok(Ok(_)) => ErrorCode::None,
+        Ok(Err(code)) => code,
+        Err(_) => ErrorCode::CoordinatorNotAvailable,
     }
 }

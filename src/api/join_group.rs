@@ -46,6 +46,11 @@ async fn join(
     if req.group_id.is_empty() {
         return JoinResult::error(req.member_id, ErrorCode::InvalidGroupId);
     }
+    // The group's records go to __consumer_offsets: created here if no FindCoordinator did.
+    let ready = crate::api::find_coordinator::ensure_offsets_topic(ctx).await;
+    if ready != ErrorCode::None {
+        return JoinResult::error(req.member_id, ready);
+    }
     let groups = ctx.broker.groups();
     // Checked here too (the actor checks again) so that a refused join creates no group.
     let settings = groups.settings();

@@ -20,7 +20,10 @@ pub async fn handle(
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let version = header.request_api_version;
-    let group_error = validate(ctx, version, &req).await;
+    let group_error = match crate::api::find_coordinator::ensure_offsets_topic(ctx).await {
+        ErrorCode::None => validate(ctx, version, &req).await,
+        code => code,
+    };
     let now = now_ms();
     let image = ctx.broker.image();
     // (topic index, partition index, error) in request order; the valid ones go to the store.

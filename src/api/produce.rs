@@ -38,6 +38,10 @@ pub async fn handle(
             if let Some(code) = refuse_all {
                 return Err(code);
             }
+            // As Kafka: "Cannot append to internal topic" (the group coordinator writes it).
+            if crate::metadata::internal_topics::is_coordinator_topic(topic) {
+                return Err(ErrorCode::InvalidTopicException);
+            }
             let handle = partition(&ctx.broker.partitions, topic, p.index)?;
             let records = p.records.take().ok_or(ErrorCode::CorruptMessage)?;
             Ok(Ask::Send(handle, Append { records, sync }))

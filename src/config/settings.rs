@@ -577,6 +577,26 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "offsets.topic.num.partitions",
+        aliases: &[],
+        default: "50",
+        help: "Partitions of __consumer_offsets when the group coordinator creates it (an existing topic keeps its count).",
+        set: |l, v| {
+            l.config.offsets_topic_num_partitions = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "offsets.topic.segment.bytes",
+        aliases: &[],
+        default: "104857600",
+        help: "segment.bytes of __consumer_offsets when the group coordinator creates it.",
+        set: |l, v| {
+            l.config.offsets_topic_segment_bytes = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "group.min.session.timeout.ms",
         aliases: &[],
         default: "6000",
@@ -669,8 +689,6 @@ const KAFKA_KEYS_NOT_USED: &[&str] = &[
     "metadata.max.retention.bytes",
     "metadata.max.retention.ms",
     "offsets.topic.replication.factor",
-    "offsets.topic.num.partitions",
-    "offsets.topic.segment.bytes",
     "offsets.commit.timeout.ms",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",

@@ -429,6 +429,12 @@ const SAMPLES: &[(&str, &str, Check)] = &[
         c.admin_listener == "127.0.0.1:9644".parse().ok()
     }),
     ("num.partitions", "3", |c| c.num_partitions == 3),
+    ("offsets.topic.num.partitions", "7", |c| {
+        c.offsets_topic_num_partitions == 7
+    }),
+    ("offsets.topic.segment.bytes", "1048576", |c| {
+        c.offsets_topic_segment_bytes == 1_048_576
+    }),
     ("default.replication.factor", "2", |c| {
         c.default_replication_factor == 2
     }),

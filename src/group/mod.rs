@@ -5,10 +5,13 @@
 //! | [`GroupManager`] (in [`crate::broker::Broker`]) | group id → its actor; empty groups the offsets log knows of, whose actors start on first use ("dormant") |
 //! | [`actor::GroupActor`] | one per group, on an arbiter picked by hash, span `group{id}`: the mailbox, parked answers, the timer, persistence |
 //! | [`state::Group`] | inside each actor: Kafka's classic rebalance protocol as a synchronous state machine (membership, generation, deadlines) |
-//! | [`store::OffsetStore`] | one actor on its own thread: committed offsets, `<log.dirs>/__consumer_offsets-0/` |
+//! | [`store::OffsetStore`] | one actor on its own thread: committed offsets in memory, written through the partition actors of `__consumer_offsets` |
+//! | [`partitioning`] | Kafka's group → `__consumer_offsets` partition rule |
 //! | [`records`] | Kafka's `__consumer_offsets` key/value formats |
+//! | [`migration`] | sluice's old one-partition layout → the topic, on startup |
 //!
-//! Committed offsets are durable: an OffsetCommit is acknowledged after its batch is fsynced.
+//! Committed offsets are durable: an OffsetCommit is acknowledged after its batch is fsynced
+//! (by the partition actor of the group's `__consumer_offsets` partition).
 //! A commit is first checked by the group's actor (generation, member), then written by the
 //! store. Each completed rebalance also writes the group's metadata record (members, their
 //! assignments), unsynced: after a restart the groups come back as they last stood, so live
@@ -18,6 +21,8 @@
 //! When a topic is deleted, [`GroupManager::topic_deleted`] drops every group's offsets for it.
 
 pub mod actor;
+pub mod migration;
+pub mod partitioning;
 pub mod records;
 pub mod state;
 pub mod store;
@@ -31,7 +36,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
-use tracing::{info, warn};
+use tracing::{error, warn};
 
 use crate::actor::{ActorRegistry, ActorStats, Identity};
 use crate::config::Config;
@@ -41,7 +46,8 @@ use actor::{
     GroupState, Observed, Overview,
 };
 use records::GroupMetadataValue;
-use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore};
+pub use store::OffsetsTopic;
+use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore, StoreState};
 
 enum Slot {
     Live(GroupHandle),
@@ -101,38 +107,39 @@ pub struct GroupManager {
 }
 
 impl GroupManager {
-    /// Replays the offsets log (synchronously: the broker answers nothing before this is done)
-    /// and starts the store on a thread of its own. Must run inside an actix `System`.
+    /// Migrates sluice's old offsets layout if `migrate` names its directories, replays
+    /// `__consumer_offsets` (synchronously: the broker answers nothing before this is done;
+    /// `partitions` is its partition count, `None` while the topic does not exist) and starts
+    /// the store on a thread of its own. Runs before the partition actors start (they then
+    /// own the partitions). Must run inside an actix `System`.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         config: &Config,
         log_dir: &Path,
         arbiters: Vec<ArbiterHandle>,
         topic_exists: impl Fn(&str) -> bool,
+        topic: OffsetsTopic,
+        partitions: Option<i32>,
+        migrate: &[std::path::PathBuf],
         observers: GroupObservers,
     ) -> GroupManager {
-        let dir_name = if topic_exists("__consumer_offsets") {
-            warn!(
-                dir = store::FALLBACK_OFFSETS_DIR,
-                "the metadata log registers a __consumer_offsets topic (a Kafka data directory): \
-                 committed offsets are kept apart, and those Kafka stored there are not read"
-            );
-            store::FALLBACK_OFFSETS_DIR
-        } else {
-            store::OFFSETS_DIR
+        let segment_bytes = u64::try_from(config.offsets_topic_segment_bytes).unwrap_or(1 << 20);
+        let state = match partitions {
+            Some(n) => {
+                if !migrate.is_empty() {
+                    if let Err(e) = migration::migrate(log_dir, migrate, n, segment_bytes) {
+                        error!(error = %e, "migrating the old offsets layout failed: it stays in place and is retried on the next start");
+                    }
+                }
+                let hints = crate::partition::files::KafkaRootState::read(log_dir);
+                store::recover_topic(log_dir, n, &hints, segment_bytes, &topic_exists)
+            }
+            None => StoreState::default(),
         };
-        let (mut log, mut state, dir) = store::recover(log_dir, dir_name);
-        match store::drop_unknown_topics(log.as_mut(), &mut state, &topic_exists) {
-            Ok(0) => {}
-            Ok(n) => info!(
-                offsets = n,
-                "dropped committed offsets of topics that no longer exist"
-            ),
-            Err(e) => warn!(error = %e, "could not drop offsets of deleted topics"),
-        }
         let known = state.known_groups();
         let store_thread = Arbiter::new();
         let store = OffsetStore::start_in_arbiter(&store_thread.handle(), move |_| {
-            OffsetStore::new(log, dir, state)
+            OffsetStore::new(topic, state)
         });
         let clamp = |ms: u64| i32::try_from(ms).unwrap_or(i32::MAX);
         let manager = GroupManager {
@@ -346,103 +353,5 @@ impl GroupManager {
         {
             warn!("the offsets log did not close in time");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::group::records::CommittedOffset;
-    use crate::group::store::{CommitOffsets, FetchOffsets};
-
-    /// The metadata's answer to "does this topic exist", for a cluster holding `topics`.
-    fn topics(topics: &'static [&'static str]) -> impl Fn(&str) -> bool {
-        move |t| topics.contains(&t)
-    }
-
-    fn offset(o: i64) -> CommittedOffset {
-        CommittedOffset {
-            offset: o,
-            leader_epoch: -1,
-            metadata: String::new(),
-            commit_timestamp: 0,
-        }
-    }
-
-    async fn fetch_all(m: &GroupManager, group: &str) -> Vec<(String, i32, i64)> {
-        let topics = m
-            .store()
-            .send(FetchOffsets {
-                group: group.into(),
-                topics: None,
-            })
-            .await
-            .expect("store");
-        topics
-            .into_iter()
-            .flat_map(|t| {
-                let name = t.topic;
-                t.partitions
-                    .into_iter()
-                    .filter_map(move |(p, c)| c.map(|c| (name.clone(), p, c.offset)))
-            })
-            .collect()
-    }
-
-    /// `topic_deleted` drops every group's offsets for the topic, durably: after a restart
-    /// whose metadata still lists the topic, they stay gone.
-    #[test]
-    fn topic_deleted_drops_offsets_durably() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config::default();
-        actix_rt::System::new().block_on(async {
-            let m = GroupManager::start(
-                &config,
-                dir.path(),
-                Vec::new(),
-                topics(&["a", "b"]),
-                GroupObservers::default(),
-            );
-            for group in ["g1", "g2"] {
-                let r = m
-                    .store()
-                    .send(CommitOffsets {
-                        group: group.into(),
-                        offsets: vec![("a".into(), 0, offset(3)), ("b".into(), 1, offset(4))],
-                    })
-                    .await
-                    .expect("store");
-                assert_eq!(r, Ok(()));
-            }
-            m.topic_deleted("a");
-            assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
-            assert_eq!(fetch_all(&m, "g2").await, vec![("b".into(), 1, 4)]);
-            m.shutdown(Duration::from_secs(5)).await;
-        });
-        actix_rt::System::new().block_on(async {
-            let m = GroupManager::start(
-                &config,
-                dir.path(),
-                Vec::new(),
-                topics(&["a", "b"]),
-                GroupObservers::default(),
-            );
-            assert_eq!(fetch_all(&m, "g1").await, vec![("b".into(), 1, 4)]);
-            let listed: Vec<_> = m.list().await.into_iter().map(|g| g.group_id).collect();
-            assert_eq!(listed, vec!["g1".to_string(), "g2".to_string()]);
-            m.shutdown(Duration::from_secs(5)).await;
-        });
-        // A topic missing from the metadata at startup loses its offsets too.
-        actix_rt::System::new().block_on(async {
-            let m = GroupManager::start(
-                &config,
-                dir.path(),
-                Vec::new(),
-                topics(&[]),
-                GroupObservers::default(),
-            );
-            assert!(fetch_all(&m, "g1").await.is_empty());
-            m.shutdown(Duration::from_secs(5)).await;
-        });
     }
 }

@@ -1,24 +1,25 @@
 //! The offset store: every group's committed offsets (and the last metadata record of each
-//! group), in memory and in an append-only log, `<log.dirs>/__consumer_offsets-0/`.
+//! group), in memory, written to Kafka's `__consumer_offsets` topic.
 //!
-//! The log is an ordinary partition directory written by the storage engine
-//! ([`PartitionLog`]), holding records in Kafka's `__consumer_offsets` formats
-//! ([`super::records`]). It is not a topic: the metadata image does not list it, so clients never
-//! see it. On startup [`recover`] replays it from the start, keeping the latest value per key (a
-//! null value deletes the key). Every commit is one batch, fsynced before the commit is
-//! acknowledged; group metadata records are appended unsynced (the next commit or the clean
-//! close makes them durable; losing one only makes consumers rejoin).
+//! A group's records go to partition `Utils.abs(groupId.hashCode()) % partitionCount`
+//! ([`super::partitioning`]) of `__consumer_offsets`, in Kafka's key/value formats
+//! ([`super::records`]), so a data directory Kafka wrote keeps its groups' offsets and one
+//! sluice wrote reads with Kafka's tools. The topic is ordinary in the metadata log
+//! (`crate::metadata::internal_topics`), so Metadata lists it (internal) and Fetch reads it.
 //!
-//! Compaction: once the log holds at least [`COMPACT_MIN_RECORDS`] records and more than
-//! [`COMPACT_RATIO`] times the live keys, it is rewritten with the live records only, into
-//! `<dir>.compacting/`, which then replaces the directory (the old one is renamed to
-//! `<dir>.<uuid>-delete` first and removed). A crash midway leaves either the old directory
-//! (the half-written copy is discarded on startup) or only the finished copy, marked by
-//! `sluice-compacted`, which startup moves into place. This is checked on startup and every
-//! [`COMPACT_CHECK_EVERY`] appended records.
+//! **One owner per directory.** The partition actors of `__consumer_offsets-N` own the files:
+//! the store sends them each commit as one batch with `sync` (acknowledged once fsynced, and
+//! sharing the fsync with whatever else reached that partition meanwhile — the partition
+//! actor's group commit), then applies it in memory. Only at startup, before the partition
+//! actors exist, does the store open the logs itself: [`recover_topic`] replays every
+//! partition from the start (the latest value per key wins, a null value deletes) and closes
+//! them again; the migration of sluice's old layout ([`super::migration`]) writes there too.
 //!
-//! The store is one actor on a thread of its own, so an fsync never stalls the arbiters that
-//! serve connections.
+//! Records the coordinator does not handle (KIP-848 consumer-group and share-group records)
+//! are skipped on replay and stay in the log.
+//!
+//! [`recover`] opens one standalone log — sluice's old `__consumer_offsets-0` layout — with
+//! its compaction (rewrite of the live records, crash-safe); the migration reads it with this.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -28,17 +29,23 @@ use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 use tracing::{debug, error, info, warn, Span};
 
+use std::sync::Arc;
+
+use super::partitioning::partition_for;
 use super::records::{CommittedOffset, GroupMetadataValue, RecordKey};
 use crate::error::ErrorCode;
+pub use crate::metadata::internal_topics::OFFSETS_TOPIC;
+use crate::partition::files::KafkaRootState;
+use crate::partition::{Append, PartitionHandle, PartitionRegistry};
 use crate::record::{self, BatchBuilder, BatchIter};
-use crate::storage::{AppendError, LogConfig, PartitionLog};
+use crate::storage::{LogConfig, OpenHints, PartitionLog};
 use crate::util::clock::now_ms;
 use crate::util::fs::sync_dir;
 
-/// The store's directory under `log.dirs`.
+/// Sluice's old one-partition layout: this directory, not registered as a topic...
 pub const OFFSETS_DIR: &str = "__consumer_offsets-0";
-/// Used instead when the metadata log registers a real `__consumer_offsets` topic (a data
-/// directory that Kafka wrote): its partition actors own `__consumer_offsets-N`.
+/// ...or this one, used when the metadata log registered Kafka's `__consumer_offsets`.
+/// Both are migrated to the topic on startup ([`super::migration`]).
 pub const FALLBACK_OFFSETS_DIR: &str = "__sluice_consumer_offsets-0";
 
 /// Offsets per topic, then per partition.
@@ -149,6 +156,30 @@ impl StoreState {
                         partition,
                     };
                     out.push((key.encode(), Some(committed.encode())));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every live record with its group, encoded.
+    pub fn live_entries_by_group(&self) -> Vec<(String, Bytes, Option<Bytes>)> {
+        let mut out = Vec::new();
+        for (group, value) in &self.groups {
+            let key = RecordKey::Group {
+                group: group.clone(),
+            };
+            out.push((group.clone(), key.encode(), Some(value.encode())));
+        }
+        for (group, topics) in &self.offsets {
+            for (topic, partitions) in topics {
+                for (&partition, committed) in partitions {
+                    let key = RecordKey::Offset {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition,
+                    };
+                    out.push((group.clone(), key.encode(), Some(committed.encode())));
                 }
             }
         }
@@ -366,7 +397,14 @@ fn replay(log: &PartitionLog, state: &mut StoreState) -> (u64, u64) {
                             skipped += 1;
                         }
                     },
-                    Ok(None) => skipped += 1,
+                    Ok(None) => {
+                        // KIP-848 consumer-group or share-group records: kept in the log.
+                        debug!(
+                            offset = r.offset,
+                            "skipping an offsets record of a type the coordinator does not handle"
+                        );
+                        skipped += 1;
+                    }
                     Err(reason) => {
                         warn!(offset = r.offset, %reason, "skipping an undecodable offsets key");
                         skipped += 1;
@@ -381,104 +419,224 @@ fn replay(log: &PartitionLog, state: &mut StoreState) -> (u64, u64) {
     (applied, skipped)
 }
 
-/// The actor owning the offsets log and the committed offsets.
+/// Where the store writes: the partition actors of `__consumer_offsets`, and the topic's
+/// partition count (read from the published image: fixed once the topic exists).
+#[derive(Clone)]
+pub struct OffsetsTopic {
+    pub registry: Arc<PartitionRegistry>,
+    pub partitions: Arc<dyn Fn() -> Option<i32> + Send + Sync>,
+}
+
+impl OffsetsTopic {
+    /// The partition actor holding `group`'s records; `None` while the topic does not exist
+    /// (it is created on the first FindCoordinator or group write).
+    fn partition_of(&self, group: &str) -> Result<PartitionHandle, ErrorCode> {
+        let count = (self.partitions)().ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let p = partition_for(group, count);
+        self.registry
+            .get(OFFSETS_TOPIC, p)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)
+    }
+}
+
+/// The actor holding every group's committed offsets in memory and writing them, as records in
+/// Kafka's formats, through the partition actor of the group's `__consumer_offsets` partition
+/// (the one owner of that directory; see the module doc).
 pub struct OffsetStore {
-    log: Option<PartitionLog>,
-    dir: PathBuf,
+    topic: OffsetsTopic,
     state: StoreState,
     span: Span,
-    /// Records appended since compaction was last considered.
-    appended: u64,
+    /// Each write gets the next number; a key's in-memory value is replaced only by a write
+    /// numbered later than the one that set it, whatever order the acknowledgements come in.
+    next_write: u64,
+    written: HashMap<(String, String, i32), u64>,
+    group_written: HashMap<String, u64>,
 }
 
 impl OffsetStore {
-    pub fn new(log: Option<PartitionLog>, dir: PathBuf, state: StoreState) -> OffsetStore {
+    pub fn new(topic: OffsetsTopic, state: StoreState) -> OffsetStore {
         OffsetStore {
-            log,
-            dir,
+            topic,
             state,
             span: tracing::info_span!("offsets"),
-            appended: 0,
+            next_write: 0,
+            written: HashMap::new(),
+            group_written: HashMap::new(),
         }
     }
 
-    /// Appends `records` (key, value or tombstone) as one batch; with `sync`, fsynced before
-    /// returning.
-    fn append(&mut self, records: &[(Bytes, Option<Bytes>)], sync: bool) -> Result<(), ErrorCode> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let Some(log) = self.log.as_mut() else {
-            return Err(ErrorCode::CoordinatorNotAvailable);
+    /// Appends `records` (key, value or tombstone) of `group` as one batch to the group's
+    /// partition; with `sync`, acknowledged once fsynced (the partition actor's group commit).
+    fn append(
+        &mut self,
+        group: &str,
+        records: &[(Bytes, Option<Bytes>)],
+    ) -> (
+        u64,
+        impl std::future::Future<Output = Result<(), ErrorCode>> + 'static,
+    ) {
+        self.next_write += 1;
+        let seq = self.next_write;
+        let target = if records.is_empty() {
+            Ok(None)
+        } else {
+            self.topic.partition_of(group).map(Some)
         };
-        let now = now_ms();
-        let mut builder = BatchBuilder::new(0, now);
-        for (key, value) in records {
-            builder.push(Some(key), value.as_deref(), &[]);
-        }
-        let batch = BytesMut::from(builder.build().as_ref());
-        if let Err(e) = log.append(batch, now) {
-            error!(dir = %self.dir.display(), error = %e, "offsets log append failed");
-            return Err(match e {
-                AppendError::MessageTooLarge { .. } | AppendError::RecordListTooLarge { .. } => {
-                    ErrorCode::InvalidCommitOffsetSize
+        let batch = if records.is_empty() {
+            Bytes::new()
+        } else {
+            let mut builder = BatchBuilder::new(0, now_ms());
+            for (key, value) in records {
+                builder.push(Some(key), value.as_deref(), &[]);
+            }
+            builder.build()
+        };
+        let fut = async move {
+            let handle = match target? {
+                Some(h) => h,
+                None => return Ok(()),
+            };
+            match handle
+                .send(Append {
+                    records: batch,
+                    sync: true,
+                })
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(code @ (ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge))) => {
+                    warn!(?code, "offsets batch refused by the partition");
+                    Err(ErrorCode::InvalidCommitOffsetSize)
                 }
-                _ => ErrorCode::CoordinatorNotAvailable,
-            });
-        }
-        if sync {
-            if let Err(e) = log.flush() {
-                error!(dir = %self.dir.display(), error = %e, "offsets log fsync failed");
-                return Err(ErrorCode::CoordinatorNotAvailable);
+                Ok(Err(code)) => {
+                    error!(?code, "offsets log append failed");
+                    Err(ErrorCode::CoordinatorNotAvailable)
+                }
+                Err(_) => Err(ErrorCode::CoordinatorNotAvailable),
+            }
+        };
+        (seq, fut)
+    }
+
+    /// Applies offsets (or tombstones) written as write `seq`, unless a later write already set
+    /// the key.
+    fn apply_offsets(
+        &mut self,
+        seq: u64,
+        group: &str,
+        offsets: Vec<(String, i32, Option<CommittedOffset>)>,
+    ) {
+        for (topic, partition, value) in offsets {
+            let slot = self
+                .written
+                .entry((group.to_string(), topic.clone(), partition))
+                .or_insert(0);
+            if *slot > seq {
+                continue;
+            }
+            *slot = seq;
+            let key = RecordKey::Offset {
+                group: group.to_string(),
+                topic,
+                partition,
+            };
+            match value {
+                Some(v) => {
+                    if let RecordKey::Offset {
+                        group,
+                        topic,
+                        partition,
+                    } = key
+                    {
+                        self.state
+                            .offsets
+                            .entry(group)
+                            .or_default()
+                            .entry(topic)
+                            .or_default()
+                            .insert(partition, v);
+                    }
+                }
+                None => {
+                    let _ = self.state.apply(key, None);
+                }
             }
         }
-        self.appended += records.len() as u64;
-        Ok(())
     }
 
-    /// Called after the state took an append in: compacts now and then.
-    fn after_append(&mut self) {
-        if self.appended >= COMPACT_CHECK_EVERY {
-            self.appended = 0;
-            maybe_compact(&self.dir, &mut self.log, &self.state);
-        }
-    }
-
-    /// Writes tombstones for every offset of `topic` (all groups) or of `group` (all topics).
-    fn drop_offsets(
-        &mut self,
+    /// Tombstones for every offset of `topic` (all groups) or of `group` (all topics), one
+    /// batch per group.
+    fn tombstones(
+        &self,
         group: Option<&str>,
         topic: Option<&str>,
-    ) -> Result<usize, ErrorCode> {
-        let mut tombstones = Vec::new();
+    ) -> Vec<(String, Vec<(String, i32)>)> {
+        let mut out = Vec::new();
         for (g, topics) in &self.state.offsets {
             if group.is_some_and(|want| want != g) {
                 continue;
             }
+            let mut keys = Vec::new();
             for (t, partitions) in topics {
                 if topic.is_some_and(|want| want != t) {
                     continue;
                 }
-                for &partition in partitions.keys() {
+                keys.extend(partitions.keys().map(|&p| (t.clone(), p)));
+            }
+            if !keys.is_empty() {
+                out.push((g.clone(), keys));
+            }
+        }
+        out
+    }
+
+    /// Writes the tombstones and applies them once durable; resolves to how many went.
+    fn drop_offsets(
+        &mut self,
+        group: Option<&str>,
+        topic: Option<&str>,
+    ) -> ResponseActFuture<Self, Result<usize, ErrorCode>> {
+        let mut writes = Vec::new();
+        for (g, keys) in self.tombstones(group, topic) {
+            let records: Vec<(Bytes, Option<Bytes>)> = keys
+                .iter()
+                .map(|(t, p)| {
                     let key = RecordKey::Offset {
                         group: g.clone(),
                         topic: t.clone(),
-                        partition,
+                        partition: *p,
                     };
-                    tombstones.push((key, None));
-                }
-            }
+                    (key.encode(), None)
+                })
+                .collect();
+            let (seq, fut) = self.append(&g, &records);
+            writes.push(async move { (seq, g, keys, fut.await) });
         }
-        let encoded: Vec<(Bytes, Option<Bytes>)> = tombstones
-            .iter()
-            .map(|(k, v)| (k.encode(), v.clone()))
-            .collect();
-        self.append(&encoded, true)?;
-        let n = tombstones.len();
-        for (key, value) in tombstones {
-            let _ = self.state.apply(key, value);
-        }
-        Ok(n)
+        Box::pin(
+            futures_util::future::join_all(writes)
+                .into_actor(self)
+                .map(|results, act, _| {
+                    let mut n = 0;
+                    let mut failed = None;
+                    for (seq, g, keys, result) in results {
+                        match result {
+                            Ok(()) => {
+                                n += keys.len();
+                                act.apply_offsets(
+                                    seq,
+                                    &g,
+                                    keys.into_iter().map(|(t, p)| (t, p, None)).collect(),
+                                );
+                            }
+                            Err(code) => failed = Some(code),
+                        }
+                    }
+                    match failed {
+                        Some(code) => Err(code),
+                        None => Ok(n),
+                    }
+                }),
+        )
     }
 }
 
@@ -487,7 +645,7 @@ impl Actor for OffsetStore {
 
     fn started(&mut self, _ctx: &mut Self::Context) {
         let _e = self.span.clone().entered();
-        debug!(dir = %self.dir.display(), "offset store started");
+        debug!(topic = OFFSETS_TOPIC, "offset store started");
     }
 }
 
@@ -500,7 +658,7 @@ pub struct CommitOffsets {
 }
 
 impl Handler<CommitOffsets> for OffsetStore {
-    type Result = Result<(), ErrorCode>;
+    type Result = ResponseActFuture<Self, Result<(), ErrorCode>>;
 
     fn handle(&mut self, msg: CommitOffsets, _ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span.clone().entered();
@@ -516,13 +674,17 @@ impl Handler<CommitOffsets> for OffsetStore {
                 (key.encode(), Some(committed.encode()))
             })
             .collect();
-        self.append(&records, true)?;
-        let group = self.state.offsets.entry(msg.group).or_default();
-        for (topic, partition, committed) in msg.offsets {
-            group.entry(topic).or_default().insert(partition, committed);
-        }
-        self.after_append();
-        Ok(())
+        let (seq, fut) = self.append(&msg.group, &records);
+        Box::pin(fut.into_actor(self).map(move |result, act, _| {
+            result?;
+            let offsets = msg
+                .offsets
+                .into_iter()
+                .map(|(t, p, c)| (t, p, Some(c)))
+                .collect();
+            act.apply_offsets(seq, &msg.group, offsets);
+            Ok(())
+        }))
     }
 }
 
@@ -588,20 +750,33 @@ pub struct DeleteGroup {
 }
 
 impl Handler<DeleteGroup> for OffsetStore {
-    type Result = Result<(), ErrorCode>;
+    type Result = ResponseActFuture<Self, Result<(), ErrorCode>>;
 
     fn handle(&mut self, msg: DeleteGroup, _ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span.clone().entered();
-        let dropped = self.drop_offsets(Some(&msg.group), None)?;
-        if self.state.groups.contains_key(&msg.group) {
-            let key = RecordKey::Group {
-                group: msg.group.clone(),
+        let offsets = self.drop_offsets(Some(&msg.group), None);
+        let group = msg.group;
+        Box::pin(offsets.then(move |dropped, act, _| {
+            let has_record = act.state.groups.contains_key(&group);
+            let (seq, fut) = if has_record {
+                let key = RecordKey::Group {
+                    group: group.clone(),
+                };
+                act.append(&group, &[(key.encode(), None)])
+            } else {
+                act.append(&group, &[])
             };
-            self.append(&[(key.encode(), None)], true)?;
-            self.state.groups.remove(&msg.group);
-        }
-        info!(group = %msg.group, offsets = dropped, "group deleted");
-        Ok(())
+            fut.into_actor(act).map(move |written, act, _| {
+                let dropped = dropped?;
+                written?;
+                if has_record && act.group_written.get(&group).is_none_or(|&s| s <= seq) {
+                    act.group_written.insert(group.clone(), seq);
+                    act.state.groups.remove(&group);
+                }
+                info!(group = %group, offsets = dropped, "group deleted");
+                Ok(())
+            })
+        }))
     }
 }
 
@@ -613,24 +788,30 @@ pub struct DropTopic {
 }
 
 impl Handler<DropTopic> for OffsetStore {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: DropTopic, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: DropTopic, _ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span.clone().entered();
-        match self.drop_offsets(None, Some(&msg.topic)) {
-            Ok(0) => {}
-            Ok(n) => {
-                info!(topic = %msg.topic, offsets = n, "dropped the offsets of a deleted topic")
-            }
-            Err(code) => {
-                warn!(topic = %msg.topic, ?code, "could not drop the offsets of a deleted topic")
-            }
+        let topic = msg.topic;
+        // The in-memory offsets go at once (a fetch right after the deletion finds none); the
+        // tombstones follow.
+        let fut = self.drop_offsets(None, Some(&topic));
+        for g in self.state.offsets.values_mut() {
+            g.remove(&topic);
         }
+        self.state.offsets.retain(|_, g| !g.is_empty());
+        Box::pin(fut.map(move |result, _, _| match result {
+            Ok(0) => {}
+            Ok(n) => info!(topic = %topic, offsets = n, "dropped the offsets of a deleted topic"),
+            Err(code) => {
+                warn!(topic = %topic, ?code, "could not drop the offsets of a deleted topic")
+            }
+        }))
     }
 }
 
-/// The group's metadata after a rebalance (written unsynced: the next synced commit or the
-/// clean close makes it durable).
+/// The group's metadata after a rebalance (appended without waiting for anyone: losing it
+/// only makes consumers rejoin).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StoreGroup {
@@ -639,26 +820,30 @@ pub struct StoreGroup {
 }
 
 impl Handler<StoreGroup> for OffsetStore {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: StoreGroup, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: StoreGroup, _ctx: &mut Self::Context) -> Self::Result {
         let _e = self.span.clone().entered();
         let key = RecordKey::Group {
             group: msg.group.clone(),
         };
-        if self
-            .append(&[(key.encode(), Some(msg.value.encode()))], false)
-            .is_ok()
-        {
-            // Kept whole: a compaction rewrites it.
-            self.state.groups.insert(msg.group, msg.value);
-            self.after_append();
-        }
+        let (seq, fut) = self.append(&msg.group, &[(key.encode(), Some(msg.value.encode()))]);
+        Box::pin(
+            fut.into_actor(self)
+                .map(move |result, act, _| match result {
+                    Ok(()) => {
+                        if act.group_written.get(&msg.group).is_none_or(|&s| s <= seq) {
+                            act.group_written.insert(msg.group.clone(), seq);
+                            act.state.groups.insert(msg.group, msg.value);
+                        }
+                    }
+                    Err(code) => debug!(group = %msg.group, ?code, "group metadata not stored"),
+                }),
+        )
     }
 }
 
-/// Closes the log cleanly (fsync, checkpoint, clean-shutdown marker). Later messages find no
-/// log and fail.
+/// Shutdown: the partition actors close the logs; nothing is left to do here but to say so.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CloseStore;
@@ -668,53 +853,157 @@ impl Handler<CloseStore> for OffsetStore {
 
     fn handle(&mut self, _msg: CloseStore, _ctx: &mut Self::Context) {
         let _e = self.span.clone().entered();
-        if let Some(log) = self.log.take() {
-            match log.close() {
-                Ok(()) => debug!("offsets log closed"),
-                Err(e) => error!(error = %e, "closing the offsets log failed"),
-            }
-        }
+        debug!("offset store stopped");
     }
 }
 
-/// Drops, at startup, offsets of topics that no longer exist (deleted while a tombstone write
-/// was lost); returns how many went.
-pub fn drop_unknown_topics(
-    log: Option<&mut PartitionLog>,
-    state: &mut StoreState,
+/// Startup, before the partition actors start: replays every `__consumer_offsets-N` that
+/// exists (N < `partitions`) into one state, writes tombstones for offsets of topics that no
+/// longer exist (`exists`; deleted while a tombstone write was lost) into their group's
+/// partition, and closes the logs again so that the partition actors become their owners.
+/// A partition that cannot be opened is logged and skipped (its groups are not answered).
+pub fn recover_topic(
+    log_dir: &Path,
+    partitions: i32,
+    hints: &KafkaRootState,
+    segment_bytes: u64,
     exists: impl Fn(&str) -> bool,
-) -> io::Result<usize> {
-    let mut tombstones = Vec::new();
+) -> StoreState {
+    let started = std::time::Instant::now();
+    let mut state = StoreState::default();
+    let mut logs: HashMap<i32, PartitionLog> = HashMap::new();
+    let (mut applied, mut skipped) = (0u64, 0u64);
+    for p in 0..partitions {
+        let dir = log_dir.join(format!("{OFFSETS_TOPIC}-{p}"));
+        if !dir.is_dir() {
+            continue;
+        }
+        let key = (OFFSETS_TOPIC.to_string(), p);
+        let open_hints = OpenHints {
+            kafka_clean_shutdown: hints.clean_shutdown,
+            recovery_point: hints.recovery_points.get(&key).copied(),
+            log_start_offset: hints.log_start_offsets.get(&key).copied(),
+        };
+        match PartitionLog::open_with_hints(&dir, topic_log_config(segment_bytes), open_hints) {
+            Ok(log) => {
+                let (a, s) = replay(&log, &mut state);
+                applied += a;
+                skipped += s;
+                logs.insert(p, log);
+            }
+            Err(e) => {
+                error!(dir = %dir.display(), error = %e, "cannot open an offsets partition: its groups' offsets are not answered")
+            }
+        }
+    }
+    // Tombstones for offsets of topics gone, per group's partition.
+    let mut gone: BTreeMap<i32, Vec<RecordKey>> = BTreeMap::new();
     for (g, topics) in &state.offsets {
-        for (t, partitions) in topics {
+        for (t, parts) in topics {
             if exists(t) {
                 continue;
             }
-            for &partition in partitions.keys() {
-                tombstones.push(RecordKey::Offset {
-                    group: g.clone(),
-                    topic: t.clone(),
-                    partition,
-                });
+            for &partition in parts.keys() {
+                gone.entry(partition_for(g, partitions))
+                    .or_default()
+                    .push(RecordKey::Offset {
+                        group: g.clone(),
+                        topic: t.clone(),
+                        partition,
+                    });
             }
         }
     }
-    if tombstones.is_empty() {
-        return Ok(0);
-    }
-    if let Some(log) = log {
-        let now = now_ms();
-        let mut builder = BatchBuilder::new(0, now);
-        for key in &tombstones {
-            builder.push(Some(&key.encode()), None, &[]);
+    let mut dropped = 0;
+    for (p, keys) in gone {
+        if let Some(log) = logs.get_mut(&p) {
+            let now = now_ms();
+            let mut builder = BatchBuilder::new(0, now);
+            for key in &keys {
+                builder.push(Some(&key.encode()), None, &[]);
+            }
+            let written = log
+                .append(BytesMut::from(builder.build().as_ref()), now)
+                .map_err(io::Error::other)
+                .and_then(|_| log.flush());
+            if let Err(e) = written {
+                warn!(partition = p, error = %e, "could not drop offsets of deleted topics");
+            }
         }
-        log.append(BytesMut::from(builder.build().as_ref()), now)
-            .map_err(io::Error::other)?;
-        log.flush()?;
+        // Without a log to write to, the offsets are dropped from memory only (the next
+        // start drops them again).
+        dropped += keys.len();
+        for key in keys {
+            let _ = state.apply(key, None);
+        }
     }
-    let n = tombstones.len();
-    for key in tombstones {
-        let _ = state.apply(key, None);
+    if dropped > 0 {
+        info!(
+            offsets = dropped,
+            "dropped committed offsets of topics that no longer exist"
+        );
+    }
+    for (p, log) in logs {
+        if let Err(e) = log.close() {
+            warn!(partition = p, error = %e, "closing an offsets partition after its replay failed");
+        }
+    }
+    info!(
+        topic = OFFSETS_TOPIC,
+        partitions,
+        records = applied,
+        skipped,
+        groups = state.known_groups().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "offsets topic replayed"
+    );
+    state
+}
+
+/// The storage settings the replay opens a partition with (the partition actor then uses
+/// the topic's own).
+fn topic_log_config(segment_bytes: u64) -> LogConfig {
+    LogConfig {
+        segment_bytes,
+        retention_ms: -1,
+        retention_bytes: -1,
+        ..LogConfig::default()
+    }
+}
+
+/// Appends `entries` (live records of many groups) each into its group's partition of
+/// `__consumer_offsets` (`partitions` of them), opening, fsyncing and closing the logs
+/// (startup only, before the partition actors start). Used by the migration.
+pub fn write_to_topic(
+    log_dir: &Path,
+    partitions: i32,
+    segment_bytes: u64,
+    entries: Vec<(String, Bytes, Option<Bytes>)>,
+) -> io::Result<usize> {
+    let mut by_partition: BTreeMap<i32, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
+    for (group, key, value) in entries {
+        by_partition
+            .entry(partition_for(&group, partitions))
+            .or_default()
+            .push((key, value));
+    }
+    let mut n = 0;
+    for (p, records) in by_partition {
+        let dir = log_dir.join(format!("{OFFSETS_TOPIC}-{p}"));
+        let mut log =
+            PartitionLog::open(&dir, topic_log_config(segment_bytes)).map_err(io::Error::other)?;
+        for chunk in records.chunks(COMPACT_BATCH_RECORDS) {
+            let now = now_ms();
+            let mut builder = BatchBuilder::new(0, now);
+            for (key, value) in chunk {
+                builder.push(Some(key), value.as_deref(), &[]);
+            }
+            log.append(BytesMut::from(builder.build().as_ref()), now)
+                .map_err(io::Error::other)?;
+            n += chunk.len();
+        }
+        log.flush()?;
+        log.close()?;
     }
     Ok(n)
 }
@@ -779,30 +1068,6 @@ mod tests {
         assert_eq!(g.get(&1), None);
         assert_eq!(state.offsets["h"]["t"][&0].offset, 7);
         assert_eq!(state.known_groups().len(), 2);
-    }
-
-    #[test]
-    fn unknown_topics_are_dropped_durably() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let (log, _, _) = recover(dir.path(), OFFSETS_DIR);
-            let mut log = log.expect("log");
-            append(
-                &mut log,
-                &[
-                    (key("g", "kept", 0), Some(committed(1))),
-                    (key("g", "gone", 0), Some(committed(2))),
-                ],
-            );
-            log.close().expect("close");
-        }
-        let (mut log, mut state, _) = recover(dir.path(), OFFSETS_DIR);
-        let n = drop_unknown_topics(log.as_mut(), &mut state, |t| t == "kept").expect("drop");
-        assert_eq!(n, 1);
-        drop(log);
-        let (_, state, _) = recover(dir.path(), OFFSETS_DIR);
-        assert!(state.offsets["g"].contains_key("kept"));
-        assert!(!state.offsets["g"].contains_key("gone"));
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod election;
 pub mod image;
+pub mod internal_topics;
 pub mod kraft_log;
 pub mod producer_ids;
 pub mod properties;

@@ -50,9 +50,11 @@ fn new_partition_record(topic_id: Uuid, index: i32, node: i32, dir: Uuid) -> Par
     }
 }
 
-/// Topic names that would put a partition directory where the committed-offsets store lives
-/// (`crate::group::store::OFFSETS_DIR`, `FALLBACK_OFFSETS_DIR`): no topic may take them.
-pub const RESERVED_TOPICS: [&str; 2] = ["__consumer_offsets", "__sluice_consumer_offsets"];
+/// Topic names that would put a partition directory where sluice's old offsets layout lives
+/// (`__sluice_consumer_offsets-0`, migrated on startup by `crate::group::migration`): no topic
+/// may take them. `__consumer_offsets` is a real topic, made by the group coordinator only
+/// ([`super::internal_topics`]).
+pub const RESERVED_TOPICS: [&str; 1] = ["__sluice_consumer_offsets"];
 
 /// Kafka's topic name rules.
 pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
@@ -78,7 +80,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
         return bad("it contains a character other than ASCII alphanumerics, '.', '_' and '-'");
     }
     if RESERVED_TOPICS.contains(&name) {
-        return bad("it is reserved: the group coordinator keeps committed offsets there");
+        return bad("it is reserved: sluice's old committed-offsets layout used it");
     }
     Ok(())
 }
@@ -179,6 +181,17 @@ pub struct AlterTopicConfigs {
 impl MetadataActor {
     fn create_topic(&mut self, req: CreateTopic) -> Result<CreatedTopic, (ErrorCode, String)> {
         validate_topic_name(&req.name)?;
+        if super::internal_topics::is_coordinator_topic(&req.name)
+            && self.image.topic(&req.name).is_none()
+        {
+            return Err((
+                ErrorCode::InvalidRequest,
+                format!(
+                    "Topic '{}' is internal: the group coordinator creates it.",
+                    req.name
+                ),
+            ));
+        }
         if self.image.topic(&req.name).is_some() {
             return Err((
                 ErrorCode::TopicAlreadyExists,
@@ -374,6 +387,15 @@ impl MetadataActor {
     /// Records the deletion and detaches the partitions; returns them to be closed.
     fn delete_topic(&mut self, req: &DeleteTopic) -> TopicResult<(DeletedTopic, DetachedTopic)> {
         let topic = self.find_topic(&req.topic)?;
+        if super::internal_topics::is_coordinator_topic(&topic.name) {
+            return Err((
+                ErrorCode::InvalidTopicException,
+                format!(
+                    "Topic {} is a Kafka internal topic and is not allowed to be deleted.",
+                    topic.name
+                ),
+            ));
+        }
         if !self.deps.config.delete_topic_enable {
             return Err((
                 ErrorCode::TopicDeletionDisabled,

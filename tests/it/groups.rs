@@ -974,7 +974,12 @@ fn committed_offsets_survive_a_restart_and_are_fetched_in_every_version() {
     let mut c = broker.connect();
     let (_, rows) = fetch_offsets(&mut c, 5, "durable", Some(&[("b", &[2])]));
     assert_eq!(rows[0].2, 222);
-    assert!(broker.data_dir.join("__consumer_offsets-0").is_dir());
+    // In the group's partition of __consumer_offsets ("durable": Java hashCode % 50).
+    let durable = "durable"
+        .encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32));
+    let dir = format!("__consumer_offsets-{}", durable.unsigned_abs() % 50);
+    assert!(broker.data_dir.join(dir).is_dir());
 }
 
 #[test]
@@ -1128,9 +1133,10 @@ fn no_topic_can_take_the_offsets_log_directory() {
         commit(&mut c, 8, "g", -1, "", &[("real", 0, 4, None)])[0].2,
         0
     );
-    // Auto-creation of the reserved names is refused: no partition actor ever opens the
-    // store's directory.
-    for name in ["__consumer_offsets", "__sluice_consumer_offsets"] {
+    // __consumer_offsets is the coordinator's topic now (created by the commit above, listed
+    // as internal); the old layout's name stays reserved.
+    {
+        let name = "__sluice_consumer_offsets";
         let req = MetadataRequest {
             topics: Some(vec![MetadataRequestTopic {
                 name: Some(name.into()),

@@ -27,6 +27,7 @@ mod kcat;
 mod limits;
 mod metadata_api;
 mod metadata_log;
+mod offsets_topic;
 mod old_versions;
 mod python;
 mod python_admin;

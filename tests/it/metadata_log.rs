@@ -362,13 +362,10 @@ fn invalid_names_and_disallowed_creation_create_nothing() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
-    // Besides the metadata log and the committed-offsets log, only the valid topic exists.
+    // Besides the metadata log, only the valid topic exists (no group was used, so no
+    // __consumer_offsets either).
     assert_eq!(
         dirs,
-        vec![
-            "__cluster_metadata-0".to_string(),
-            "__consumer_offsets-0".to_string(),
-            format!("{longest}-0")
-        ]
+        vec!["__cluster_metadata-0".to_string(), format!("{longest}-0")]
     );
 }

@@ -1,0 +1,670 @@
+//! Issue 19 point 2: committed offsets in Kafka's `__consumer_offsets` layout.
+//!
+//! The fixtures stand for what Kafka (or an older sluice) wrote and are built byte by byte
+//! here from the format descriptions — record batch v2 with its CRC-32C, KRaft metadata
+//! records per `metadata/*.json`, offset-commit and group-metadata keys/values per Kafka's
+//! group-coordinator schemas — with none of sluice's writers or generated encoders.
+
+use std::fs;
+use std::path::Path;
+
+use sluice::protocol::api_table::ApiKey;
+use sluice::protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use sluice::protocol::messages::create_topics_response::CreateTopicsResponse;
+use sluice::protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
+use sluice::protocol::messages::delete_topics_response::DeleteTopicsResponse;
+use sluice::protocol::messages::fetch_response::FetchResponse;
+use sluice::protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use sluice::protocol::messages::metadata_response::MetadataResponse;
+use uuid::Uuid;
+
+use crate::common::fixtures::meta_properties;
+use crate::common::groups::{commit, create_topics, fast_broker, fetch_offsets};
+use crate::common::topics::fetch_one;
+use crate::common::{TestBroker, WireClient};
+
+// ----- the encoders, from the format descriptions -----
+
+/// (key, value) of one record; `None` is null.
+type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// (name, id, partitions, configs) of a topic in the metadata log.
+type TopicDef<'a> = (&'a str, Uuid, i32, &'a [(&'a str, &'a str)]);
+
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Zigzag varint (record fields).
+fn varint(out: &mut Vec<u8>, v: i64) {
+    uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn compact_str(out: &mut Vec<u8>, s: &str) {
+    uvarint(out, s.len() as u64 + 1);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// int16-length string (non-flexible versions).
+fn str16(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as i16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A record batch v2 at `base_offset` holding (key, value) records, timestamps `ts`.
+fn batch(base_offset: i64, ts: i64, records: &[KeyValue]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (i, (k, v)) in records.iter().enumerate() {
+        let mut r = vec![0u8]; // attributes
+        varint(&mut r, 0); // timestamp delta
+        varint(&mut r, i as i64); // offset delta
+        match k {
+            Some(k) => {
+                varint(&mut r, k.len() as i64);
+                r.extend_from_slice(k);
+            }
+            None => varint(&mut r, -1),
+        }
+        match v {
+            Some(v) => {
+                varint(&mut r, v.len() as i64);
+                r.extend_from_slice(v);
+            }
+            None => varint(&mut r, -1),
+        }
+        varint(&mut r, 0); // headers
+        varint(&mut body, r.len() as i64);
+        body.extend_from_slice(&r);
+    }
+    // attributes .. end: the CRC's range.
+    let mut tail = Vec::new();
+    tail.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, create time
+    tail.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes()); // lastOffsetDelta
+    tail.extend_from_slice(&ts.to_be_bytes()); // baseTimestamp
+    tail.extend_from_slice(&ts.to_be_bytes()); // maxTimestamp
+    tail.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
+    tail.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
+    tail.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+    tail.extend_from_slice(&(records.len() as i32).to_be_bytes());
+    tail.extend_from_slice(&body);
+    let mut out = Vec::new();
+    out.extend_from_slice(&base_offset.to_be_bytes());
+    // batchLength: partitionLeaderEpoch(4) + magic(1) + crc(4) + tail.
+    out.extend_from_slice(&((9 + tail.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes()); // partitionLeaderEpoch
+    out.push(2); // magic
+    out.extend_from_slice(&crc32c(&tail).to_be_bytes());
+    out.extend_from_slice(&tail);
+    out
+}
+
+/// A KRaft metadata record value: frame version 1, api key, version, body (flexible: the
+/// body ends with its tagged-field count, 0).
+fn metadata_value(api_key: u64, version: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    uvarint(&mut out, 1);
+    uvarint(&mut out, api_key);
+    uvarint(&mut out, version);
+    out.extend_from_slice(body);
+    out.push(0);
+    out
+}
+
+fn feature_level(name: &str, level: i16) -> Vec<u8> {
+    let mut b = Vec::new();
+    compact_str(&mut b, name);
+    b.extend_from_slice(&level.to_be_bytes());
+    metadata_value(12, 0, &b)
+}
+
+fn topic_record(name: &str, id: Uuid) -> Vec<u8> {
+    let mut b = Vec::new();
+    compact_str(&mut b, name);
+    b.extend_from_slice(id.as_bytes());
+    metadata_value(2, 0, &b)
+}
+
+/// PartitionRecord v1 led by broker 1.
+fn partition_record(id: Uuid, partition: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&partition.to_be_bytes());
+    b.extend_from_slice(id.as_bytes());
+    for list in [&[1i32][..], &[1], &[], &[]] {
+        // replicas, isr, removingReplicas, addingReplicas
+        uvarint(&mut b, list.len() as u64 + 1);
+        for r in list {
+            b.extend_from_slice(&r.to_be_bytes());
+        }
+    }
+    b.extend_from_slice(&1i32.to_be_bytes()); // leader
+    b.extend_from_slice(&0i32.to_be_bytes()); // leaderEpoch
+    b.extend_from_slice(&0i32.to_be_bytes()); // partitionEpoch
+    uvarint(&mut b, 2); // directories: one
+    b.extend_from_slice(Uuid::from_u128(0xd1).as_bytes());
+    metadata_value(3, 1, &b)
+}
+
+fn config_record(topic: &str, name: &str, value: &str) -> Vec<u8> {
+    let mut b = vec![2u8]; // resource type TOPIC
+    compact_str(&mut b, topic);
+    compact_str(&mut b, name);
+    compact_str(&mut b, value);
+    metadata_value(4, 0, &b)
+}
+
+/// A metadata log registering `topics` (name, id, partitions, configs), one batch each.
+fn metadata_log(topics: &[TopicDef]) -> Vec<u8> {
+    let mut log = batch(
+        0,
+        1_000,
+        &[(None, Some(feature_level("metadata.version", 20)))],
+    );
+    let mut next = 1i64;
+    for (name, id, n, configs) in topics {
+        let mut values = vec![(None, Some(topic_record(name, *id)))];
+        for (k, v) in configs.iter() {
+            values.push((None, Some(config_record(name, k, v))));
+        }
+        for p in 0..*n {
+            values.push((None, Some(partition_record(*id, p))));
+        }
+        log.extend_from_slice(&batch(next, 2_000, &values));
+        next += values.len() as i64;
+    }
+    log
+}
+
+/// OffsetCommitKey v1.
+fn offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut b = 1i16.to_be_bytes().to_vec();
+    str16(&mut b, group);
+    str16(&mut b, topic);
+    b.extend_from_slice(&partition.to_be_bytes());
+    b
+}
+
+/// OffsetCommitValue v3 (what Kafka 3.x/4.x write).
+fn offset_value_v3(offset: i64, epoch: i32, metadata: &str) -> Vec<u8> {
+    let mut b = 3i16.to_be_bytes().to_vec();
+    b.extend_from_slice(&offset.to_be_bytes());
+    b.extend_from_slice(&epoch.to_be_bytes());
+    str16(&mut b, metadata);
+    b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    b
+}
+
+/// OffsetCommitValue v1: with the expire timestamp.
+fn offset_value_v1(offset: i64) -> Vec<u8> {
+    let mut b = 1i16.to_be_bytes().to_vec();
+    b.extend_from_slice(&offset.to_be_bytes());
+    str16(&mut b, "");
+    b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    b.extend_from_slice(&(-1i64).to_be_bytes());
+    b
+}
+
+/// OffsetCommitValue v4: flexible.
+fn offset_value_v4(offset: i64) -> Vec<u8> {
+    let mut b = 4i16.to_be_bytes().to_vec();
+    b.extend_from_slice(&offset.to_be_bytes());
+    b.extend_from_slice(&2i32.to_be_bytes());
+    compact_str(&mut b, "v4");
+    b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    b.push(0);
+    b
+}
+
+/// GroupMetadataKey v2 and an empty group's GroupMetadataValue v3.
+fn group_record(group: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut k = 2i16.to_be_bytes().to_vec();
+    str16(&mut k, group);
+    let mut v = 3i16.to_be_bytes().to_vec();
+    str16(&mut v, "consumer");
+    v.extend_from_slice(&4i32.to_be_bytes()); // generation
+    str16(&mut v, "range"); // protocol
+    v.extend_from_slice(&(-1i16).to_be_bytes()); // leader: null
+    v.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+    v.extend_from_slice(&0i32.to_be_bytes()); // no members
+    (k, v)
+}
+
+/// A KIP-848 ConsumerGroupMetadataKey (v3) record: not handled, must be skipped and kept.
+fn kip848_record(group: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut k = 3i16.to_be_bytes().to_vec();
+    str16(&mut k, group);
+    let mut v = 0i16.to_be_bytes().to_vec();
+    v.extend_from_slice(&7i32.to_be_bytes()); // epoch
+    v.push(0);
+    (k, v)
+}
+
+/// Java's String.hashCode (UTF-16 units, wrapping) and Kafka's Utils.abs, written here again.
+fn kafka_partition(group: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in group.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(unit as i32);
+    }
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+fn write_partition(log_dir: &Path, topic: &str, p: i32, id: Option<Uuid>, log: &[u8]) {
+    let dir = log_dir.join(format!("{topic}-{p}"));
+    fs::create_dir_all(&dir).expect("partition dir");
+    if let Some(id) = id {
+        use base64::Engine;
+        let id64 = base64::engine::general_purpose::STANDARD.encode(id.as_bytes());
+        fs::write(
+            dir.join("partition.metadata"),
+            format!("version: 0\ntopic_id: {id64}"),
+        )
+        .expect("partition.metadata");
+    }
+    fs::write(dir.join("00000000000000000000.log"), log).expect("segment");
+}
+
+fn write_metadata(log_dir: &Path, log: &[u8]) {
+    fs::create_dir_all(log_dir).expect("log dir");
+    fs::write(log_dir.join("meta.properties"), meta_properties()).expect("meta.properties");
+    let dir = log_dir.join("__cluster_metadata-0");
+    fs::create_dir_all(&dir).expect("metadata dir");
+    fs::write(dir.join("00000000000000000000.log"), log).expect("metadata log");
+}
+
+fn metadata(c: &mut WireClient, names: &[&str]) -> MetadataResponse {
+    let req = MetadataRequest {
+        topics: Some(
+            names
+                .iter()
+                .map(|n| MetadataRequestTopic {
+                    name: Some(n.to_string()),
+                    ..MetadataRequestTopic::default()
+                })
+                .collect(),
+        ),
+        allow_auto_topic_creation: false,
+        ..MetadataRequest::default()
+    };
+    c.request(
+        ApiKey::Metadata,
+        12,
+        |b| req.encode(b, 12),
+        MetadataResponse::decode,
+    )
+}
+
+fn offsets_of(c: &mut WireClient, group: &str) -> Vec<(String, i32, i64, Option<String>)> {
+    let (code, rows) = fetch_offsets(c, 5, group, None);
+    assert_eq!(code, 0, "{group}");
+    let mut rows: Vec<_> = rows
+        .into_iter()
+        .map(|(t, p, o, m, e)| {
+            assert_eq!(e, 0);
+            (t, p, o, m)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+const OFFSETS: &str = "__consumer_offsets";
+const OFFSETS_ID: u128 = 0xc0ff_ee00;
+const ORDERS_ID: u128 = 0x0bde_5000;
+
+fn offsets_topic_configs() -> &'static [(&'static str, &'static str)] {
+    &[
+        ("cleanup.policy", "compact"),
+        ("compression.type", "producer"),
+        ("segment.bytes", "104857600"),
+    ]
+}
+
+// ----- the tests -----
+
+/// A data directory Kafka wrote: `__consumer_offsets` with 50 partitions in the metadata log,
+/// and another group's commits (every value version Kafka wrote, its group record and a
+/// KIP-848 record) in the partition Kafka's rule picks. sluice answers OffsetFetch with them,
+/// lists the topic as internal and serves the partition's batch, unchanged, to Fetch.
+#[test]
+fn offsets_kafka_wrote_are_answered() {
+    let temp = tempfile::tempdir().expect("temp");
+    let log_dir = temp.path().join("kafka-logs");
+    let (offsets_id, orders_id) = (Uuid::from_u128(OFFSETS_ID), Uuid::from_u128(ORDERS_ID));
+    write_metadata(
+        &log_dir,
+        &metadata_log(&[
+            ("orders", orders_id, 3, &[]),
+            (OFFSETS, offsets_id, 50, offsets_topic_configs()),
+        ]),
+    );
+    let group = "billing-service";
+    let n = kafka_partition(group, 50);
+    let (gk, gv) = group_record(group);
+    let (xk, xv) = kip848_record("new-protocol-group");
+    let offsets_batch = batch(
+        0,
+        1_700_000_000_000,
+        &[
+            (Some(gk), Some(gv)),
+            (
+                Some(offset_key(group, "orders", 0)),
+                Some(offset_value_v3(10, 0, "first")),
+            ),
+            (
+                Some(offset_key(group, "orders", 1)),
+                Some(offset_value_v1(20)),
+            ),
+            (
+                Some(offset_key(group, "orders", 2)),
+                Some(offset_value_v4(30)),
+            ),
+            (Some(xk), Some(xv)),
+            // The latest value wins.
+            (
+                Some(offset_key(group, "orders", 0)),
+                Some(offset_value_v3(11, 0, "second")),
+            ),
+        ],
+    );
+    write_partition(&log_dir, OFFSETS, n, Some(offsets_id), &offsets_batch);
+    for p in 0..3 {
+        write_partition(&log_dir, "orders", p, Some(orders_id), &[]);
+    }
+
+    let broker = TestBroker::start_owning(temp, &log_dir, &[]);
+    let mut c = broker.connect();
+    assert_eq!(
+        offsets_of(&mut c, group),
+        vec![
+            ("orders".into(), 0, 11, Some("second".into())),
+            ("orders".into(), 1, 20, Some(String::new())),
+            ("orders".into(), 2, 30, Some("v4".into())),
+        ]
+    );
+    let resp = metadata(&mut c, &[OFFSETS]);
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert!(resp.topics[0].is_internal);
+    assert_eq!(
+        resp.topics[0].partitions.len(),
+        50,
+        "the existing count is kept"
+    );
+    // Fetch serves the partition as Kafka wrote it (the KIP-848 record included).
+    let req = fetch_one(OFFSETS, n, 0, 0, 1);
+    let fetched = c.request(
+        ApiKey::Fetch,
+        12,
+        |b| req.encode(b, 12),
+        FetchResponse::decode,
+    );
+    let part = &fetched.responses[0].partitions[0];
+    assert_eq!(part.error_code, 0);
+    assert_eq!(part.high_watermark, 6);
+    let records = part.records.as_ref().expect("records");
+    assert_eq!(records.as_ref(), offsets_batch.as_slice());
+    // The group is known (Empty, from its metadata record).
+    let (_, more) = fetch_offsets(&mut c, 5, "nobody", None);
+    assert!(more.is_empty());
+}
+
+/// The old one-partition layout (`__consumer_offsets-0`, not a topic) written with two groups:
+/// on start it is migrated into the topic, each group into its partition, and kept aside.
+fn old_layout(log_dir: &Path) {
+    let t_id = Uuid::from_u128(ORDERS_ID);
+    write_metadata(log_dir, &metadata_log(&[("t", t_id, 2, &[])]));
+    for p in 0..2 {
+        write_partition(log_dir, "t", p, Some(t_id), &[]);
+    }
+    let mut log = batch(
+        0,
+        1,
+        &[
+            (
+                Some(offset_key("alpha", "t", 0)),
+                Some(offset_value_v3(5, -1, "")),
+            ),
+            (
+                Some(offset_key("beta", "t", 1)),
+                Some(offset_value_v3(7, -1, "b")),
+            ),
+        ],
+    );
+    log.extend_from_slice(&batch(
+        2,
+        2,
+        &[(
+            Some(offset_key("alpha", "t", 0)),
+            Some(offset_value_v3(6, -1, "a")),
+        )],
+    ));
+    write_partition(log_dir, "__consumer_offsets", 0, None, &log);
+}
+
+fn check_migrated(broker: &TestBroker) {
+    let mut c = broker.connect();
+    assert_eq!(
+        offsets_of(&mut c, "alpha"),
+        vec![("t".into(), 0, 6, Some("a".into()))]
+    );
+    assert_eq!(
+        offsets_of(&mut c, "beta"),
+        vec![("t".into(), 1, 7, Some("b".into()))]
+    );
+    let resp = metadata(&mut c, &[OFFSETS]);
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert_eq!(resp.topics[0].partitions.len(), 50);
+    let dirs: Vec<String> = fs::read_dir(&broker.data_dir)
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !dirs.iter().any(|d| d == "__sluice_consumer_offsets-0"),
+        "{dirs:?}"
+    );
+    assert!(
+        dirs.iter()
+            .any(|d| d.starts_with("__sluice_consumer_offsets-0.") && d.ends_with("-migrated")),
+        "the old log is kept: {dirs:?}"
+    );
+    for group in ["alpha", "beta"] {
+        let seg = broker
+            .data_dir
+            .join(format!("{OFFSETS}-{}", kafka_partition(group, 50)))
+            .join("00000000000000000000.log");
+        let bytes = fs::read(&seg).expect("segment");
+        assert!(
+            bytes.windows(group.len()).any(|w| w == group.as_bytes()),
+            "{group} in {}",
+            seg.display()
+        );
+    }
+}
+
+#[test]
+fn the_old_offsets_layout_is_migrated() {
+    let temp = tempfile::tempdir().expect("temp");
+    let log_dir = temp.path().join("data");
+    old_layout(&log_dir);
+    let mut broker = TestBroker::start_owning(temp, &log_dir, &[]);
+    check_migrated(&broker);
+    // And stays so after a restart (nothing migrated twice, nothing lost).
+    broker.restart();
+    check_migrated(&broker);
+}
+
+/// Crashes midway: after the old directory was set aside (step 1), and after the topic was
+/// registered with part of the records copied and a torn tail (step 3). Each start finishes.
+#[test]
+fn an_interrupted_migration_is_finished_on_the_next_start() {
+    // After step 1: the source is set aside, no topic yet.
+    let temp = tempfile::tempdir().expect("temp");
+    let log_dir = temp.path().join("data");
+    old_layout(&log_dir);
+    fs::rename(
+        log_dir.join("__consumer_offsets-0"),
+        log_dir.join("__sluice_consumer_offsets-0"),
+    )
+    .expect("rename");
+    let broker = TestBroker::start_owning(temp, &log_dir, &[]);
+    check_migrated(&broker);
+    drop(broker);
+
+    // During step 3: the topic is registered, alpha's partition holds a copy of its first
+    // commit followed by a half-written batch, the source is still there.
+    let temp = tempfile::tempdir().expect("temp");
+    let log_dir = temp.path().join("data");
+    old_layout(&log_dir);
+    fs::rename(
+        log_dir.join("__consumer_offsets-0"),
+        log_dir.join("__sluice_consumer_offsets-0"),
+    )
+    .expect("rename");
+    let (t_id, offsets_id) = (Uuid::from_u128(ORDERS_ID), Uuid::from_u128(OFFSETS_ID));
+    fs::write(
+        log_dir.join("__cluster_metadata-0/00000000000000000000.log"),
+        metadata_log(&[
+            ("t", t_id, 2, &[]),
+            (OFFSETS, offsets_id, 50, offsets_topic_configs()),
+        ]),
+    )
+    .expect("metadata");
+    let mut partial = batch(
+        0,
+        1,
+        &[(
+            Some(offset_key("alpha", "t", 0)),
+            Some(offset_value_v3(5, -1, "")),
+        )],
+    );
+    let torn = batch(
+        1,
+        1,
+        &[(
+            Some(offset_key("alpha", "t", 0)),
+            Some(offset_value_v3(6, -1, "a")),
+        )],
+    );
+    partial.extend_from_slice(&torn[..torn.len() / 2]);
+    write_partition(
+        &log_dir,
+        OFFSETS,
+        kafka_partition("alpha", 50),
+        None,
+        &partial,
+    );
+    let broker = TestBroker::start_owning(temp, &log_dir, &[]);
+    check_migrated(&broker);
+}
+
+/// A commit goes to the group's partition (`offsets.topic.num.partitions` honoured), is
+/// answered after a restart, and the topic's count stays when the setting changes. The topic
+/// is internal: not created, deleted or produced to by hand.
+#[test]
+fn commits_land_in_the_groups_partition_and_survive_a_restart() {
+    let mut broker = fast_broker(&["--set", "offsets.topic.num.partitions=5"]);
+    let mut c = broker.connect();
+    create_topics(&mut c, &["t"]);
+    // No group request yet: no topic (Kafka creates it on the first FindCoordinator).
+    assert_eq!(metadata(&mut c, &[OFFSETS]).topics[0].error_code, 3);
+    let group = "round-trip-group";
+    assert_eq!(
+        commit(&mut c, 8, group, -1, "", &[("t", 0, 42, None)])[0].2,
+        0
+    );
+    let n = kafka_partition(group, 5);
+    let data_dir = broker.data_dir.clone();
+    let seg = |p: i32| {
+        data_dir
+            .join(format!("{OFFSETS}-{p}"))
+            .join("00000000000000000000.log")
+    };
+    for p in 0..5 {
+        let bytes = fs::read(seg(p)).unwrap_or_default();
+        let found = bytes.windows(group.len()).any(|w| w == group.as_bytes());
+        assert_eq!(found, p == n, "partition {p} (the group's is {n})");
+    }
+    // Internal: CreateTopics says it exists, DeleteTopics refuses, Produce refuses.
+    let req = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: OFFSETS.into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            ..CreatableTopic::default()
+        }],
+        timeout_ms: 10_000,
+        ..CreateTopicsRequest::default()
+    };
+    let created = c.request(
+        ApiKey::CreateTopics,
+        5,
+        |b| req.encode(b, 5),
+        CreateTopicsResponse::decode,
+    );
+    assert_eq!(created.topics[0].error_code, 36);
+    let req = DeleteTopicsRequest {
+        topics: vec![DeleteTopicState {
+            name: Some(OFFSETS.into()),
+            topic_id: Uuid::nil(),
+        }],
+        topic_names: Vec::new(),
+        timeout_ms: 10_000,
+    };
+    let deleted = c.request(
+        ApiKey::DeleteTopics,
+        6,
+        |b| req.encode(b, 6),
+        DeleteTopicsResponse::decode,
+    );
+    assert_eq!(deleted.responses[0].error_code, 17);
+    assert_eq!(c.produce(OFFSETS, n, &[b"garbage"]).0, 17);
+
+    broker.terminate();
+    let dir = broker.data_dir.clone();
+    let again = TestBroker::start_in(
+        &dir,
+        &[
+            "--set",
+            "group.initial.rebalance.delay.ms=0",
+            "--set",
+            "offsets.topic.num.partitions=7",
+        ],
+    );
+    let mut c = again.connect();
+    assert_eq!(
+        offsets_of(&mut c, group),
+        vec![("t".into(), 0, 42, Some(String::new()))]
+    );
+    assert_eq!(metadata(&mut c, &[OFFSETS]).topics[0].partitions.len(), 5);
+    assert_eq!(
+        commit(&mut c, 8, group, -1, "", &[("t", 0, 43, None)])[0].2,
+        0
+    );
+    let bytes = fs::read(seg(n)).expect("segment");
+    assert_eq!(
+        bytes
+            .windows(group.len())
+            .filter(|w| *w == group.as_bytes())
+            .count(),
+        2
+    );
+}
