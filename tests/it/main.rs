@@ -22,6 +22,7 @@ mod group_python;
 mod groups;
 mod idempotence;
 mod kafka4_clients;
+mod kafka_dir;
 mod kafkajs;
 mod kcat;
 mod limits;

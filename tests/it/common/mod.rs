@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod fixtures;
 pub mod groups;
+pub mod kafka_bytes;
 pub mod process;
 pub mod requests;
 pub mod topics;
