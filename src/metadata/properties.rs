@@ -11,6 +11,9 @@
 //!   version=1
 //! ```
 //!
+//! A v0 file (`version=0`) names the node `broker.id` and has no `directory.id`; both are read,
+//! and a directory id is added (the file rewritten as v1) on first start, as Kafka adds one.
+//!
 //! Kafka prints UUIDs as URL-safe base64 without padding; the CodeCrafters tester writes standard
 //! padded base64. Both are accepted when reading ([`parse_kafka_uuid`]).
 
@@ -64,9 +67,12 @@ impl MetaProperties {
         };
         Ok(Some(MetaProperties {
             cluster_id: cluster_id.clone(),
+            // v1 (KRaft) names the node `node.id`; v0 (Kafka before KRaft, and early KRaft)
+            // named it `broker.id`.
             node_id: props
                 .get("node.id")
-                .and_then(|n| n.parse().ok())
+                .or_else(|| props.get("broker.id"))
+                .and_then(|n| n.trim().parse().ok())
                 .unwrap_or(-1),
             directory_id: props.get("directory.id").and_then(|d| parse_kafka_uuid(d)),
         }))
@@ -122,6 +128,20 @@ mod tests {
             meta.directory_id,
             Uuid::parse_str("10000000-0000-4000-8000-000000000001").ok()
         );
+    }
+
+    #[test]
+    fn a_v0_file_names_the_node_broker_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(META_PROPERTIES),
+            "#\n#Tue Mar 05 10:00:00 UTC 2024\ncluster.id=IAAAAAAAQACAAAAAAAAAAQ\nbroker.id=7\nversion=0\n",
+        )
+        .expect("write");
+        let meta = MetaProperties::read(dir.path())
+            .expect("read")
+            .expect("present");
+        assert_eq!((meta.node_id, meta.directory_id), (7, None));
     }
 
     #[test]

@@ -594,9 +594,8 @@ fn metadata_record_values_dispatch_on_type() {
     assert_eq!(level.feature_level, 20);
     assert_eq!(encode_with(|b| record.encode_value(b, 0)), value);
 
-    // Record type 17 (BrokerRegistrationChangeRecord, not generated) is
-    // skipped, not an error.
-    let mut value = hex("01 11 00 00");
+    // Record type 14 (ClientQuotaRecord, not generated) is skipped, not an error.
+    let mut value = hex("01 0e 00 00");
     assert_eq!(MetadataRecord::decode_value(&mut value), Ok(None));
     // A known type in an unknown version is an error.
     let mut value = hex("01 02 07 00");
