@@ -64,6 +64,9 @@ pub struct Broker {
     /// Kafka's root checkpoints (`recovery-point-offset-checkpoint`, …), refreshed on a timer
     /// and after the clean close.
     log_dir_checkpoints: Arc<LogDirCheckpoints>,
+    /// This start's broker epoch (the offset of its `RegisterBrokerRecord`), which Kafka's
+    /// clean-shutdown marker records.
+    broker_epoch: i64,
 }
 
 /// Refreshes the log-dir checkpoints every [`CHECKPOINT_INTERVAL`], off the async threads.
@@ -179,6 +182,7 @@ impl Broker {
         let node = node_identity(&config, &meta, bound);
         let registration = registration(&config, &node, &image);
         election::elect_at_startup(&mut metadata_log, &mut image, &config, &registration)?;
+        let broker_epoch = image.brokers.get(&node.node_id).map_or(-1, |b| b.epoch);
         // sluice's old offsets layout: set aside, and the topic registered, before anything
         // else opens `__consumer_offsets-0` (see `group::migration`).
         let migrate = crate::group::migration::prepare(
@@ -245,6 +249,7 @@ impl Broker {
         spawn_log_dir_checkpoints(log_dir_checkpoints.clone(), partitions.clone());
         Ok(Arc::new(Broker {
             log_dir_checkpoints,
+            broker_epoch,
             config,
             node,
             log_dir,
@@ -331,13 +336,27 @@ impl Broker {
             .collect();
         let n = closes.len();
         let all = futures_util::future::join_all(closes);
-        if tokio::time::timeout(grace, all).await.is_err() {
-            warn!(partitions = n, "partition logs did not close in time");
-        } else {
-            info!(partitions = n, "partition logs closed");
-        }
+        let closed = match tokio::time::timeout(grace, all).await {
+            Err(_) => {
+                warn!(partitions = n, "partition logs did not close in time");
+                false
+            }
+            Ok(results) => {
+                info!(partitions = n, "partition logs closed");
+                results.iter().all(|r| matches!(r, Ok(true)))
+            }
+        };
         // After the closes: each closed partition's recovery point is its log end.
         self.log_dir_checkpoints.write_from(&self.partitions);
         self.groups.shutdown(grace).await;
+        // Kafka's marker, last, and only when every log closed: a Kafka (or sluice) started on
+        // this directory then trusts the files instead of re-validating the active segments.
+        if closed {
+            if let Err(e) =
+                partition::files::write_kafka_clean_shutdown(&self.log_dir, self.broker_epoch)
+            {
+                warn!(error = %e, "cannot write Kafka's clean-shutdown marker");
+            }
+        }
     }
 }

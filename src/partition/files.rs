@@ -26,6 +26,13 @@ use crate::util::properties::parse_properties;
 pub const PARTITION_METADATA: &str = "partition.metadata";
 pub const KAFKA_CLEAN_SHUTDOWN: &str = ".kafka_cleanshutdown";
 
+/// Writes `<log.dirs>/.kafka_cleanshutdown` as Kafka 3.7+ writes it on a clean stop
+/// (`CleanShutdownFileHandler`): JSON with the format version and the broker epoch.
+pub fn write_kafka_clean_shutdown(log_dir: &Path, broker_epoch: i64) -> std::io::Result<()> {
+    let text = format!("{{\"version\":0,\"brokerEpoch\":{broker_epoch}}}");
+    write_atomically(&log_dir.join(KAFKA_CLEAN_SHUTDOWN), text.as_bytes())
+}
+
 /// Kafka's text form of a UUID.
 pub fn uuid_to_kafka_string(id: Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())

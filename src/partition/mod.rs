@@ -491,21 +491,23 @@ impl Handler<SetLeaderEpoch> for PartitionActor {
 /// Flushes and closes the log (clean shutdown), then stops the actor. With `delete`, the
 /// partition directory is removed afterwards (DeleteTopics).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct Close {
     pub delete: bool,
 }
 
+/// Answers whether the log closed cleanly (flushed and fsynced to its end).
 impl Handler<Close> for PartitionActor {
-    type Result = ();
+    type Result = bool;
 
-    fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Close, ctx: &mut Self::Context) -> bool {
         self.write_appends(ctx);
         // Published handles may outlive the actor: they must not keep a segment file open.
         self.offsets.send_modify(|o| o.tail = None);
         let _e = self.span().entered();
         // Appends still waiting for their fsync get it from the close, which flushes.
         let waiting = std::mem::take(&mut self.awaiting_sync);
+        let mut clean = true;
         if let Some(log) = self.log.take() {
             let log_end = log.log_end_offset();
             let closed = log.close();
@@ -515,6 +517,7 @@ impl Handler<Close> for PartitionActor {
             }
             if let Err(e) = &closed {
                 error!(error = %e, "closing the log failed");
+                clean = false;
             }
             for (tx, info) in waiting {
                 let _ = tx.send(match &closed {
@@ -530,6 +533,7 @@ impl Handler<Close> for PartitionActor {
         }
         debug!(topic = %self.topic, partition = self.partition, "partition closed");
         ctx.stop();
+        clean
     }
 }
 

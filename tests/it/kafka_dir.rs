@@ -721,8 +721,27 @@ fn a_directory_kafka_left_after_a_clean_stop_opens_and_serves() {
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 
+    // A clean stop leaves Kafka's marker with this start's broker epoch (the offset of the
+    // registration it wrote), and the next start consumes it.
+    let epoch = broker
+        .log_lines()
+        .iter()
+        .find_map(|l| {
+            let rest = l.split("broker_epoch=").nth(1)?;
+            rest.split_whitespace().next()?.parse::<i64>().ok()
+        })
+        .expect("the registration's broker epoch is logged");
+    assert!(epoch > BROKER_EPOCH, "a new registration: {epoch}");
+    broker.terminate();
+    let marker = root.join(".kafka_cleanshutdown");
+    assert_eq!(
+        fs::read_to_string(&marker).expect("Kafka's clean-shutdown marker"),
+        format!("{{\"version\":0,\"brokerEpoch\":{epoch}}}")
+    );
+
     // A restart keeps all of it: leaders, records, offsets.
-    broker.restart();
+    broker.start_again();
+    assert!(!marker.exists(), "the marker is consumed by the start");
     let mut client = broker.connect();
     let again = leaders(&metadata(&mut client));
     assert!(
