@@ -242,12 +242,16 @@ impl PartitionManager {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if !path.is_dir() {
-                continue;
-            }
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                info!(path = %path.display(), "not a name sluice knows in the log directory: left as it is");
                 continue;
             };
+            if !path.is_dir() {
+                if !KNOWN_ROOT_FILES.contains(&name) && !name.ends_with(".tmp") {
+                    info!(file = %path.display(), "not a file sluice knows in the log directory: left as it is");
+                }
+                continue;
+            }
             if reserved.contains(&name) {
                 continue;
             }
@@ -266,14 +270,36 @@ impl PartitionManager {
                 }
                 continue;
             }
-            if let Some(id) = files::read_partition_metadata(&path) {
-                if !live.has_topic_id(&id) {
-                    set_aside(&path, "stray");
+            if name.ends_with("-future") {
+                // Kafka's AlterReplicaLogDirs copies a partition into `<dir>.<uuid>-future` and
+                // swaps it in when caught up; sluice keeps one log directory, so the copy stays.
+                warn!(dir = %path.display(), "a replica move between log directories was in \
+                      progress (a -future directory): sluice keeps one log directory and leaves it as it is");
+                continue;
+            }
+            match files::read_partition_metadata(&path) {
+                Some(id) if !live.has_topic_id(&id) => set_aside(&path, "stray"),
+                _ => {
+                    info!(dir = %path.display(), "not a directory sluice knows in the log directory: left as it is")
                 }
             }
         }
     }
 }
+
+/// Files Kafka or sluice keep at the root of a log directory. `bootstrap.checkpoint` (the
+/// bootstrap records `kafka-storage format` wrote) is not read: the metadata log holds the same
+/// records once the controller has started.
+const KNOWN_ROOT_FILES: [&str; 8] = [
+    "meta.properties",
+    ".lock",
+    files::KAFKA_CLEAN_SHUTDOWN,
+    "recovery-point-offset-checkpoint",
+    "log-start-offset-checkpoint",
+    "replication-offset-checkpoint",
+    "cleaner-offset-checkpoint",
+    "bootstrap.checkpoint",
+];
 
 /// A deleted topic's partitions, out of the registry, still running until deleted.
 pub struct DetachedTopic {

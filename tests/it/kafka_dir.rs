@@ -407,6 +407,12 @@ fn write_kafka_dir(root: &Path) {
         format!("{{\"version\":0,\"brokerEpoch\":{BROKER_EPOCH}}}"),
     );
     write(&root.join(".lock"), "");
+    // Files sluice does not know: logged once with their path, never touched.
+    write(&root.join("operator-notes.txt"), "keep me");
+    write(
+        &root.join("orders-1.0f0e0d0c0b0a09080706050403020100-future/00000000000000000000.log"),
+        "",
+    );
 
     let meta = root.join("__cluster_metadata-0");
     let log = metadata_log();
@@ -648,6 +654,19 @@ fn a_directory_kafka_left_after_a_clean_stop_opens_and_serves() {
 
     let started = Instant::now();
     let mut broker = TestBroker::start_in(&root, &[]);
+    for unknown in [
+        "operator-notes.txt",
+        "orders-1.0f0e0d0c0b0a09080706050403020100-future",
+    ] {
+        let path = root.join(unknown);
+        assert!(path.exists(), "{unknown} left as it is");
+        let lines = broker.log_lines();
+        let hits = lines
+            .iter()
+            .filter(|l| l.contains(&*path.to_string_lossy()))
+            .count();
+        assert_eq!(hits, 1, "{unknown} logged once:\n{}", lines.join("\n"));
+    }
     let mut client = broker.connect();
     // The first answer after start-up: every partition already has this broker as leader, one
     // leader epoch above the -1 change of the clean stop.
