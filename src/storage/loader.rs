@@ -416,6 +416,26 @@ fn read_kafka_snapshot(
 /// Lists the segments in `dir` (sorted base offsets) and clears leftovers: `*.deleted` files are
 /// removed, as are index files whose log is gone. `.cleaned` / `.swap` files (Kafka's log
 /// cleaner) and every non-segment file are left alone.
+/// Files a partition directory holds besides segments and indexes, Kafka's and sluice's.
+/// `quorum-state` (in `__cluster_metadata-0`, the Raft election state) is not read: on one node
+/// this broker is always the quorum's leader. `{offset:020}-{epoch:010}.checkpoint` files there
+/// are metadata snapshots, read by the metadata log.
+fn is_known_file(name: &str) -> bool {
+    const NAMED: [&str; 6] = [
+        "partition.metadata",
+        "quorum-state",
+        crate::storage::leader_epoch::LEADER_EPOCH_CHECKPOINT,
+        checkpoint::CHECKPOINT_FILE,
+        checkpoint::CLEAN_SHUTDOWN_FILE,
+        crate::storage::producer_state::SNAPSHOT_FILE,
+    ];
+    NAMED.contains(&name)
+        || parse_segment_file_name(name, producer_snapshot::SNAPSHOT_SUFFIX).is_some()
+        || name.ends_with(".checkpoint")
+        // A temporary file of an atomic replace (`util::fs::write_atomically`) cut short.
+        || name.ends_with(".tmp")
+}
+
 fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
@@ -440,6 +460,8 @@ fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
             .any(|suffix| parse_segment_file_name(name, suffix).is_some())
         {
             indexes.push(path);
+        } else if !is_known_file(name) {
+            info!(file = %path.display(), "not a file sluice knows in a partition directory: left as it is");
         }
     }
     logs.sort_unstable();

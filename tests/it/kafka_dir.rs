@@ -409,6 +409,7 @@ fn write_kafka_dir(root: &Path) {
     write(&root.join(".lock"), "");
     // Files sluice does not know: logged once with their path, never touched.
     write(&root.join("operator-notes.txt"), "keep me");
+    write(&root.join("orders-0/owner.txt"), "team orders");
     write(
         &root.join("orders-1.0f0e0d0c0b0a09080706050403020100-future/00000000000000000000.log"),
         "",
@@ -656,10 +657,17 @@ fn a_directory_kafka_left_after_a_clean_stop_opens_and_serves() {
     let mut broker = TestBroker::start_in(&root, &[]);
     for unknown in [
         "operator-notes.txt",
+        "orders-0/owner.txt",
         "orders-1.0f0e0d0c0b0a09080706050403020100-future",
     ] {
         let path = root.join(unknown);
         assert!(path.exists(), "{unknown} left as it is");
+        // Partition directories are opened as their actors start, just after the listener.
+        let needle = path.to_string_lossy();
+        assert!(
+            broker.wait_for_log(&needle, Duration::from_secs(10)),
+            "{unknown} is logged"
+        );
         let lines = broker.log_lines();
         let hits = lines
             .iter()
