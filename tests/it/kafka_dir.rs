@@ -22,7 +22,10 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use common::kafka_bytes::{batch, control, enc, kraft, Rec, ATTR_CONTROL, NO_PRODUCER};
+use common::kafka_bytes::{
+    batch, control, enc, feature_level, java_hash, kraft, offset_key, offsets_partition,
+    partition_record, topic_config, topic_record, Rec, ATTR_CONTROL, NO_PRODUCER,
+};
 use common::{TestBroker, WireClient};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -57,39 +60,6 @@ const BROKER_EPOCH: i64 = 2;
 /// `segment.index.bytes` default: Kafka preallocates each active segment's indexes to this.
 const INDEX_BYTES: u64 = 10 * 1024 * 1024;
 
-fn feature_level(name: &str, level: i16) -> Vec<u8> {
-    let mut b = Vec::new();
-    enc::compact_str(&mut b, name);
-    b.extend_from_slice(&level.to_be_bytes());
-    enc::tagged(&mut b, &[]);
-    kraft(12, 0, b)
-}
-
-fn topic_record(name: &str, id: Uuid) -> Vec<u8> {
-    let mut b = Vec::new();
-    enc::compact_str(&mut b, name);
-    b.extend_from_slice(id.as_bytes());
-    enc::tagged(&mut b, &[]);
-    kraft(2, 0, b)
-}
-
-/// PartitionRecord v1 (directories, no ELR: what Kafka 3.7–4.x writes with ELR off).
-fn partition_record(topic: Uuid, index: i32) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&index.to_be_bytes());
-    b.extend_from_slice(topic.as_bytes());
-    enc::compact_i32s(&mut b, &[NODE]); // replicas
-    enc::compact_i32s(&mut b, &[NODE]); // isr
-    enc::compact_i32s(&mut b, &[]); // removing
-    enc::compact_i32s(&mut b, &[]); // adding
-    b.extend_from_slice(&NODE.to_be_bytes()); // leader
-    b.extend_from_slice(&0i32.to_be_bytes()); // leader epoch
-    b.extend_from_slice(&0i32.to_be_bytes()); // partition epoch
-    enc::compact_uuids(&mut b, &[DIRECTORY]);
-    enc::tagged(&mut b, &[]);
-    kraft(3, 1, b)
-}
-
 /// PartitionChangeRecord v1 that only sets the leader (tag 1).
 fn leader_change(topic: Uuid, index: i32, leader: i32) -> Vec<u8> {
     let mut b = Vec::new();
@@ -97,15 +67,6 @@ fn leader_change(topic: Uuid, index: i32, leader: i32) -> Vec<u8> {
     b.extend_from_slice(topic.as_bytes());
     enc::tagged(&mut b, &[(1, leader.to_be_bytes().to_vec())]);
     kraft(5, 1, b)
-}
-
-fn topic_config(topic: &str, name: &str, value: &str) -> Vec<u8> {
-    let mut b = vec![2u8]; // resource type TOPIC
-    enc::compact_str(&mut b, topic);
-    enc::compact_str(&mut b, name);
-    enc::compact_str(&mut b, value);
-    enc::tagged(&mut b, &[]);
-    kraft(4, 0, b)
 }
 
 /// RegisterBrokerRecord v3: one PLAINTEXT endpoint, metadata.version support, fenced.
@@ -202,7 +163,7 @@ fn metadata_log() -> Vec<u8> {
     push(0, values(vec![register_broker()]));
     push(0, values(vec![broker_change(&[(0, vec![0xff])])])); // unfenced
     let mut orders = vec![topic_record("orders", ORDERS)];
-    orders.extend((0..ORDERS_PARTITIONS).map(|p| partition_record(ORDERS, p)));
+    orders.extend((0..ORDERS_PARTITIONS).map(|p| partition_record(ORDERS, p, NODE, DIRECTORY)));
     push(0, values(orders));
     let mut offsets = vec![
         topic_record("__consumer_offsets", OFFSETS_TOPIC),
@@ -210,7 +171,9 @@ fn metadata_log() -> Vec<u8> {
         topic_config("__consumer_offsets", "compression.type", "producer"),
         topic_config("__consumer_offsets", "segment.bytes", "104857600"),
     ];
-    offsets.extend((0..OFFSETS_PARTITIONS).map(|p| partition_record(OFFSETS_TOPIC, p)));
+    offsets.extend(
+        (0..OFFSETS_PARTITIONS).map(|p| partition_record(OFFSETS_TOPIC, p, NODE, DIRECTORY)),
+    );
     push(0, values(offsets));
     push(0, values(vec![producer_ids(1000)]));
     // The clean stop.
@@ -247,29 +210,6 @@ fn bootstrap_checkpoint() -> Vec<u8> {
         &[control(4, footer)],
     ));
     out
-}
-
-/// Java's `String.hashCode`: `31 * h + c` over the UTF-16 code units, wrapping.
-fn java_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
-
-/// The `__consumer_offsets` partition of a group: `Utils.abs(hashCode) % partitions`, where
-/// `Utils.abs(Integer.MIN_VALUE)` is 0.
-fn offsets_partition(group: &str) -> i32 {
-    let h = java_hash(group);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % OFFSETS_PARTITIONS
-}
-
-/// OffsetCommitKey v1: group, topic, partition.
-fn offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
-    let mut b = 1i16.to_be_bytes().to_vec();
-    enc::str16(&mut b, group);
-    enc::str16(&mut b, topic);
-    b.extend_from_slice(&partition.to_be_bytes());
-    b
 }
 
 /// OffsetCommitValue v3: offset, leader epoch, metadata, commit timestamp.
@@ -468,7 +408,9 @@ fn write_kafka_dir(root: &Path) {
     }
 
     let mut commits: BTreeMap<i32, Vec<Rec>> = BTreeMap::new();
-    let billing = commits.entry(offsets_partition(BILLING)).or_default();
+    let billing = commits
+        .entry(offsets_partition(BILLING, OFFSETS_PARTITIONS))
+        .or_default();
     billing.push(group_metadata(BILLING, 4));
     for (p, o) in billing_offsets() {
         billing.push((
@@ -476,7 +418,9 @@ fn write_kafka_dir(root: &Path) {
             Some(offset_value(o, &format!("m{p}"))),
         ));
     }
-    let archive = commits.entry(offsets_partition(ARCHIVE)).or_default();
+    let archive = commits
+        .entry(offsets_partition(ARCHIVE, OFFSETS_PARTITIONS))
+        .or_default();
     archive.push(group_metadata(ARCHIVE, 1));
     archive.push((
         Some(offset_key(ARCHIVE, "orders", 0)),

@@ -20,155 +20,27 @@ use uuid::Uuid;
 
 use crate::common::fixtures::meta_properties;
 use crate::common::groups::{commit, create_topics, fast_broker, fetch_offsets};
+use crate::common::kafka_bytes::{
+    self, enc, feature_level, offset_key, offsets_partition, topic_config, topic_record,
+    NO_PRODUCER,
+};
 use crate::common::topics::fetch_one;
 use crate::common::{TestBroker, WireClient};
 
 // ----- the encoders, from the format descriptions -----
 
 /// (key, value) of one record; `None` is null.
-type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+type KeyValue = kafka_bytes::Rec;
 /// (name, id, partitions, configs) of a topic in the metadata log.
 type TopicDef<'a> = (&'a str, Uuid, i32, &'a [(&'a str, &'a str)]);
 
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit.
-fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Zigzag varint (record fields).
-fn varint(out: &mut Vec<u8>, v: i64) {
-    uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-fn compact_str(out: &mut Vec<u8>, s: &str) {
-    uvarint(out, s.len() as u64 + 1);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// int16-length string (non-flexible versions).
-fn str16(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as i16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// A record batch v2 at `base_offset` holding (key, value) records, timestamps `ts`.
+/// A record batch v2 at `base_offset` holding (key, value) records from timestamp `ts`.
 fn batch(base_offset: i64, ts: i64, records: &[KeyValue]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (i, (k, v)) in records.iter().enumerate() {
-        let mut r = vec![0u8]; // attributes
-        varint(&mut r, 0); // timestamp delta
-        varint(&mut r, i as i64); // offset delta
-        match k {
-            Some(k) => {
-                varint(&mut r, k.len() as i64);
-                r.extend_from_slice(k);
-            }
-            None => varint(&mut r, -1),
-        }
-        match v {
-            Some(v) => {
-                varint(&mut r, v.len() as i64);
-                r.extend_from_slice(v);
-            }
-            None => varint(&mut r, -1),
-        }
-        varint(&mut r, 0); // headers
-        varint(&mut body, r.len() as i64);
-        body.extend_from_slice(&r);
-    }
-    // attributes .. end: the CRC's range.
-    let mut tail = Vec::new();
-    tail.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, create time
-    tail.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes()); // lastOffsetDelta
-    tail.extend_from_slice(&ts.to_be_bytes()); // baseTimestamp
-    tail.extend_from_slice(&ts.to_be_bytes()); // maxTimestamp
-    tail.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
-    tail.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
-    tail.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
-    tail.extend_from_slice(&(records.len() as i32).to_be_bytes());
-    tail.extend_from_slice(&body);
-    let mut out = Vec::new();
-    out.extend_from_slice(&base_offset.to_be_bytes());
-    // batchLength: partitionLeaderEpoch(4) + magic(1) + crc(4) + tail.
-    out.extend_from_slice(&((9 + tail.len()) as i32).to_be_bytes());
-    out.extend_from_slice(&0i32.to_be_bytes()); // partitionLeaderEpoch
-    out.push(2); // magic
-    out.extend_from_slice(&crc32c(&tail).to_be_bytes());
-    out.extend_from_slice(&tail);
-    out
+    kafka_bytes::batch(base_offset, ts, 0, 0, NO_PRODUCER, records)
 }
 
-/// A KRaft metadata record value: frame version 1, api key, version, body (flexible: the
-/// body ends with its tagged-field count, 0).
-fn metadata_value(api_key: u64, version: u64, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    uvarint(&mut out, 1);
-    uvarint(&mut out, api_key);
-    uvarint(&mut out, version);
-    out.extend_from_slice(body);
-    out.push(0);
-    out
-}
-
-fn feature_level(name: &str, level: i16) -> Vec<u8> {
-    let mut b = Vec::new();
-    compact_str(&mut b, name);
-    b.extend_from_slice(&level.to_be_bytes());
-    metadata_value(12, 0, &b)
-}
-
-fn topic_record(name: &str, id: Uuid) -> Vec<u8> {
-    let mut b = Vec::new();
-    compact_str(&mut b, name);
-    b.extend_from_slice(id.as_bytes());
-    metadata_value(2, 0, &b)
-}
-
-/// PartitionRecord v1 led by broker 1.
 fn partition_record(id: Uuid, partition: i32) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&partition.to_be_bytes());
-    b.extend_from_slice(id.as_bytes());
-    for list in [&[1i32][..], &[1], &[], &[]] {
-        // replicas, isr, removingReplicas, addingReplicas
-        uvarint(&mut b, list.len() as u64 + 1);
-        for r in list {
-            b.extend_from_slice(&r.to_be_bytes());
-        }
-    }
-    b.extend_from_slice(&1i32.to_be_bytes()); // leader
-    b.extend_from_slice(&0i32.to_be_bytes()); // leaderEpoch
-    b.extend_from_slice(&0i32.to_be_bytes()); // partitionEpoch
-    uvarint(&mut b, 2); // directories: one
-    b.extend_from_slice(Uuid::from_u128(0xd1).as_bytes());
-    metadata_value(3, 1, &b)
-}
-
-fn config_record(topic: &str, name: &str, value: &str) -> Vec<u8> {
-    let mut b = vec![2u8]; // resource type TOPIC
-    compact_str(&mut b, topic);
-    compact_str(&mut b, name);
-    compact_str(&mut b, value);
-    metadata_value(4, 0, &b)
+    kafka_bytes::partition_record(id, partition, 1, Uuid::from_u128(0xd1))
 }
 
 /// A metadata log registering `topics` (name, id, partitions, configs), one batch each.
@@ -182,7 +54,7 @@ fn metadata_log(topics: &[TopicDef]) -> Vec<u8> {
     for (name, id, n, configs) in topics {
         let mut values = vec![(None, Some(topic_record(name, *id)))];
         for (k, v) in configs.iter() {
-            values.push((None, Some(config_record(name, k, v))));
+            values.push((None, Some(topic_config(name, k, v))));
         }
         for p in 0..*n {
             values.push((None, Some(partition_record(*id, p))));
@@ -193,21 +65,12 @@ fn metadata_log(topics: &[TopicDef]) -> Vec<u8> {
     log
 }
 
-/// OffsetCommitKey v1.
-fn offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
-    let mut b = 1i16.to_be_bytes().to_vec();
-    str16(&mut b, group);
-    str16(&mut b, topic);
-    b.extend_from_slice(&partition.to_be_bytes());
-    b
-}
-
 /// OffsetCommitValue v3 (what Kafka 3.x/4.x write).
 fn offset_value_v3(offset: i64, epoch: i32, metadata: &str) -> Vec<u8> {
     let mut b = 3i16.to_be_bytes().to_vec();
     b.extend_from_slice(&offset.to_be_bytes());
     b.extend_from_slice(&epoch.to_be_bytes());
-    str16(&mut b, metadata);
+    enc::str16(&mut b, metadata);
     b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
     b
 }
@@ -216,7 +79,7 @@ fn offset_value_v3(offset: i64, epoch: i32, metadata: &str) -> Vec<u8> {
 fn offset_value_v1(offset: i64) -> Vec<u8> {
     let mut b = 1i16.to_be_bytes().to_vec();
     b.extend_from_slice(&offset.to_be_bytes());
-    str16(&mut b, "");
+    enc::str16(&mut b, "");
     b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
     b.extend_from_slice(&(-1i64).to_be_bytes());
     b
@@ -227,7 +90,7 @@ fn offset_value_v4(offset: i64) -> Vec<u8> {
     let mut b = 4i16.to_be_bytes().to_vec();
     b.extend_from_slice(&offset.to_be_bytes());
     b.extend_from_slice(&2i32.to_be_bytes());
-    compact_str(&mut b, "v4");
+    enc::compact_str(&mut b, "v4");
     b.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
     b.push(0);
     b
@@ -236,11 +99,11 @@ fn offset_value_v4(offset: i64) -> Vec<u8> {
 /// GroupMetadataKey v2 and an empty group's GroupMetadataValue v3.
 fn group_record(group: &str) -> (Vec<u8>, Vec<u8>) {
     let mut k = 2i16.to_be_bytes().to_vec();
-    str16(&mut k, group);
+    enc::str16(&mut k, group);
     let mut v = 3i16.to_be_bytes().to_vec();
-    str16(&mut v, "consumer");
+    enc::str16(&mut v, "consumer");
     v.extend_from_slice(&4i32.to_be_bytes()); // generation
-    str16(&mut v, "range"); // protocol
+    enc::str16(&mut v, "range"); // protocol
     v.extend_from_slice(&(-1i16).to_be_bytes()); // leader: null
     v.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
     v.extend_from_slice(&0i32.to_be_bytes()); // no members
@@ -250,21 +113,11 @@ fn group_record(group: &str) -> (Vec<u8>, Vec<u8>) {
 /// A KIP-848 ConsumerGroupMetadataKey (v3) record: not handled, must be skipped and kept.
 fn kip848_record(group: &str) -> (Vec<u8>, Vec<u8>) {
     let mut k = 3i16.to_be_bytes().to_vec();
-    str16(&mut k, group);
+    enc::str16(&mut k, group);
     let mut v = 0i16.to_be_bytes().to_vec();
     v.extend_from_slice(&7i32.to_be_bytes()); // epoch
     v.push(0);
     (k, v)
-}
-
-/// Java's String.hashCode (UTF-16 units, wrapping) and Kafka's Utils.abs, written here again.
-fn kafka_partition(group: &str, partitions: i32) -> i32 {
-    let mut h: i32 = 0;
-    for unit in group.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(unit as i32);
-    }
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
 }
 
 fn write_partition(log_dir: &Path, topic: &str, p: i32, id: Option<Uuid>, log: &[u8]) {
@@ -357,7 +210,7 @@ fn offsets_kafka_wrote_are_answered() {
         ]),
     );
     let group = "billing-service";
-    let n = kafka_partition(group, 50);
+    let n = offsets_partition(group, 50);
     let (gk, gv) = group_record(group);
     let (xk, xv) = kip848_record("new-protocol-group");
     let offsets_batch = batch(
@@ -489,7 +342,7 @@ fn check_migrated(broker: &TestBroker) {
     for group in ["alpha", "beta"] {
         let seg = broker
             .data_dir
-            .join(format!("{OFFSETS}-{}", kafka_partition(group, 50)))
+            .join(format!("{OFFSETS}-{}", offsets_partition(group, 50)))
             .join("00000000000000000000.log");
         let bytes = fs::read(&seg).expect("segment");
         assert!(
@@ -568,7 +421,7 @@ fn an_interrupted_migration_is_finished_on_the_next_start() {
     write_partition(
         &log_dir,
         OFFSETS,
-        kafka_partition("alpha", 50),
+        offsets_partition("alpha", 50),
         None,
         &partial,
     );
@@ -591,7 +444,7 @@ fn commits_land_in_the_groups_partition_and_survive_a_restart() {
         commit(&mut c, 8, group, -1, "", &[("t", 0, 42, None)])[0].2,
         0
     );
-    let n = kafka_partition(group, 5);
+    let n = offsets_partition(group, 5);
     let data_dir = broker.data_dir.clone();
     let seg = |p: i32| {
         data_dir

@@ -4,6 +4,8 @@
 //! no code with sluice's writers or its generated codec, so that a misreading shared by sluice's
 //! writer and reader cannot hide.
 
+use uuid::Uuid;
+
 /// The encodings the fixture needs, written from Kafka's protocol guide.
 pub mod enc {
     use uuid::Uuid;
@@ -124,14 +126,83 @@ pub fn batch(
     out
 }
 
-/// A KRaft record value: frame version 0, api key, record version, then the flexible body.
+/// A KRaft record value: frame version 1 (what Kafka's `MetadataRecordSerde` writes), api key,
+/// record version, then the flexible body (ending with its tagged fields).
 pub fn kraft(api_key: u64, version: u64, body: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::new();
-    enc::uvarint(&mut out, 0);
+    enc::uvarint(&mut out, 1);
     enc::uvarint(&mut out, api_key);
     enc::uvarint(&mut out, version);
     out.extend_from_slice(&body);
     out
+}
+
+/// FeatureLevelRecord v0.
+pub fn feature_level(name: &str, level: i16) -> Vec<u8> {
+    let mut b = Vec::new();
+    enc::compact_str(&mut b, name);
+    b.extend_from_slice(&level.to_be_bytes());
+    enc::tagged(&mut b, &[]);
+    kraft(12, 0, b)
+}
+
+/// TopicRecord v0.
+pub fn topic_record(name: &str, id: Uuid) -> Vec<u8> {
+    let mut b = Vec::new();
+    enc::compact_str(&mut b, name);
+    b.extend_from_slice(id.as_bytes());
+    enc::tagged(&mut b, &[]);
+    kraft(2, 0, b)
+}
+
+/// PartitionRecord v1 (directories, no ELR: what Kafka 3.7–4.x writes with ELR off), replicas
+/// and ISR `[node]`, leader `node`, epochs 0.
+pub fn partition_record(topic: Uuid, index: i32, node: i32, directory: Uuid) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&index.to_be_bytes());
+    b.extend_from_slice(topic.as_bytes());
+    enc::compact_i32s(&mut b, &[node]); // replicas
+    enc::compact_i32s(&mut b, &[node]); // isr
+    enc::compact_i32s(&mut b, &[]); // removing
+    enc::compact_i32s(&mut b, &[]); // adding
+    b.extend_from_slice(&node.to_be_bytes()); // leader
+    b.extend_from_slice(&0i32.to_be_bytes()); // leader epoch
+    b.extend_from_slice(&0i32.to_be_bytes()); // partition epoch
+    enc::compact_uuids(&mut b, &[directory]);
+    enc::tagged(&mut b, &[]);
+    kraft(3, 1, b)
+}
+
+/// ConfigRecord v0 for a topic.
+pub fn topic_config(topic: &str, name: &str, value: &str) -> Vec<u8> {
+    let mut b = vec![2u8]; // resource type TOPIC
+    enc::compact_str(&mut b, topic);
+    enc::compact_str(&mut b, name);
+    enc::compact_str(&mut b, value);
+    enc::tagged(&mut b, &[]);
+    kraft(4, 0, b)
+}
+
+/// `__consumer_offsets` OffsetCommitKey v1: group, topic, partition.
+pub fn offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut b = 1i16.to_be_bytes().to_vec();
+    enc::str16(&mut b, group);
+    enc::str16(&mut b, topic);
+    b.extend_from_slice(&partition.to_be_bytes());
+    b
+}
+
+/// Java's `String.hashCode` (`31 * h + c` over the UTF-16 code units, wrapping) and Kafka's
+/// `Utils.abs` (0 for `Integer.MIN_VALUE`): the `__consumer_offsets` partition of a group.
+pub fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    let h = java_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// A control record: key (version 0, type), value as given.
