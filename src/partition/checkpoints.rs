@@ -33,13 +33,12 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::files::read_offset_checkpoint;
+use super::files::{
+    CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+};
 use super::PartitionRegistry;
 use crate::util::fs::write_atomically;
-
-pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
-pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
-pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
-pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// How often the root checkpoints are refreshed: Kafka's high-watermark interval (the shortest
 /// of its three); the other two are cheap to write at the same pace, and only when changed.

@@ -25,6 +25,11 @@ use crate::util::properties::parse_properties;
 
 pub const PARTITION_METADATA: &str = "partition.metadata";
 pub const KAFKA_CLEAN_SHUTDOWN: &str = ".kafka_cleanshutdown";
+/// Kafka's offset checkpoints at the root of a log directory (see [`super::checkpoints`]).
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// Writes `<log.dirs>/.kafka_cleanshutdown` as Kafka 3.7+ writes it on a clean stop
 /// (`CleanShutdownFileHandler`): JSON with the format version and the broker epoch.
@@ -92,10 +97,8 @@ impl KafkaRootState {
     pub fn read(log_dir: &Path) -> KafkaRootState {
         KafkaRootState {
             clean_shutdown: log_dir.join(KAFKA_CLEAN_SHUTDOWN).exists(),
-            recovery_points: read_offset_checkpoint(
-                &log_dir.join("recovery-point-offset-checkpoint"),
-            ),
-            log_start_offsets: read_offset_checkpoint(&log_dir.join("log-start-offset-checkpoint")),
+            recovery_points: read_offset_checkpoint(&log_dir.join(RECOVERY_POINT_CHECKPOINT)),
+            log_start_offsets: read_offset_checkpoint(&log_dir.join(LOG_START_OFFSET_CHECKPOINT)),
         }
     }
 }

@@ -294,10 +294,10 @@ const KNOWN_ROOT_FILES: [&str; 8] = [
     "meta.properties",
     ".lock",
     files::KAFKA_CLEAN_SHUTDOWN,
-    "recovery-point-offset-checkpoint",
-    "log-start-offset-checkpoint",
-    "replication-offset-checkpoint",
-    "cleaner-offset-checkpoint",
+    files::RECOVERY_POINT_CHECKPOINT,
+    files::LOG_START_OFFSET_CHECKPOINT,
+    files::REPLICATION_OFFSET_CHECKPOINT,
+    files::CLEANER_OFFSET_CHECKPOINT,
     "bootstrap.checkpoint",
 ];
 
