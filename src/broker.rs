@@ -212,6 +212,9 @@ impl Broker {
                 Arc::new(move || internal_topics::offsets_partitions(&published.load()))
             },
         };
+        // What Kafka left at the root (its clean-shutdown marker, recovery points, log starts),
+        // read once for every log opened at start-up: the offsets replay's and the partitions'.
+        let kafka_state = partition::files::KafkaRootState::read(&log_dir);
         let groups = Arc::new(GroupManager::start(
             &config,
             &log_dir,
@@ -220,6 +223,7 @@ impl Broker {
             offsets_topic,
             internal_topics::offsets_partitions(&image),
             &migrate,
+            &kafka_state,
             GroupObservers {
                 registry: actors.clone(),
                 groups: metrics.groups.clone(),
@@ -233,6 +237,7 @@ impl Broker {
             partitions.clone(),
             actors.clone(),
             arbiters.clone(),
+            kafka_state,
         );
         let deps = MetadataDeps {
             config: config.clone(),

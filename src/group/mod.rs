@@ -121,6 +121,7 @@ impl GroupManager {
         topic: OffsetsTopic,
         partitions: Option<i32>,
         migrate: &[std::path::PathBuf],
+        kafka_state: &crate::partition::files::KafkaRootState,
         observers: GroupObservers,
     ) -> GroupManager {
         let segment_bytes = u64::try_from(config.offsets_topic_segment_bytes).unwrap_or(1 << 20);
@@ -131,8 +132,7 @@ impl GroupManager {
                         error!(error = %e, "migrating the old offsets layout failed: it stays in place and is retried on the next start");
                     }
                 }
-                let hints = crate::partition::files::KafkaRootState::read(log_dir);
-                store::recover_topic(log_dir, n, &hints, segment_bytes, &topic_exists)
+                store::recover_topic(log_dir, n, kafka_state, segment_bytes, &topic_exists)
             }
             None => StoreState::default(),
         };

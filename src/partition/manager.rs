@@ -65,16 +65,17 @@ pub struct PartitionManager {
 }
 
 impl PartitionManager {
-    /// A manager for the partitions of `log_dir`; reads Kafka's root-level state there (used by
-    /// the partitions started before [`finish_startup`](Self::finish_startup)).
+    /// A manager for the partitions of `log_dir`; `kafka_state` is what Kafka left at its root
+    /// (used by the partitions started before [`finish_startup`](Self::finish_startup)).
     pub fn new(
         log_dir: PathBuf,
         retention_check: Duration,
         registry: Arc<PartitionRegistry>,
         actors: Arc<ActorRegistry>,
         arbiters: Arbiters,
+        kafka_state: KafkaRootState,
     ) -> PartitionManager {
-        let kafka_state = Some(KafkaRootState::read(&log_dir));
+        let kafka_state = Some(kafka_state);
         PartitionManager {
             log_dir,
             retention_check,
