@@ -180,6 +180,7 @@ impl Broker {
             &mut image,
         )?;
         let node = node_identity(&config, &meta, bound);
+        metadata_log.take_leadership(node.node_id, &mut image, crate::util::clock::now_ms())?;
         let registration = registration(&config, &node, &image);
         election::elect_at_startup(&mut metadata_log, &mut image, &config, &registration)?;
         let broker_epoch = image.brokers.get(&node.node_id).map_or(-1, |b| b.epoch);

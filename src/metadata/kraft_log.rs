@@ -8,8 +8,9 @@
 //! after an unclean stop (a torn or corrupt tail is truncated, damaged indexes rebuilt), each
 //! new segment made durable with a directory fsync. Once Kafka has taken one, the directory also
 //! holds snapshots named `{end_offset:020}-{epoch:010}.checkpoint` in the same batch format; the
-//! storage engine leaves them alone. Loading takes the newest snapshot (one whole-file read:
-//! snapshots are not segments), then every log record at or past its end offset, read batch by
+//! storage engine leaves them alone. Loading takes the newest snapshot whose header and footer
+//! are in place (one whole-file read: snapshots are not segments; see [`snapshot`]), then every
+//! log record at or past its end offset, read batch by
 //! batch through the log. Each record value is framed as
 //!
 //! ```text
@@ -23,6 +24,10 @@
 //! a batch header and CRC show in the segments it recovers; a batch whose CRC holds but whose
 //! records cannot be decoded, or damage in a segment it trusted, is found by the replay, and
 //! truncated here (see `truncate_segment`).
+//!
+//! At start-up the broker takes the quorum as its only voter
+//! ([`MetadataLog::take_leadership`]): a new raft epoch in `quorum-state` and a leader-change
+//! batch opening it, then, on an empty log, the bootstrap records (`metadata.version` first).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,9 +36,11 @@ use bytes::Bytes;
 use tracing::{debug, info, warn};
 
 use crate::metadata::image::ClusterImage;
-use crate::protocol::messages::metadata::MetadataRecord;
+use crate::metadata::quorum::{self, QuorumState};
+use crate::metadata::snapshot;
+use crate::protocol::messages::metadata::{FeatureLevelRecord, MetadataRecord};
 use crate::protocol::wire::EncodeBuf;
-use crate::record::{self, BatchBuilder, BatchIter};
+use crate::record::{self, BatchBuilder, BatchIter, FoundBatch};
 use crate::storage::{LogConfig, PartitionLog};
 use crate::util::fs::sync_dir;
 
@@ -41,6 +48,12 @@ pub const METADATA_DIR: &str = "__cluster_metadata-0";
 
 /// Kafka's `metadata.log.segment.bytes` default: the metadata log rolls at 1 GiB.
 pub const METADATA_LOG_SEGMENT_BYTES: u64 = 1 << 30;
+
+/// The `metadata.version` a new metadata log is bootstrapped with when no bootstrap file says
+/// otherwise: 4.0-IV3 (feature level 25), the newest level whose record versions sluice writes.
+pub const BOOTSTRAP_METADATA_VERSION: i16 = 25;
+
+pub const METADATA_VERSION: &str = "metadata.version";
 
 /// The largest batch the metadata log takes: Kafka's KRaft limit (`MAX_BATCH_SIZE_BYTES`). One
 /// topic change is one batch; the largest, a topic of `MAX_PARTITIONS_PER_TOPIC` partitions, is
@@ -96,7 +109,12 @@ pub struct MetadataLog {
     /// None until the first append when the directory did not exist (an empty cluster writes
     /// nothing until a topic is created).
     log: Option<PartitionLog>,
+    /// The epoch of what this log appends: the highest the log (or its snapshot) holds until
+    /// [`take_leadership`](MetadataLog::take_leadership) opens the next one.
     leader_epoch: i32,
+    /// The end offset of the snapshot the image was loaded from, if any (the log may hold
+    /// nothing past it).
+    snapshot_end: Option<i64>,
 }
 
 /// Where replay found a batch it cannot use: one whose CRC holds but whose records cannot be
@@ -127,7 +145,8 @@ impl MetadataLog {
             dir: dir.clone(),
             config,
             log: None,
-            leader_epoch: 1,
+            leader_epoch: 0,
+            snapshot_end: None,
         };
         image.last_offset = -1;
         if !dir.is_dir() {
@@ -136,12 +155,34 @@ impl MetadataLog {
         }
         let mut applied = 0usize;
         let mut skip_below = 0i64;
-        if let Some((end, path)) = newest_snapshot(&dir)? {
+        for (end, epoch, path) in snapshots(&dir)?.into_iter().rev() {
             let data = Bytes::from(std::fs::read(&path)?);
-            applied += meta.apply_snapshot(&path, data, image);
-            skip_below = end;
+            match snapshot::read(data) {
+                Ok(batches) => {
+                    applied += meta.apply_snapshot(&path, &batches, image);
+                    skip_below = end;
+                    meta.leader_epoch = meta.leader_epoch.max(epoch);
+                    meta.snapshot_end = Some(end);
+                    break;
+                }
+                Err(reason) => warn!(file = %path.display(), %reason,
+                                     "unusable metadata snapshot: trying an older one"),
+            }
         }
         let mut log = meta.open_log()?;
+        if log.log_start_offset() > skip_below {
+            // Kafka deletes the log below a snapshot it took; without that snapshot the
+            // records there are gone.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: the log starts at offset {} and no usable snapshot covers the records \
+                     before it",
+                    dir.display(),
+                    log.log_start_offset()
+                ),
+            ));
+        }
         if skip_below > log.log_end_offset() {
             // Kafka truncates such a log away and restarts it at the snapshot; the storage
             // engine cannot start a log past its end, and appending below the snapshot would
@@ -182,19 +223,16 @@ impl MetadataLog {
         PartitionLog::open(&self.dir, self.config.clone()).map_err(io::Error::other)
     }
 
-    /// Applies every batch of a snapshot file; a damaged batch ends it (snapshots are never
-    /// appended to, so nothing is truncated). Returns the records applied.
-    fn apply_snapshot(&mut self, path: &Path, data: Bytes, image: &mut ClusterImage) -> usize {
+    /// Applies the data batches of a checked snapshot file (see [`snapshot::read`]); a batch
+    /// whose records do not decode ends it. Returns the records applied.
+    fn apply_snapshot(
+        &mut self,
+        path: &Path,
+        batches: &[FoundBatch],
+        image: &mut ClusterImage,
+    ) -> usize {
         let mut applied = 0;
-        for found in BatchIter::new(data) {
-            let batch = match found {
-                Ok(b) => b,
-                Err((position, reason)) => {
-                    warn!(file = %path.display(), position, %reason,
-                          "damaged metadata snapshot batch: keeping the records before it");
-                    break;
-                }
-            };
+        for batch in batches {
             match self.apply_batch(&batch.bytes, &batch.header, i64::MIN, image) {
                 Ok(n) => applied += n,
                 Err(reason) => {
@@ -324,24 +362,11 @@ impl MetadataLog {
         if batches.is_empty() {
             return Ok(());
         }
-        let log = match &mut self.log {
-            Some(log) => log,
-            None => self.log.insert(
-                PartitionLog::open(&self.dir, self.config.clone()).map_err(io::Error::other)?,
-            ),
-        };
+        let log = self.log_mut()?;
         let mut last_offset = image.last_offset;
         for records in &batches {
-            let mut builder = BatchBuilder::new(log.log_end_offset(), now_ms)
-                .partition_leader_epoch(self.leader_epoch);
-            for r in records.iter() {
-                let value = encode_value(r);
-                builder.push_with_header_count(None, Some(&value), &[], 0);
-            }
-            let appended = log
-                .append(builder.build(), now_ms)
-                .map_err(io::Error::other)?;
-            last_offset = appended.last_offset;
+            let values: Vec<Bytes> = records.iter().map(encode_value).collect();
+            last_offset = append_values(log, &values, now_ms)?;
         }
         log.flush()?;
         for r in batches.iter().flat_map(|b| b.iter()) {
@@ -351,8 +376,115 @@ impl MetadataLog {
         Ok(())
     }
 
-    /// The leader epoch of the batches this log appends (the highest the log holds, 1 for a
-    /// new log): what `quorum-state` names as the epoch.
+    /// The log, opened (and the directory created) on first use, stamping this log's leader
+    /// epoch on what it appends.
+    fn log_mut(&mut self) -> io::Result<&mut PartitionLog> {
+        if self.log.is_none() {
+            self.log = Some(self.open_log()?);
+        }
+        let epoch = self.leader_epoch;
+        let log = self
+            .log
+            .as_mut()
+            .ok_or_else(|| io::Error::other("metadata log not open"))?;
+        log.set_leader_epoch(epoch);
+        Ok(log)
+    }
+
+    /// Takes the quorum at start-up, as the only voter (see [`quorum`]): the next epoch after
+    /// `quorum-state`'s and the log's is persisted in `quorum-state` and opened in the log by a
+    /// leader-change control batch. On an empty log (a new directory, or one `kafka-storage
+    /// format` prepared) the bootstrap records follow, as Kafka's controller appends them on
+    /// its first activation: those of the bootstrap file, or else `metadata.version`
+    /// [`BOOTSTRAP_METADATA_VERSION`], which is then written as `bootstrap.checkpoint` too.
+    /// Everything is synced before this returns.
+    pub fn take_leadership(
+        &mut self,
+        node_id: i32,
+        image: &mut ClusterImage,
+        now_ms: i64,
+    ) -> io::Result<i32> {
+        let state = match QuorumState::read(&self.dir) {
+            Ok(state) => state,
+            Err(reason) => {
+                warn!(file = %self.dir.join(quorum::QUORUM_STATE_FILE).display(), %reason,
+                      "unreadable quorum state: rewriting it for the new epoch");
+                None
+            }
+        };
+        if let Some(voters) = state.as_ref().and_then(|s| s.voters.as_ref()) {
+            if voters.iter().any(|&v| v != node_id) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{}: the quorum's voters are {voters:?}, a quorum of several \
+                         controllers; sluice runs a one-node quorum of node {node_id}",
+                        self.dir.join(quorum::QUORUM_STATE_FILE).display()
+                    ),
+                ));
+            }
+        }
+        let epoch = self
+            .leader_epoch
+            .max(state.as_ref().map_or(0, |s| s.leader_epoch))
+            .checked_add(1)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "leader epoch overflow"))?;
+        std::fs::create_dir_all(&self.dir)?;
+        let data_version = state.as_ref().map_or(0, |s| s.data_version);
+        QuorumState::leader(node_id, epoch, data_version).write(&self.dir)?;
+        self.leader_epoch = epoch;
+        // Kafka 4.2's bootstrap snapshot (end offset 0) leaves the log empty.
+        let snapshot_records = self.snapshot_end.is_some_and(|end| end > 0);
+        let log = self.log_mut()?;
+        let empty = log.log_end_offset() == 0 && !snapshot_records;
+        let change = quorum::leader_change_batch(log.log_end_offset(), epoch, node_id, now_ms);
+        let mut last_offset = log
+            .append(change, now_ms)
+            .map_err(io::Error::other)?
+            .last_offset;
+        let mut bootstrap = 0;
+        if empty {
+            let log_dir = self.dir.parent().unwrap_or(Path::new("."));
+            let (source, values) = match snapshot::read_bootstrap(log_dir, &self.dir)? {
+                Some((path, values)) => (path.display().to_string(), values),
+                None => {
+                    let values = vec![encode_value(&MetadataRecord::FeatureLevelRecord(
+                        FeatureLevelRecord {
+                            name: METADATA_VERSION.to_string(),
+                            feature_level: BOOTSTRAP_METADATA_VERSION,
+                        },
+                    ))];
+                    snapshot::write_bootstrap(log_dir, &values, now_ms)?;
+                    ("the default bootstrap".to_string(), values)
+                }
+            };
+            if !values.is_empty() {
+                let log = self.log_mut()?;
+                last_offset = append_values(log, &values, now_ms)?;
+                for mut value in values.iter().cloned() {
+                    if let Ok(Some((record, _))) = MetadataRecord::decode_value(&mut value) {
+                        image.apply(&record);
+                    }
+                }
+            }
+            bootstrap = values.len();
+            info!(
+                source,
+                records = bootstrap,
+                "empty metadata log: bootstrap records appended"
+            );
+        }
+        self.log_mut()?.flush()?;
+        image.last_offset = last_offset;
+        info!(
+            node_id,
+            epoch, data_version, bootstrap, "took the metadata quorum"
+        );
+        Ok(epoch)
+    }
+
+    /// The leader epoch of the batches this log appends: after
+    /// [`take_leadership`](MetadataLog::take_leadership), the one `quorum-state` names.
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch
     }
@@ -367,22 +499,41 @@ impl MetadataLog {
     }
 }
 
-/// The newest snapshot in `dir` by end offset: `{end_offset:020}-{epoch:010}.checkpoint`.
-fn newest_snapshot(dir: &Path) -> io::Result<Option<(i64, PathBuf)>> {
+/// One record batch of `values` at the log end; returns its last offset.
+fn append_values(log: &mut PartitionLog, values: &[Bytes], now_ms: i64) -> io::Result<i64> {
+    let mut builder = BatchBuilder::new(log.log_end_offset(), now_ms);
+    for value in values {
+        builder.push_with_header_count(None, Some(value), &[], 0);
+    }
+    let appended = log
+        .append(builder.build(), now_ms)
+        .map_err(io::Error::other)?;
+    Ok(appended.last_offset)
+}
+
+/// The snapshots in `dir`, oldest first by end offset: `{end_offset:020}-{epoch:010}.checkpoint`
+/// with their end offset and epoch. A snapshot Kafka was still writing (`….checkpoint.part`) is
+/// removed, as Kafka removes it at start-up.
+fn snapshots(dir: &Path) -> io::Result<Vec<(i64, i32, PathBuf)>> {
     let mut snapshots = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if let Some(stem) = name.strip_suffix(".checkpoint") {
-            if let Some(Ok(end)) = stem.split('-').next().map(str::parse::<i64>) {
-                snapshots.push((end, path));
+        if name.ends_with(".checkpoint.part") {
+            info!(file = %path.display(), "removing a metadata snapshot that was not completed");
+            std::fs::remove_file(&path)?;
+        } else if let Some(stem) = name.strip_suffix(".checkpoint") {
+            if let Some((end, epoch)) = stem.split_once('-') {
+                if let (Ok(end), Ok(epoch)) = (end.parse::<i64>(), epoch.parse::<i32>()) {
+                    snapshots.push((end, epoch, path));
+                }
             }
         }
     }
     snapshots.sort();
-    Ok(snapshots.pop())
+    Ok(snapshots)
 }
 
 /// The segment holding `offset`: the last one based at or below it.
@@ -468,13 +619,32 @@ mod tests {
     /// `claimed_count` records (the real count unless a test lies), CRC-32C over
     /// attributes..end.
     fn batch_claiming(base_offset: i64, values: &[Vec<u8>], claimed_count: i32) -> Vec<u8> {
+        let records: Vec<(Option<Vec<u8>>, Vec<u8>)> =
+            values.iter().map(|v| (None, v.clone())).collect();
+        raw_batch(base_offset, 1, 0, &records, claimed_count)
+    }
+
+    /// A magic-2 batch of `(key, value)` records with the given leader epoch and attributes.
+    fn raw_batch(
+        base_offset: i64,
+        epoch: i32,
+        attributes: i16,
+        values: &[(Option<Vec<u8>>, Vec<u8>)],
+        claimed_count: i32,
+    ) -> Vec<u8> {
         let timestamp: i64 = 1_700_000_000_000;
         let mut records = Vec::new();
-        for (i, value) in values.iter().enumerate() {
+        for (i, (key, value)) in values.iter().enumerate() {
             let mut r = vec![0u8]; // attributes
             varint(&mut r, 0); // timestamp delta
             varint(&mut r, i as i64); // offset delta
-            varint(&mut r, -1); // null key
+            match key {
+                None => varint(&mut r, -1),
+                Some(k) => {
+                    varint(&mut r, k.len() as i64);
+                    r.extend_from_slice(k);
+                }
+            }
             varint(&mut r, value.len() as i64);
             r.extend_from_slice(value);
             varint(&mut r, 0); // headers
@@ -482,7 +652,7 @@ mod tests {
             records.extend_from_slice(&r);
         }
         let mut body = Vec::new();
-        body.extend_from_slice(&0i16.to_be_bytes()); // attributes
+        body.extend_from_slice(&attributes.to_be_bytes());
         body.extend_from_slice(&(values.len() as i32 - 1).to_be_bytes()); // lastOffsetDelta
         body.extend_from_slice(&timestamp.to_be_bytes()); // baseTimestamp
         body.extend_from_slice(&timestamp.to_be_bytes()); // maxTimestamp
@@ -494,11 +664,43 @@ mod tests {
         let mut batch = Vec::new();
         batch.extend_from_slice(&base_offset.to_be_bytes());
         batch.extend_from_slice(&(4 + 1 + 4 + body.len() as i32).to_be_bytes()); // batchLength
-        batch.extend_from_slice(&1i32.to_be_bytes()); // partitionLeaderEpoch
+        batch.extend_from_slice(&epoch.to_be_bytes()); // partitionLeaderEpoch
         batch.push(2); // magic
         batch.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
         batch.extend_from_slice(&body);
         batch
+    }
+
+    /// A control batch (attributes bit 5) of one control record: key int16 version 0, int16
+    /// type; value as given.
+    fn control(base_offset: i64, epoch: i32, ty: i16, value: Vec<u8>) -> Vec<u8> {
+        let mut key = 0i16.to_be_bytes().to_vec();
+        key.extend_from_slice(&ty.to_be_bytes());
+        raw_batch(base_offset, epoch, 0x20, &[(Some(key), value)], 1)
+    }
+
+    /// SnapshotHeaderRecord v0 (version 0, lastContainedLogTimestamp 0, no tags), control
+    /// type 3.
+    fn header(base_offset: i64, epoch: i32) -> Vec<u8> {
+        let mut v = vec![0, 0];
+        v.extend_from_slice(&0i64.to_be_bytes());
+        v.push(0);
+        control(base_offset, epoch, 3, v)
+    }
+
+    /// SnapshotFooterRecord v0 (version 0, no tags), control type 4.
+    fn footer(base_offset: i64, epoch: i32) -> Vec<u8> {
+        control(base_offset, epoch, 4, vec![0, 0, 0])
+    }
+
+    /// A FeatureLevelRecord v0 value: frame 1, type 12, version 0, compact string, int16, tags.
+    fn feature_value(name: &str, level: i16) -> Vec<u8> {
+        let mut v = vec![1, 12, 0];
+        uvarint(&mut v, name.len() as u64 + 1);
+        v.extend_from_slice(name.as_bytes());
+        v.extend_from_slice(&level.to_be_bytes());
+        v.push(0);
+        v
     }
 
     fn batch(base_offset: i64, values: &[Vec<u8>]) -> Vec<u8> {
@@ -705,7 +907,7 @@ mod tests {
         // Snapshot at end offset 2 holds "s"; the log's records below 2 are covered by it.
         std::fs::write(
             dir.join("00000000000000000002-0000000001.checkpoint"),
-            batch(0, &[topic_value("s", 9)]),
+            [header(0, 0), batch(0, &[topic_value("s", 9)]), footer(1, 0)].concat(),
         )
         .expect("snapshot");
         write_segment(temp.path(), 0, &topic_batches(0, &["old0", "old1", "new2"]));
@@ -713,5 +915,168 @@ mod tests {
         MetadataLog::load(temp.path(), &mut image).expect("load");
         assert_eq!(names(&image), ["new2", "s"]);
         assert_eq!(image.last_offset, 2);
+    }
+
+    #[test]
+    fn a_snapshot_without_its_footer_or_header_is_not_used() {
+        let temp = tempfile::tempdir().expect("temp");
+        let dir = temp.path().join(METADATA_DIR);
+        std::fs::create_dir_all(&dir).expect("dir");
+        // The older snapshot (end offset 1) is whole; the newer ones lack a footer or a header.
+        std::fs::write(
+            dir.join("00000000000000000001-0000000001.checkpoint"),
+            [
+                header(0, 1),
+                batch(0, &[topic_value("whole", 9)]),
+                footer(1, 1),
+            ]
+            .concat(),
+        )
+        .expect("snapshot");
+        std::fs::write(
+            dir.join("00000000000000000002-0000000001.checkpoint"),
+            [header(0, 1), batch(0, &[topic_value("no_footer", 8)])].concat(),
+        )
+        .expect("snapshot");
+        std::fs::write(
+            dir.join("00000000000000000003-0000000001.checkpoint"),
+            [batch(0, &[topic_value("no_header", 7)]), footer(1, 1)].concat(),
+        )
+        .expect("snapshot");
+        std::fs::write(
+            dir.join("00000000000000000004-0000000001.checkpoint.part"),
+            header(0, 1),
+        )
+        .expect("partial");
+        write_segment(temp.path(), 0, &topic_batches(0, &["log0", "log1", "log2"]));
+        let mut image = ClusterImage::default();
+        MetadataLog::load(temp.path(), &mut image).expect("load");
+        assert_eq!(names(&image), ["log1", "log2", "whole"]);
+        assert!(
+            !dir.join("00000000000000000004-0000000001.checkpoint.part")
+                .exists(),
+            "a partial snapshot is removed, as Kafka removes it"
+        );
+    }
+
+    #[test]
+    fn a_log_whose_start_no_snapshot_covers_is_refused() {
+        let temp = tempfile::tempdir().expect("temp");
+        let dir = temp.path().join(METADATA_DIR);
+        write_segment(temp.path(), 5, &topic_batches(5, &["late"]));
+        std::fs::write(
+            dir.join("00000000000000000005-0000000001.checkpoint"),
+            [header(0, 1), batch(0, &[topic_value("cut", 9)])].concat(),
+        )
+        .expect("snapshot");
+        let err = MetadataLog::load(temp.path(), &mut ClusterImage::default())
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("no usable snapshot"), "{err}");
+    }
+
+    /// A new directory: epoch 1 in `quorum-state`, a leader-change batch at offset 0, the
+    /// default bootstrap (metadata.version 25) at offset 1, and `bootstrap.checkpoint` laid out
+    /// as Kafka's BatchFileWriter writes it.
+    #[test]
+    fn taking_the_quorum_of_a_new_directory_bootstraps_it() {
+        let temp = tempfile::tempdir().expect("temp");
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::load(temp.path(), &mut image).expect("load");
+        let now = 1_700_000_000_000;
+        assert_eq!(log.take_leadership(4, &mut image, now).expect("lead"), 1);
+        let dir = temp.path().join(METADATA_DIR);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("quorum-state")).expect("state"),
+            r#"{"clusterId":"","leaderId":4,"leaderEpoch":1,"votedId":-1,"appliedOffset":0,"currentVoters":[{"voterId":4}],"data_version":0}"#
+        );
+        assert_eq!(image.features.get("metadata.version"), Some(&25));
+        assert_eq!(image.last_offset, 1);
+        // Leader change (type 2): version 0, leader 4, voters [4], granting voters [4].
+        let change = control(
+            0,
+            1,
+            2,
+            vec![0, 0, 0, 0, 0, 4, 2, 0, 0, 0, 4, 0, 2, 0, 0, 0, 4, 0, 0],
+        );
+        let bootstrap = batch_claiming(1, &[feature_value("metadata.version", 25)], 1);
+        let mut bootstrap = bootstrap;
+        bootstrap[12..16].copy_from_slice(&1i32.to_be_bytes());
+        let segment = std::fs::read(segment_path(&dir, 0)).expect("segment");
+        assert_eq!(segment, [change, bootstrap].concat());
+        let written = std::fs::read(temp.path().join("bootstrap.checkpoint")).expect("bootstrap");
+        let mut data = raw_batch(1, 0, 0, &[(None, feature_value("metadata.version", 25))], 1);
+        data[12..16].copy_from_slice(&0i32.to_be_bytes());
+        assert_eq!(written, [header(0, 0), data, footer(2, 0)].concat());
+        drop(log);
+
+        // The next start takes epoch 2 and appends no second bootstrap.
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::load(temp.path(), &mut image).expect("reload");
+        assert_eq!(log.take_leadership(4, &mut image, now).expect("lead"), 2);
+        assert_eq!(image.last_offset, 2);
+        let epochs = std::fs::read_to_string(dir.join("leader-epoch-checkpoint")).expect("cache");
+        assert_eq!(epochs, "0\n2\n1 0\n2 2\n");
+    }
+
+    /// A directory Kafka formatted (a `bootstrap.checkpoint` at metadata.version 21) and a
+    /// `quorum-state` at epoch 5 from an earlier run: the next epoch is 6 and the bootstrap's
+    /// records are the log's first.
+    #[test]
+    fn taking_the_quorum_reads_kafkas_bootstrap_and_quorum_state() {
+        let temp = tempfile::tempdir().expect("temp");
+        let dir = temp.path().join(METADATA_DIR);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let bootstrap = [
+            header(0, 0),
+            raw_batch(
+                1,
+                0,
+                0,
+                &[
+                    (None, feature_value("metadata.version", 21)),
+                    (None, feature_value("group.version", 1)),
+                ],
+                2,
+            ),
+            footer(3, 0),
+        ]
+        .concat();
+        std::fs::write(temp.path().join("bootstrap.checkpoint"), &bootstrap).expect("bootstrap");
+        std::fs::write(
+            dir.join("quorum-state"),
+            r#"{"leaderId":1,"leaderEpoch":5,"votedId":-1,"votedDirectoryId":"AAAAAAAAAAAAAAAAAAAAAA","data_version":1}"#,
+        )
+        .expect("state");
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::load(temp.path(), &mut image).expect("load");
+        assert_eq!(log.take_leadership(1, &mut image, 0).expect("lead"), 6);
+        assert_eq!(image.features.get("metadata.version"), Some(&21));
+        assert_eq!(image.features.get("group.version"), Some(&1));
+        assert_eq!(
+            QuorumState::read(&dir).expect("read"),
+            Some(QuorumState::leader(1, 6, 1))
+        );
+        assert_eq!(
+            std::fs::read(temp.path().join("bootstrap.checkpoint")).expect("kept"),
+            bootstrap,
+            "Kafka's bootstrap file is left as it was"
+        );
+    }
+
+    #[test]
+    fn a_quorum_of_several_voters_is_refused() {
+        let temp = tempfile::tempdir().expect("temp");
+        let dir = temp.path().join(METADATA_DIR);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("quorum-state"),
+            r#"{"clusterId":"","leaderId":2,"leaderEpoch":5,"votedId":-1,"appliedOffset":0,"currentVoters":[{"voterId":1},{"voterId":2}],"data_version":0}"#,
+        )
+        .expect("state");
+        let mut image = ClusterImage::default();
+        let mut log = MetadataLog::load(temp.path(), &mut image).expect("load");
+        let err = log.take_leadership(1, &mut image, 0).expect_err("refused");
+        assert!(err.to_string().contains("one-node quorum"), "{err}");
     }
 }

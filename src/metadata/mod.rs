@@ -14,6 +14,8 @@ pub mod internal_topics;
 pub mod kraft_log;
 pub mod producer_ids;
 pub mod properties;
+pub mod quorum;
+pub mod snapshot;
 pub mod topic_config;
 pub mod topics;
 

@@ -289,8 +289,8 @@ impl PartitionManager {
 }
 
 /// Files Kafka or sluice keep at the root of a log directory. `bootstrap.checkpoint` (the
-/// bootstrap records `kafka-storage format` wrote) is not read: the metadata log holds the same
-/// records once the controller has started.
+/// bootstrap records `kafka-storage format` wrote) is read by the metadata log when it is empty
+/// (`metadata::snapshot`).
 const KNOWN_ROOT_FILES: [&str; 8] = [
     "meta.properties",
     ".lock",
@@ -299,7 +299,7 @@ const KNOWN_ROOT_FILES: [&str; 8] = [
     files::LOG_START_OFFSET_CHECKPOINT,
     files::REPLICATION_OFFSET_CHECKPOINT,
     files::CLEANER_OFFSET_CHECKPOINT,
-    "bootstrap.checkpoint",
+    crate::metadata::snapshot::BOOTSTRAP_FILE,
 ];
 
 /// A deleted topic's partitions, out of the registry, still running until deleted.

@@ -417,9 +417,9 @@ fn read_kafka_snapshot(
 /// removed, as are index files whose log is gone. `.cleaned` / `.swap` files (Kafka's log
 /// cleaner) and every non-segment file are left alone.
 /// Files a partition directory holds besides segments and indexes, Kafka's and sluice's.
-/// `quorum-state` (in `__cluster_metadata-0`, the Raft election state) is not read: on one node
-/// this broker is always the quorum's leader. `{offset:020}-{epoch:010}.checkpoint` files there
-/// are metadata snapshots, read by the metadata log.
+/// `quorum-state` (in `__cluster_metadata-0`, the Raft election state) and the
+/// `{offset:020}-{epoch:010}.checkpoint` metadata snapshots there are read by the metadata log
+/// (`metadata::quorum`, `metadata::snapshot`).
 fn is_known_file(name: &str) -> bool {
     const NAMED: [&str; 6] = [
         "partition.metadata",

@@ -633,6 +633,31 @@ fn a_directory_kafka_left_after_a_clean_stop_opens_and_serves() {
     }
     assert_eq!(first, want, "leaders and leader epochs after start-up");
 
+    // The quorum taken as Kafka's only voter takes it: the next raft epoch in `quorum-state`
+    // (same data version), opened in the log, and Kafka's bootstrap file left as it was (the
+    // log was not empty).
+    let meta = root.join("__cluster_metadata-0");
+    let next = RAFT_EPOCH + 1;
+    assert_eq!(
+        std::fs::read_to_string(meta.join("quorum-state")).expect("quorum-state"),
+        format!(
+            "{{\"clusterId\":\"\",\"leaderId\":{NODE},\"leaderEpoch\":{next},\"votedId\":-1,\
+             \"appliedOffset\":0,\"currentVoters\":[{{\"voterId\":{NODE}}}],\"data_version\":0}}"
+        )
+    );
+    let epochs = std::fs::read_to_string(meta.join("leader-epoch-checkpoint")).expect("epochs");
+    let lines: Vec<&str> = epochs.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["0", "2", &format!("{RAFT_EPOCH} 0")],
+        "{epochs}"
+    );
+    assert!(lines[3].starts_with(&format!("{next} ")), "{epochs}");
+    assert_eq!(
+        std::fs::read(root.join("bootstrap.checkpoint")).expect("bootstrap"),
+        bootstrap_checkpoint()
+    );
+
     // Every stored record at its offset, through librdkafka.
     let expected = expected_orders();
     assert_eq!(read_orders(&broker, expected.len()), expected);

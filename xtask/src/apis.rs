@@ -69,6 +69,17 @@ pub const APIS: &[Api] = &[
     api(75, "DescribeTopicPartitions", (0, 0),  (0, 0),  true),
 ];
 
+/// KRaft control records (schema `name` in `message/*.json`, `"type": "data"`): the values of
+/// the control batches the Raft layer writes in `__cluster_metadata-0` (leader changes, kraft
+/// version, voters) and in snapshots (header and footer), with all their valid versions.
+pub const RAFT_CONTROL_RECORDS: &[&str] = &[
+    "LeaderChangeMessage",
+    "SnapshotHeaderRecord",
+    "SnapshotFooterRecord",
+    "KRaftVersionRecord",
+    "VotersRecord",
+];
+
 /// KRaft metadata record types (schema `name` in `metadata/*.json`) to
 /// generate, with all their valid versions.
 pub const METADATA_RECORDS: &[&str] = &[

@@ -156,8 +156,10 @@ fn codegen(repo_root: &Path, schema_dir: &Path) -> Result<Vec<PathBuf>, String> 
     let mut written = Vec::new();
     let mut modules: Vec<(String, String)> = Vec::new(); // (module, type)
 
-    // Request and response headers.
-    for name in ["RequestHeader", "ResponseHeader"] {
+    // Request and response headers, and the KRaft control records.
+    let headers = ["RequestHeader", "ResponseHeader"];
+    for name in headers.iter().chain(apis::RAFT_CONTROL_RECORDS) {
+        let name = *name;
         let file = format!("message/{name}.json");
         let schema = schema::load(&schema_dir.join(&file))?;
         let top = TopLevel {
