@@ -151,7 +151,12 @@ fn describe_topic(t: &TopicInfo, topic_ops: i32) -> MetadataResponseTopic {
             .partitions
             .iter()
             .map(|(&index, p)| MetadataResponsePartition {
-                error_code: 0,
+                // As Kafka's metadata cache answers a partition without a leader.
+                error_code: if p.leader < 0 {
+                    ErrorCode::LeaderNotAvailable.code()
+                } else {
+                    0
+                },
                 partition_index: index,
                 leader_id: p.leader,
                 leader_epoch: p.leader_epoch,

@@ -69,13 +69,14 @@ fn leader_change(topic: Uuid, index: i32, leader: i32) -> Vec<u8> {
     kraft(5, 1, b)
 }
 
-/// RegisterBrokerRecord v3: one PLAINTEXT endpoint, metadata.version support, fenced.
-fn register_broker() -> Vec<u8> {
+/// RegisterBrokerRecord v3 of broker `node` at `epoch`: one PLAINTEXT endpoint,
+/// metadata.version support, fenced.
+fn register_broker(node: i32, epoch: i64) -> Vec<u8> {
     let mut b = Vec::new();
-    b.extend_from_slice(&NODE.to_be_bytes());
+    b.extend_from_slice(&node.to_be_bytes());
     b.push(0); // is migrating zk broker
-    b.extend_from_slice(Uuid::from_u128(0x1ca7).as_bytes()); // incarnation
-    b.extend_from_slice(&BROKER_EPOCH.to_be_bytes());
+    b.extend_from_slice(Uuid::from_u128(0x1ca7 + node as u128).as_bytes()); // incarnation
+    b.extend_from_slice(&epoch.to_be_bytes());
     enc::uvarint(&mut b, 2); // one endpoint
     enc::compact_str(&mut b, "PLAINTEXT");
     enc::compact_str(&mut b, "localhost");
@@ -96,11 +97,11 @@ fn register_broker() -> Vec<u8> {
     kraft(0, 3, b)
 }
 
-/// BrokerRegistrationChangeRecord v2 with the given tagged changes.
-fn broker_change(tags: &[(u64, Vec<u8>)]) -> Vec<u8> {
+/// BrokerRegistrationChangeRecord v2 of broker `node` at `epoch` with the given tagged changes.
+fn broker_change(node: i32, epoch: i64, tags: &[(u64, Vec<u8>)]) -> Vec<u8> {
     let mut b = Vec::new();
-    b.extend_from_slice(&NODE.to_be_bytes());
-    b.extend_from_slice(&BROKER_EPOCH.to_be_bytes());
+    b.extend_from_slice(&node.to_be_bytes());
+    b.extend_from_slice(&epoch.to_be_bytes());
     enc::tagged(&mut b, tags);
     kraft(17, 2, b)
 }
@@ -160,8 +161,11 @@ fn metadata_log() -> Vec<u8> {
     push(ATTR_CONTROL, vec![control(2, leader_change_message())]);
     push(0, values(vec![feature_level("metadata.version", 25)]));
     // Offset 2: the registration, so the broker epoch is 2.
-    push(0, values(vec![register_broker()]));
-    push(0, values(vec![broker_change(&[(0, vec![0xff])])])); // unfenced
+    push(0, values(vec![register_broker(NODE, BROKER_EPOCH)]));
+    push(
+        0,
+        values(vec![broker_change(NODE, BROKER_EPOCH, &[(0, vec![0xff])])]),
+    ); // unfenced
     let mut orders = vec![topic_record("orders", ORDERS)];
     orders.extend((0..ORDERS_PARTITIONS).map(|p| partition_record(ORDERS, p, NODE, DIRECTORY)));
     push(0, values(orders));
@@ -177,13 +181,19 @@ fn metadata_log() -> Vec<u8> {
     push(0, values(offsets));
     push(0, values(vec![producer_ids(1000)]));
     // The clean stop.
-    push(0, values(vec![broker_change(&[(1, vec![1])])])); // in controlled shutdown
+    push(
+        0,
+        values(vec![broker_change(NODE, BROKER_EPOCH, &[(1, vec![1])])]),
+    ); // in controlled shutdown
     let mut leaderless: Vec<Vec<u8>> = (0..ORDERS_PARTITIONS)
         .map(|p| leader_change(ORDERS, p, -1))
         .collect();
     leaderless.extend((0..OFFSETS_PARTITIONS).map(|p| leader_change(OFFSETS_TOPIC, p, -1)));
     push(0, values(leaderless));
-    push(0, values(vec![broker_change(&[(0, vec![1])])])); // fenced
+    push(
+        0,
+        values(vec![broker_change(NODE, BROKER_EPOCH, &[(0, vec![1])])]),
+    ); // fenced
     out
 }
 
@@ -754,4 +764,129 @@ fn a_directory_kafka_left_after_a_clean_stop_opens_and_serves() {
         );
     }
     assert_eq!(committed(&broker, BILLING), billing);
+}
+
+/// PartitionRecord v2 (Kafka 4 with `eligible.leader.replicas.version` 1): replicas, ISR,
+/// leader, epochs 0, and the ELR (tag 1) when given.
+fn partition_record_v2(
+    topic: Uuid,
+    replicas: &[i32],
+    isr: &[i32],
+    leader: i32,
+    elr: Option<&[i32]>,
+) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0i32.to_be_bytes()); // partition 0
+    b.extend_from_slice(topic.as_bytes());
+    enc::compact_i32s(&mut b, replicas);
+    enc::compact_i32s(&mut b, isr);
+    enc::compact_i32s(&mut b, &[]); // removing
+    enc::compact_i32s(&mut b, &[]); // adding
+    b.extend_from_slice(&leader.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // leader epoch
+    b.extend_from_slice(&0i32.to_be_bytes()); // partition epoch
+    enc::compact_uuids(&mut b, &vec![DIRECTORY; replicas.len()]);
+    let mut tags = Vec::new();
+    if let Some(elr) = elr {
+        let mut list = Vec::new();
+        enc::compact_i32s(&mut list, elr);
+        tags.push((1, list));
+    }
+    enc::tagged(&mut b, &tags);
+    kraft(3, 2, b)
+}
+
+/// A two-broker Kafka cluster's metadata, opened by broker 1 alone: broker 2 (fenced, as the
+/// controller left it when it went away) was the last ISR member of every partition, so
+/// broker 1 may lead `elr` (it is in the ELR, `eligible.leader.replicas.version` 1) and
+/// `unclean` (its topic sets `unclean.leader.election.enable`), but not `clean`.
+#[test]
+fn start_up_election_follows_the_isr_the_elr_and_unclean_election() {
+    const OTHER: i32 = 2;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let root = temp.path().join("kafka-logs");
+    write(
+        &root.join("meta.properties"),
+        format!(
+            "#\nnode.id={NODE}\ndirectory.id={}\nversion=1\ncluster.id={}\n",
+            kafka_uuid(DIRECTORY),
+            kafka_uuid(CLUSTER)
+        ),
+    );
+    let topics = [
+        ("clean", Uuid::from_u128(0xc1), None),
+        ("elr", Uuid::from_u128(0xc2), Some(&[NODE][..])),
+        ("unclean", Uuid::from_u128(0xc3), None),
+    ];
+    let mut out = Vec::new();
+    let mut next = 0i64;
+    let mut push = |attributes: i16, recs: Vec<Rec>| {
+        out.extend(at_ts(next, RAFT_EPOCH, attributes, NO_PRODUCER, &recs));
+        next += recs.len() as i64;
+    };
+    push(ATTR_CONTROL, vec![control(2, leader_change_message())]);
+    push(
+        0,
+        values(vec![
+            feature_level("metadata.version", 25),
+            feature_level("eligible.leader.replicas.version", 1),
+        ]),
+    );
+    push(0, values(vec![register_broker(NODE, 3)]));
+    push(0, values(vec![register_broker(OTHER, 4)]));
+    for (name, id, elr) in topics {
+        let mut recs = vec![
+            topic_record(name, id),
+            partition_record_v2(id, &[NODE, OTHER], &[OTHER], -1, elr),
+        ];
+        if name == "unclean" {
+            recs.push(topic_config(name, "unclean.leader.election.enable", "true"));
+        }
+        push(0, values(recs));
+    }
+    write(
+        &root.join("__cluster_metadata-0/00000000000000000000.log"),
+        &out,
+    );
+
+    let broker = TestBroker::start_in(&root, &[]);
+    let mut client = broker.connect();
+    let resp = metadata(&mut client);
+    let got = leaders(&resp);
+    let want: BTreeMap<(String, i32), (i32, i32)> = [
+        (("clean".to_string(), 0), (-1, 0)),
+        (("elr".to_string(), 0), (NODE, 1)),
+        (("unclean".to_string(), 0), (NODE, 1)),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want, "leaders after start-up");
+    let clean = resp
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some("clean"))
+        .expect("clean listed");
+    assert_eq!(clean.partitions[0].error_code, 5, "LEADER_NOT_AVAILABLE");
+    let unclean = resp
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some("unclean"))
+        .expect("unclean listed");
+    assert_eq!(
+        unclean.partitions[0].isr_nodes,
+        [NODE],
+        "an unclean leader is the ISR"
+    );
+    assert!(
+        broker.wait_for_log("unclean.leader.election.enable", Duration::from_secs(5)),
+        "the leaderless partition is logged with the setting that would elect it"
+    );
+    let lines = broker.log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("topic=clean ") && l.contains("unclean.leader.election.enable")),
+        "{}",
+        lines.join("\n")
+    );
 }
