@@ -216,7 +216,7 @@ impl Broker {
         // What Kafka left at the root (its clean-shutdown marker, recovery points, log starts),
         // read once for every log opened at start-up: the offsets replay's and the partitions'.
         let kafka_state = partition::files::KafkaRootState::read(&log_dir);
-        let groups = Arc::new(GroupManager::start(
+        let (groups, offsets_logs) = GroupManager::start(
             &config,
             &log_dir,
             arbiters.to_vec(),
@@ -230,7 +230,8 @@ impl Broker {
                 groups: metrics.groups.clone(),
                 members: metrics.group_members.clone(),
             },
-        ));
+        );
+        let groups = Arc::new(groups);
         let metadata_stats = actors.register(Identity::Metadata, METADATA_MAILBOX_CAPACITY);
         let partition_manager = PartitionManager::new(
             log_dir.clone(),
@@ -239,6 +240,10 @@ impl Broker {
             actors.clone(),
             arbiters.clone(),
             kafka_state,
+            offsets_logs
+                .into_iter()
+                .map(|(p, log)| ((internal_topics::OFFSETS_TOPIC.to_string(), p), log))
+                .collect(),
         );
         let deps = MetadataDeps {
             config: config.clone(),

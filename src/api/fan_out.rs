@@ -130,8 +130,16 @@ mod tests {
             let config = LogConfig::default();
             let hints = OpenHints::default();
             let check = Duration::from_secs(300);
-            PartitionActor::build("t".into(), index, dir, config, hints, check, tx)
-                .with_stats(actor_stats)
+            PartitionActor::build(
+                "t".into(),
+                index,
+                dir,
+                config,
+                crate::partition::Opening::Open(hints),
+                check,
+                tx,
+            )
+            .with_stats(actor_stats)
         });
         PartitionHandle::new(addr, rx, stats)
     }

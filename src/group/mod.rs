@@ -47,7 +47,7 @@ use actor::{
 };
 use records::GroupMetadataValue;
 pub use store::OffsetsTopic;
-use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore, StoreState};
+use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore, ReplayedTopic};
 
 enum Slot {
     Live(GroupHandle),
@@ -110,8 +110,9 @@ impl GroupManager {
     /// Migrates sluice's old offsets layout if `migrate` names its directories, replays
     /// `__consumer_offsets` (synchronously: the broker answers nothing before this is done;
     /// `partitions` is its partition count, `None` while the topic does not exist) and starts
-    /// the store on a thread of its own. Runs before the partition actors start (they then
-    /// own the partitions). Must run inside an actix `System`.
+    /// the store on a thread of its own. Runs before the partition actors start: the logs the
+    /// replay opened are returned, for their partition actors to adopt. Must run inside an
+    /// actix `System`.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         config: &Config,
@@ -123,9 +124,9 @@ impl GroupManager {
         migrate: &[std::path::PathBuf],
         kafka_state: &crate::partition::files::KafkaRootState,
         observers: GroupObservers,
-    ) -> GroupManager {
+    ) -> (GroupManager, Vec<(i32, crate::storage::PartitionLog)>) {
         let segment_bytes = u64::try_from(config.offsets_topic_segment_bytes).unwrap_or(1 << 20);
-        let state = match partitions {
+        let replayed = match partitions {
             Some(n) => {
                 if !migrate.is_empty() {
                     if let Err(e) = migration::migrate(log_dir, migrate, n, segment_bytes) {
@@ -134,8 +135,9 @@ impl GroupManager {
                 }
                 store::recover_topic(log_dir, n, kafka_state, segment_bytes, &topic_exists)
             }
-            None => StoreState::default(),
+            None => ReplayedTopic::default(),
         };
+        let ReplayedTopic { state, logs } = replayed;
         let known = state.known_groups();
         let store_thread = Arbiter::new();
         let store = OffsetStore::start_in_arbiter(&store_thread.handle(), move |_| {
@@ -169,7 +171,7 @@ impl GroupManager {
             }
             manager.count_groups(&slots);
         }
-        manager
+        (manager, logs)
     }
 
     /// The coordinator settings (session timeout bounds, initial rebalance delay).

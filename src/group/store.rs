@@ -12,8 +12,9 @@
 //! sharing the fsync with whatever else reached that partition meanwhile — the partition
 //! actor's group commit), then applies it in memory. Only at startup, before the partition
 //! actors exist, does the store open the logs itself: [`recover_topic`] replays every
-//! partition from the start (the latest value per key wins, a null value deletes) and closes
-//! them again; the migration of sluice's old layout ([`super::migration`]) writes there too.
+//! partition from the start (the latest value per key wins, a null value deletes) and hands
+//! the open logs on to their partition actors; the migration of sluice's old layout
+//! ([`super::migration`]) writes there too.
 //!
 //! Records the coordinator does not handle (KIP-848 consumer-group and share-group records)
 //! are skipped on replay and stay in the log.
@@ -857,18 +858,26 @@ impl Handler<CloseStore> for OffsetStore {
     }
 }
 
+/// What the replay of `__consumer_offsets` leaves: the state, and the logs it opened, to be
+/// handed to their partition actors (so that each log is opened, and recovered, once).
+#[derive(Default)]
+pub struct ReplayedTopic {
+    pub state: StoreState,
+    pub logs: Vec<(i32, PartitionLog)>,
+}
+
 /// Startup, before the partition actors start: replays every `__consumer_offsets-N` that
-/// exists (N < `partitions`) into one state, writes tombstones for offsets of topics that no
-/// longer exist (`exists`; deleted while a tombstone write was lost) into their group's
-/// partition, and closes the logs again so that the partition actors become their owners.
-/// A partition that cannot be opened is logged and skipped (its groups are not answered).
+/// exists (N < `partitions`) into one state, and writes tombstones for offsets of topics that
+/// no longer exist (`exists`; deleted while a tombstone write was lost) into their group's
+/// partition. The logs stay open for the partition actors to adopt. A partition that cannot
+/// be opened is logged and skipped (its groups are not answered).
 pub fn recover_topic(
     log_dir: &Path,
     partitions: i32,
     hints: &KafkaRootState,
     segment_bytes: u64,
     exists: impl Fn(&str) -> bool,
-) -> StoreState {
+) -> ReplayedTopic {
     let started = std::time::Instant::now();
     let mut state = StoreState::default();
     let mut logs: HashMap<i32, PartitionLog> = HashMap::new();
@@ -943,11 +952,6 @@ pub fn recover_topic(
             "dropped committed offsets of topics that no longer exist"
         );
     }
-    for (p, log) in logs {
-        if let Err(e) = log.close() {
-            warn!(partition = p, error = %e, "closing an offsets partition after its replay failed");
-        }
-    }
     info!(
         topic = OFFSETS_TOPIC,
         partitions,
@@ -957,7 +961,9 @@ pub fn recover_topic(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "offsets topic replayed"
     );
-    state
+    let mut logs: Vec<(i32, PartitionLog)> = logs.into_iter().collect();
+    logs.sort_by_key(|(p, _)| *p);
+    ReplayedTopic { state, logs }
 }
 
 /// The storage settings the replay opens a partition with (the partition actor then uses

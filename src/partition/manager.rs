@@ -29,10 +29,11 @@ use uuid::Uuid;
 
 use super::files::{self, KafkaRootState, KAFKA_CLEAN_SHUTDOWN};
 use super::{
-    Close, Offsets, PartitionActor, PartitionHandle, PartitionRegistry, Reconfigure, SetLeaderEpoch,
+    Close, Offsets, Opening, PartitionActor, PartitionHandle, PartitionRegistry, Reconfigure,
+    SetLeaderEpoch,
 };
 use crate::actor::{ActorRegistry, Arbiters, Identity, PARTITION_MAILBOX_CAPACITY};
-use crate::storage::{LogConfig, OpenHints};
+use crate::storage::{LogConfig, OpenHints, PartitionLog};
 
 /// How long a deletion waits for its partition actors to close and remove their directories.
 /// They normally take milliseconds; past this the deletion is answered anyway (the records are
@@ -62,11 +63,16 @@ pub struct PartitionManager {
     /// The leader epoch last sent to each partition (see
     /// [`update_leader_epochs`](Self::update_leader_epochs)).
     sent_epochs: Mutex<HashMap<(Arc<str>, i32), i32>>,
+    /// Logs opened at start-up before their actors (the offsets topic's, by its replay), each
+    /// handed to its actor instead of being opened a second time; those no actor took are
+    /// closed by [`finish_startup`](Self::finish_startup).
+    adopted: Mutex<HashMap<(String, i32), PartitionLog>>,
 }
 
 impl PartitionManager {
     /// A manager for the partitions of `log_dir`; `kafka_state` is what Kafka left at its root
-    /// (used by the partitions started before [`finish_startup`](Self::finish_startup)).
+    /// (used by the partitions started before [`finish_startup`](Self::finish_startup));
+    /// `adopted` are logs already open, by topic and partition, for their actors to take.
     pub fn new(
         log_dir: PathBuf,
         retention_check: Duration,
@@ -74,6 +80,7 @@ impl PartitionManager {
         actors: Arc<ActorRegistry>,
         arbiters: Arbiters,
         kafka_state: KafkaRootState,
+        adopted: HashMap<(String, i32), PartitionLog>,
     ) -> PartitionManager {
         let kafka_state = Some(kafka_state);
         PartitionManager {
@@ -84,6 +91,7 @@ impl PartitionManager {
             arbiters,
             kafka_state,
             sent_epochs: Mutex::default(),
+            adopted: Mutex::new(adopted),
         }
     }
 
@@ -147,13 +155,19 @@ impl PartitionManager {
         config: LogConfig,
     ) -> PartitionHandle {
         let key = (topic.to_string(), index);
-        let hints = match &self.kafka_state {
-            Some(k) => OpenHints {
+        let adopted = self
+            .adopted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+        let opening = match (adopted, &self.kafka_state) {
+            (Some(log), _) => Opening::Adopt(Box::new(log)),
+            (None, Some(k)) => Opening::Open(OpenHints {
                 kafka_clean_shutdown: k.clean_shutdown,
                 recovery_point: k.recovery_points.get(&key).copied(),
                 log_start_offset: k.log_start_offsets.get(&key).copied(),
-            },
-            None => OpenHints::default(),
+            }),
+            (None, None) => Opening::Open(OpenHints::default()),
         };
         let retention_check = self.retention_check;
         let (tx, rx) = watch::channel(Offsets::default());
@@ -170,7 +184,7 @@ impl PartitionManager {
         let addr = PartitionActor::start_in_arbiter(
             self.arbiters.for_partition(topic, index),
             move |_ctx| {
-                PartitionActor::build(name, index, dir, config, hints, retention_check, tx)
+                PartitionActor::build(name, index, dir, config, opening, retention_check, tx)
                     .with_stats(actor_stats)
             },
         );
@@ -181,6 +195,16 @@ impl PartitionManager {
     /// Kafka left; from now on our own per-partition markers say whether the last stop was
     /// clean, so a later crash is never mistaken for a clean stop.
     pub fn finish_startup(&mut self) {
+        for ((topic, index), log) in self
+            .adopted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+        {
+            if let Err(e) = log.close() {
+                warn!(topic, partition = index, error = %e, "closing a log no partition took failed");
+            }
+        }
         if self.kafka_state.take().is_some_and(|k| k.clean_shutdown) {
             let marker = self.log_dir.join(KAFKA_CLEAN_SHUTDOWN);
             if let Err(e) = std::fs::remove_file(&marker) {
@@ -388,6 +412,7 @@ mod tests {
             arbiters: Arbiters::new(Vec::new()),
             kafka_state: None,
             sent_epochs: Mutex::default(),
+            adopted: Mutex::default(),
         }
     }
 

@@ -59,6 +59,14 @@ impl Offsets {
     }
 }
 
+/// How a partition actor gets its log.
+pub enum Opening {
+    /// Opened (and recovered) by the actor, with what Kafka's root files say of it.
+    Open(OpenHints),
+    /// Already opened at start-up (by the offsets topic's replay).
+    Adopt(Box<PartitionLog>),
+}
+
 pub struct PartitionActor {
     topic: Arc<str>,
     partition: i32,
@@ -82,28 +90,33 @@ fn partition_span(topic: &str, partition: i32) -> Span {
 }
 
 impl PartitionActor {
-    /// Opens (recovering if needed) the partition's log; called on the arbiter the actor will run
-    /// on, so recoveries of different partitions proceed in parallel. A log that cannot be opened
-    /// leaves an actor that answers KAFKA_STORAGE_ERROR.
+    /// Opens (recovering if needed) the partition's log, or adopts one already open (then set
+    /// to `config`); called on the arbiter the actor will run on, so recoveries of different
+    /// partitions proceed in parallel. A log that cannot be opened leaves an actor that answers
+    /// KAFKA_STORAGE_ERROR.
     pub fn build(
         topic: Arc<str>,
         partition: i32,
         dir: PathBuf,
         config: LogConfig,
-        hints: OpenHints,
+        opening: Opening,
         retention_check: Duration,
         offsets: watch::Sender<Offsets>,
     ) -> PartitionActor {
         let span = partition_span(&topic, partition);
-        let log = span.in_scope(
-            || match PartitionLog::open_with_hints(&dir, config, hints) {
+        let log = span.in_scope(|| match opening {
+            Opening::Adopt(mut log) => {
+                log.set_config(config);
+                Some(*log)
+            }
+            Opening::Open(hints) => match PartitionLog::open_with_hints(&dir, config, hints) {
                 Ok(log) => Some(log),
                 Err(e) => {
                     error!(dir = %dir.display(), error = %e, "cannot open partition log");
                     None
                 }
             },
-        );
+        });
         let mut actor = PartitionActor {
             topic,
             partition,
