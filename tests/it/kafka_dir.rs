@@ -360,7 +360,10 @@ fn write_kafka_dir(root: &Path) {
     // Files sluice does not know: logged once with their path, never touched.
     write(&root.join("operator-notes.txt"), "keep me");
     write(&root.join("orders-0/owner.txt"), "team orders");
-    write(&root.join("__consumer_offsets-7/owner.txt"), "team platform");
+    write(
+        &root.join("__consumer_offsets-7/owner.txt"),
+        "team platform",
+    );
     write(
         &root.join("orders-1.0f0e0d0c0b0a09080706050403020100-future/00000000000000000000.log"),
         "",
