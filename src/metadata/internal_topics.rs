@@ -8,8 +8,10 @@
 //! PartitionRecords. Once created its partition count is fixed: an existing topic's count wins
 //! over the setting, because the group → partition mapping depends on it.
 //!
-//! Users neither create nor delete it by hand: CreateTopics answers it with
-//! INVALID_REQUEST, DeleteTopics with INVALID_TOPIC_EXCEPTION (see [`is_coordinator_topic`]).
+//! Users neither create, grow nor delete it by hand: CreateTopics answers it with
+//! INVALID_REQUEST, CreatePartitions with INVALID_REQUEST (Kafka's controller would grow it,
+//! and every group's offsets would move), DeleteTopics with INVALID_TOPIC_EXCEPTION (see
+//! [`is_coordinator_topic`]).
 
 use actix::prelude::*;
 use tracing::info;

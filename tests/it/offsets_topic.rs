@@ -521,3 +521,86 @@ fn commits_land_in_the_groups_partition_and_survive_a_restart() {
         2
     );
 }
+
+/// CreatePartitions on `__consumer_offsets` is refused (Kafka's controller would grow it; its
+/// partition count fixes each group's partition, so committed offsets would be lost from
+/// view): librdkafka's AdminClient is answered INVALID_REQUEST, validate-only too, while a user
+/// topic in the same request grows; the count stays and the group's offsets are still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_partitions_on_the_offsets_topic_is_refused() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::error::RDKafkaErrorCode;
+    use sluice::protocol::messages::create_partitions_request::{
+        CreatePartitionsRequest, CreatePartitionsTopic,
+    };
+    use sluice::protocol::messages::create_partitions_response::CreatePartitionsResponse;
+    use std::time::Duration;
+
+    let broker = fast_broker(&["--set", "offsets.topic.num.partitions=3"]);
+    let mut c = broker.connect();
+    create_topics(&mut c, &["t"]);
+    let group = "grow-refused";
+    assert_eq!(
+        commit(&mut c, 8, group, -1, "", &[("t", 0, 7, None)])[0].2,
+        0
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("broker.address.family", "v4")
+        .create()
+        .expect("admin client");
+    let refused = Err((OFFSETS.to_string(), RDKafkaErrorCode::InvalidRequest));
+    for validate_only in [true, false] {
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .validate_only(validate_only);
+        let mut results = admin
+            .create_partitions(
+                &[NewPartitions::new(OFFSETS, 10), NewPartitions::new("t", 2)],
+                &opts,
+            )
+            .await
+            .expect("create_partitions");
+        results.sort_by_key(|r| r.is_ok());
+        assert_eq!(
+            results,
+            vec![refused.clone(), Ok("t".to_string())],
+            "validate_only={validate_only}"
+        );
+    }
+    let md = admin
+        .inner()
+        .fetch_metadata(Some(OFFSETS), Duration::from_secs(10))
+        .expect("metadata");
+    assert_eq!(md.topics()[0].partitions().len(), 3);
+    assert_eq!(metadata(&mut c, &["t"]).topics[0].partitions.len(), 2);
+
+    // The answer says why.
+    let req = CreatePartitionsRequest {
+        topics: vec![CreatePartitionsTopic {
+            name: OFFSETS.into(),
+            count: 4,
+            assignments: None,
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let r = c.request(
+        ApiKey::CreatePartitions,
+        3,
+        |b| req.encode(b, 3),
+        CreatePartitionsResponse::decode,
+    );
+    assert_eq!(r.results[0].error_code, 42);
+    let message = r.results[0].error_message.clone().unwrap_or_default();
+    assert!(
+        message.contains(OFFSETS) && message.contains("partition count"),
+        "{message}"
+    );
+    assert_eq!(
+        offsets_of(&mut c, group),
+        vec![("t".into(), 0, 7, Some(String::new()))]
+    );
+}
