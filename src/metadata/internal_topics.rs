@@ -1,8 +1,9 @@
 //! Kafka's internal topics, created the way Kafka's controller records them.
 //!
 //! `__consumer_offsets` holds committed offsets and group metadata
-//! ([`crate::group::store`]). Kafka creates it on the first FindCoordinator for a group
-//! (its `AutoTopicCreationManager`): a TopicRecord, one ConfigRecord per config the group
+//! ([`crate::group::store`]). Kafka creates it on the first FindCoordinator for a group, or
+//! Metadata request naming it that allows auto-creation (its `AutoTopicCreationManager`; here
+//! both go through [`EnsureOffsetsTopic`]): a TopicRecord, one ConfigRecord per config the group
 //! coordinator sets on it (`cleanup.policy=compact`, `compression.type=producer`,
 //! `segment.bytes` = `offsets.topic.segment.bytes`) and `offsets.topic.num.partitions`
 //! PartitionRecords. Once created its partition count is fixed: an existing topic's count wins

@@ -604,3 +604,97 @@ async fn create_partitions_on_the_offsets_topic_is_refused() {
         vec![("t".into(), 0, 7, Some(String::new()))]
     );
 }
+
+/// A Metadata request naming `__consumer_offsets`, with auto-creation allowed (by the request
+/// and by `auto.create.topics.enable`, Kafka's two conditions), creates it as FindCoordinator
+/// does: `offsets.topic.num.partitions` partitions (not `num.partitions`), internal, with the
+/// coordinator's configs; groups then use it.
+#[test]
+fn metadata_auto_creation_makes_the_offsets_topic_as_find_coordinator_does() {
+    use sluice::protocol::messages::describe_configs_request::{
+        DescribeConfigsRequest, DescribeConfigsResource,
+    };
+    use sluice::protocol::messages::describe_configs_response::DescribeConfigsResponse;
+
+    let off = fast_broker(&[
+        "--set",
+        "offsets.topic.num.partitions=4",
+        "--set",
+        "auto.create.topics.enable=false",
+    ]);
+    let mut c = off.connect();
+    assert_eq!(c.metadata(&[OFFSETS], true).topics[0].error_code, 3);
+    assert_eq!(metadata(&mut c, &[OFFSETS]).topics[0].error_code, 3);
+    drop(off);
+
+    let broker = fast_broker(&[
+        "--set",
+        "offsets.topic.num.partitions=4",
+        "--set",
+        "num.partitions=2",
+    ]);
+    let mut c = broker.connect();
+    assert_eq!(c.metadata(&[OFFSETS], false).topics[0].error_code, 3);
+    let answer = c.metadata(&[OFFSETS, "user-topic"], true);
+    let offsets = &answer.topics[0];
+    assert_eq!(
+        (
+            offsets.error_code,
+            offsets.is_internal,
+            offsets.partitions.len()
+        ),
+        (0, true, 4)
+    );
+    assert!(offsets.partitions.iter().all(|p| p.leader_id == 1));
+    assert_eq!(
+        answer.topics[1].partitions.len(),
+        2,
+        "a user topic: num.partitions"
+    );
+    assert_eq!(metadata(&mut c, &[OFFSETS]).topics[0].partitions.len(), 4);
+
+    let req = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: 2,
+            resource_name: OFFSETS.into(),
+            configuration_keys: Some(vec!["cleanup.policy".into(), "compression.type".into()]),
+        }],
+        ..DescribeConfigsRequest::default()
+    };
+    let described = c.request(
+        ApiKey::DescribeConfigs,
+        4,
+        |b| req.encode(b, 4),
+        DescribeConfigsResponse::decode,
+    );
+    let mut configs: Vec<(String, Option<String>)> = described.results[0]
+        .configs
+        .iter()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    configs.sort();
+    assert_eq!(
+        configs,
+        vec![
+            ("cleanup.policy".into(), Some("compact".into())),
+            ("compression.type".into(), Some("producer".into())),
+        ]
+    );
+
+    let group = "created-by-metadata";
+    assert_eq!(
+        commit(&mut c, 8, group, -1, "", &[(OFFSETS, 0, 1, None)])[0].2,
+        0
+    );
+    let n = offsets_partition(group, 4);
+    let seg = broker
+        .data_dir
+        .join(format!("{OFFSETS}-{n}"))
+        .join("00000000000000000000.log");
+    let bytes = fs::read(seg).expect("the group's partition");
+    assert!(bytes.windows(group.len()).any(|w| w == group.as_bytes()));
+    assert_eq!(
+        offsets_of(&mut c, group),
+        vec![(OFFSETS.into(), 0, 1, Some(String::new()))]
+    );
+}
