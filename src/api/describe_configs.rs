@@ -157,6 +157,9 @@ fn broker_config_type(key: &str, default: &str) -> i8 {
     ];
     if LISTS.contains(&key) {
         config_type::LIST
+    } else if key.ends_with(".replication.factor") && key != "default.replication.factor" {
+        // Kafka's internal-topic replication factors are shorts.
+        config_type::SHORT
     } else if default == "true" || default == "false" {
         config_type::BOOLEAN
     } else if key.ends_with(".ms") || key.ends_with(".bytes") || key.ends_with(".messages") {

@@ -75,8 +75,8 @@ pub async fn handle(
 }
 
 /// Creates `__consumer_offsets` unless it exists (a look at the image, then at most one trip
-/// to the metadata actor). Called by FindCoordinator for groups, and by the group requests
-/// that write (a client may skip FindCoordinator).
+/// to the metadata actor). Called by FindCoordinator for groups, by the group requests that
+/// write (a client may skip FindCoordinator), and by Metadata auto-creating the topic.
 pub async fn ensure_offsets_topic(ctx: &RequestContext) -> ErrorCode {
     if offsets_partitions(&ctx.broker.image()).is_some() {
         return ErrorCode::None;

@@ -1,11 +1,16 @@
 //! Metadata (3): brokers, cluster id, controller, and topics with their partitions. Unknown
-//! topics are auto-created when `auto.create.topics.enable` and the request allow it.
+//! topics are auto-created when `auto.create.topics.enable` and the request allow it;
+//! `__consumer_offsets` as the group coordinator creates it (Kafka's `AutoTopicCreationManager`
+//! gives it `offsets.topic.num.partitions` and the coordinator's configs), through the same
+//! call as FindCoordinator.
 
 use uuid::Uuid;
 
+use crate::api::find_coordinator::ensure_offsets_topic;
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
 use crate::metadata::image::{ClusterImage, TopicInfo};
+use crate::metadata::internal_topics::is_coordinator_topic;
 use crate::metadata::CreateTopic;
 use crate::protocol::messages::metadata_request::MetadataRequest;
 use crate::protocol::messages::metadata_response::{
@@ -41,7 +46,12 @@ pub async fn handle(
         let mut created = false;
         for (name, _) in list {
             let Some(name) = name else { continue };
-            if image.topic(name).is_none() && crate::metadata::validate_topic_name(name).is_ok() {
+            if image.topic(name).is_some() || crate::metadata::validate_topic_name(name).is_err() {
+                continue;
+            }
+            created |= if is_coordinator_topic(name) {
+                ensure_offsets_topic(ctx).await == ErrorCode::None
+            } else {
                 let r = broker
                     .send_metadata(CreateTopic {
                         name: name.clone(),
@@ -50,8 +60,8 @@ pub async fn handle(
                         ..CreateTopic::default()
                     })
                     .await;
-                created |= matches!(r, Ok(Ok(_)));
-            }
+                matches!(r, Ok(Ok(_)))
+            };
         }
         if created {
             image = broker.image();

@@ -587,6 +587,14 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "offsets.topic.replication.factor",
+        aliases: &[],
+        default: "1",
+        help: "Replicas of __consumer_offsets. sluice runs one node: 1 is the only value (Kafka's \
+               default, 3, would leave a single broker without a group coordinator).",
+        set: |_, v| one_node_replication(v),
+    },
+    Setting {
         key: "offsets.topic.segment.bytes",
         aliases: &[],
         default: "104857600",
@@ -595,6 +603,20 @@ pub static SETTINGS: &[Setting] = &[
             l.config.offsets_topic_segment_bytes = num(v, 1, I32_MAX)?;
             Ok(())
         },
+    },
+    Setting {
+        key: "transaction.state.log.replication.factor",
+        aliases: &[],
+        default: "1",
+        help: "Replicas of __transaction_state. sluice runs one node: 1 is the only value.",
+        set: |_, v| one_node_replication(v),
+    },
+    Setting {
+        key: "share.coordinator.state.topic.replication.factor",
+        aliases: &[],
+        default: "1",
+        help: "Replicas of __share_group_state. sluice runs one node: 1 is the only value.",
+        set: |_, v| one_node_replication(v),
     },
     Setting {
         key: "group.min.session.timeout.ms",
@@ -688,12 +710,9 @@ const KAFKA_KEYS_NOT_USED: &[&str] = &[
     "metadata.log.max.record.bytes.between.snapshots",
     "metadata.max.retention.bytes",
     "metadata.max.retention.ms",
-    "offsets.topic.replication.factor",
     "offsets.commit.timeout.ms",
-    "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "transaction.state.log.num.partitions",
-    "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
     "group.coordinator.rebalance.protocols",
     "min.insync.replicas",
@@ -792,6 +811,19 @@ fn int(v: &Value, min: i128, max: i128) -> Result<i128, String> {
 /// An integer in `min..=max`, converted to the field's type.
 fn num<T: TryFrom<i128>>(v: &Value, min: i128, max: i128) -> Result<T, String> {
     T::try_from(int(v, min, max)?).map_err(|_| format!("must be at most {max}"))
+}
+
+/// An internal topic's replication factor (Kafka's type: a short, at least 1). sluice runs one
+/// node, so one replica is all it can keep: any other count is refused rather than accepted and
+/// not kept. Every topic sluice creates has one replica, which is how 1 is honoured.
+fn one_node_replication(v: &Value) -> Result<(), String> {
+    match num::<i16>(v, 1, I16_MAX)? {
+        1 => Ok(()),
+        n => Err(format!(
+            "sluice runs one node and replication is not there yet: {n} replicas cannot be kept, \
+             1 is the only value"
+        )),
+    }
 }
 
 fn boolean(v: &Value) -> Result<bool, String> {

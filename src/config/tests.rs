@@ -509,9 +509,19 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     ("log.format", "json", |c| c.log_format == LogFormat::Json),
 ];
 
+/// Settings whose one accepted value is their default: no sample can differ from it.
+const ONE_NODE_ONLY: &[&str] = &[
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "share.coordinator.state.topic.replication.factor",
+];
+
 #[test]
 fn samples_cover_every_key() {
     for s in SETTINGS {
+        if ONE_NODE_ONLY.contains(&s.key) {
+            continue;
+        }
         for key in std::iter::once(&s.key).chain(s.aliases) {
             assert!(
                 SAMPLES.iter().any(|(k, _, _)| k == key),
@@ -856,5 +866,50 @@ fn log_filter_directives() {
     if std::env::var("RUST_LOG").map_or(true, |v| v.trim().is_empty()) {
         assert_eq!(Config::default().log_filter_directives(), "info");
         assert_eq!(props("log.filter=debug").log_filter_directives(), "debug");
+    }
+}
+
+/// The internal topics' replication factors: 1 (the default) is accepted from every source and
+/// recorded as given, not ignored; any other count is refused at load with the key and the
+/// reason, as are values Kafka refuses (below 1, not a short).
+#[test]
+fn internal_topic_replication_factors_accept_only_one_node() {
+    for key in ONE_NODE_ONLY {
+        let setting = Setting::find(key).expect("a setting");
+        assert_eq!(setting.default, "1", "{key}");
+        assert!(setting.help.contains("one node"), "{key}");
+        let c = props(&format!("{key}=1"));
+        assert_eq!(
+            c.source.explicit.get(*key).map(String::as_str),
+            Some("1"),
+            "{key}"
+        );
+        assert!(c.source.ignored.is_empty(), "{key}: {:?}", c.source.ignored);
+        assert_eq!(without_source(c), Config::default());
+        assert!(ok(load_args(&["--set", &format!("{key}=1")]))
+            .source
+            .ignored
+            .is_empty());
+        let c = toml(&format!("{key:?} = 1"));
+        assert_eq!(c.source.explicit.get(*key).map(String::as_str), Some("1"));
+
+        let file = temp_file("server.properties", &format!("node.id=1\n{key}=3\n"));
+        let e = err(load_args(&[&file.path.to_string_lossy()]));
+        assert_eq!(e.key(), Some(*key));
+        let text = e.to_string();
+        assert!(
+            text.contains("invalid value \"3\"")
+                && text.contains("one node")
+                && text.contains("replication is not there yet")
+                && text.contains("server.properties:2:"),
+            "{text}"
+        );
+        let e = err(load_args(&["--set", &format!("{key}=2")]));
+        assert_eq!(e.key(), Some(*key), "{e}");
+        for bad in ["0", "-1", "40000", "three"] {
+            let mut c = Config::default();
+            let e = err(c.set(key, bad));
+            assert_eq!(e.key(), Some(*key), "{key}={bad}: {e}");
+        }
     }
 }

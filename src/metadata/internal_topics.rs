@@ -1,15 +1,18 @@
 //! Kafka's internal topics, created the way Kafka's controller records them.
 //!
 //! `__consumer_offsets` holds committed offsets and group metadata
-//! ([`crate::group::store`]). Kafka creates it on the first FindCoordinator for a group
-//! (its `AutoTopicCreationManager`): a TopicRecord, one ConfigRecord per config the group
+//! ([`crate::group::store`]). Kafka creates it on the first FindCoordinator for a group, or
+//! Metadata request naming it that allows auto-creation (its `AutoTopicCreationManager`; here
+//! both go through [`EnsureOffsetsTopic`]): a TopicRecord, one ConfigRecord per config the group
 //! coordinator sets on it (`cleanup.policy=compact`, `compression.type=producer`,
 //! `segment.bytes` = `offsets.topic.segment.bytes`) and `offsets.topic.num.partitions`
 //! PartitionRecords. Once created its partition count is fixed: an existing topic's count wins
 //! over the setting, because the group → partition mapping depends on it.
 //!
-//! Users neither create nor delete it by hand: CreateTopics answers it with
-//! INVALID_REQUEST, DeleteTopics with INVALID_TOPIC_EXCEPTION (see [`is_coordinator_topic`]).
+//! Users neither create, grow nor delete it by hand: CreateTopics answers it with
+//! INVALID_REQUEST, CreatePartitions with INVALID_REQUEST (Kafka's controller would grow it,
+//! and every group's offsets would move), DeleteTopics with INVALID_TOPIC_EXCEPTION (see
+//! [`is_coordinator_topic`]).
 
 use actix::prelude::*;
 use tracing::info;

@@ -61,6 +61,7 @@ pub mod config_type {
     pub const BOOLEAN: i8 = 1;
     pub const STRING: i8 = 2;
     pub const INT: i8 = 3;
+    pub const SHORT: i8 = 4;
     pub const LONG: i8 = 5;
     pub const LIST: i8 = 7;
 }

@@ -428,6 +428,17 @@ impl MetadataActor {
 
     fn create_partitions(&mut self, req: &CreatePartitions) -> TopicResult<()> {
         let topic = self.find_topic(&TopicRef::Name(req.topic.clone()))?;
+        // Kafka's controller would grow it; sluice refuses: every group's offsets would move to
+        // another partition, and those already committed would no longer be found.
+        if super::internal_topics::is_coordinator_topic(&topic.name) {
+            return Err((
+                ErrorCode::InvalidRequest,
+                format!(
+                    "Topic {} is internal: its partition count fixes which partition holds each                      group's offsets, so it cannot be changed.",
+                    topic.name
+                ),
+            ));
+        }
         let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
         if req.count < current {
             return Err((

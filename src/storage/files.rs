@@ -6,6 +6,8 @@
 //! {base_offset:020}.timeindex      time index             (index/time.rs)
 //! {base_offset:020}.txnindex       Kafka's transaction index: never written, deleted with its log
 //! {base_offset:020}.log.deleted    a log being deleted; removed on the next open if still there
+//! {base_offset:020}.log.cleaned    Kafka's log cleaner writing a replacement (indexes likewise)
+//! {base_offset:020}.log.swap       the replacement, complete, not yet swapped in (indexes likewise)
 //! ```
 
 use std::fs;
@@ -18,6 +20,12 @@ pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// Kafka's transaction index; we never write one but delete it with its segment.
 pub const TXN_INDEX_SUFFIX: &str = ".txnindex";
 pub const DELETED_SUFFIX: &str = ".deleted";
+/// Kafka's log cleaner (and its segment split) writes a replacement segment's files with this
+/// suffix; an open deletes them (the work is redone).
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// A `.cleaned` replacement renamed once complete, before the segments it replaces are deleted;
+/// an open finishes the swap (see `loader`).
+pub const SWAP_SUFFIX: &str = ".swap";
 
 /// `{base_offset:020}{suffix}`, Kafka's segment file name.
 pub fn segment_file_name(base_offset: i64, suffix: &str) -> String {
@@ -28,6 +36,16 @@ pub fn segment_file_name(base_offset: i64, suffix: &str) -> String {
 pub fn parse_segment_file_name(name: &str, suffix: &str) -> Option<i64> {
     let stem = name.strip_suffix(suffix)?;
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Kafka's `LogFileUtils.offsetFromFile`: the offset the name starts with, up to its first
+/// `.` (`00000000000000000042.log.swap` → 42), if those are digits.
+pub fn offset_from_file_name(name: &str) -> Option<i64> {
+    let stem = name.split('.').next()?;
+    if stem.is_empty() || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     stem.parse().ok()
@@ -89,5 +107,18 @@ mod tests {
             parse_segment_file_name("0000000000000000123x.log", LOG_SUFFIX),
             None
         );
+        assert_eq!(
+            offset_from_file_name("00000000000000000042.timeindex.swap"),
+            Some(42)
+        );
+        assert_eq!(offset_from_file_name("7.log.cleaned"), Some(7));
+        for name in ["leader-epoch-checkpoint", ".swap", "x1.log.swap"] {
+            assert_eq!(offset_from_file_name(name), None, "{name}");
+        }
+        assert_eq!(
+            offset_from_file_name("00000000000000000100-0000000001.checkpoint"),
+            None
+        );
+        assert_eq!(offset_from_file_name("99999999999999999999.log"), None);
     }
 }

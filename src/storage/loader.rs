@@ -1,5 +1,5 @@
-//! Opening a partition directory (Kafka's `LogLoader`): clearing leftovers of interrupted
-//! deletions, choosing per segment between trusting it and validating it (the clean-shutdown
+//! Opening a partition directory (Kafka's `LogLoader`): finishing or undoing the log cleaner's
+//! interrupted swaps, clearing leftovers of interrupted deletions, choosing per segment between trusting it and validating it (the clean-shutdown
 //! marker and the recovery point decide), deleting what follows a corrupt point, and rebuilding
 //! the producer state. The partition log is built from what [`load`] returns.
 //!
@@ -21,15 +21,16 @@ use crate::storage::checkpoint::{self, Checkpoint};
 use crate::storage::config::LogConfig;
 use crate::storage::error::StorageError;
 use crate::storage::files::{
-    delete_segment_files, parse_segment_file_name, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
-    TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+    delete_segment_files, offset_from_file_name, parse_segment_file_name, with_path,
+    CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
 };
 use crate::storage::leader_epoch::LeaderEpochCache;
 use crate::storage::producer_snapshot;
 use crate::storage::producer_state::{
     ProducerStateManager, MAX_PRODUCERS, PRODUCER_ID_EXPIRATION_MS,
 };
-use crate::storage::scan::ScanCounters;
+use crate::storage::scan::{HeaderReader, ScanCounters, ScanError};
 use crate::storage::segment::recovery::LoadMode;
 use crate::storage::segment::LogSegment;
 use crate::storage::segments::LogSegments;
@@ -69,6 +70,11 @@ pub struct RecoveryStats {
     pub bytes_truncated: u64,
     /// Segments deleted because they followed a corrupt point.
     pub segments_deleted: usize,
+    /// Files of the log cleaner's interrupted work deleted: `.cleaned` files, `.swap` files of an
+    /// incomplete clean or split, and the old segments' files a completed swap replaced.
+    pub cleaner_files_deleted: usize,
+    /// `.swap` files renamed into place (log and index files alike).
+    pub swap_files_completed: usize,
     /// End offset of the producer-state snapshot the open started from, if one was usable.
     pub producer_snapshot_offset: Option<i64>,
     /// Batch headers read to rebuild producer state past the snapshot.
@@ -141,6 +147,8 @@ pub(crate) fn load(
     hints: OpenHints,
 ) -> Result<LoadedLog, StorageError> {
     fs::create_dir_all(dir)?;
+    let counters = ScanCounters::default();
+    let swaps = complete_interrupted_swaps(dir, &counters)?;
     let bases = scan_directory(dir)?;
     let on_disk = match checkpoint::read(dir) {
         Ok(c) => c,
@@ -167,9 +175,10 @@ pub(crate) fn load(
     let mut stats = RecoveryStats {
         clean_shutdown: clean,
         recovery_point,
+        cleaner_files_deleted: swaps.deleted,
+        swap_files_completed: swaps.completed,
         ..RecoveryStats::default()
     };
-    let counters = ScanCounters::default();
     let now = now_ms();
     let mut segments = LogSegments::default();
     let mut corrupt_point_seen = false;
@@ -244,6 +253,8 @@ pub(crate) fn load(
     // A clean open that found nothing to repair leaves the directory untouched (marker and
     // all) until the first write; any repair counts as a write.
     let repaired = stats.segments_recovered > 0
+        || stats.cleaner_files_deleted > 0
+        || stats.swap_files_completed > 0
         || stats.indexes_rebuilt > 0
         || stats.segments_deleted > 0
         || stats.bytes_truncated > 0
@@ -413,9 +424,6 @@ fn read_kafka_snapshot(
     Ok(None)
 }
 
-/// Lists the segments in `dir` (sorted base offsets) and clears leftovers: `*.deleted` files are
-/// removed, as are index files whose log is gone. `.cleaned` / `.swap` files (Kafka's log
-/// cleaner) and every non-segment file are left alone.
 /// Files a partition directory holds besides segments and indexes, Kafka's and sluice's.
 /// `quorum-state` (in `__cluster_metadata-0`, the Raft election state) and the
 /// `{offset:020}-{epoch:010}.checkpoint` metadata snapshots there are read by the metadata log
@@ -436,6 +444,9 @@ fn is_known_file(name: &str) -> bool {
         || name.ends_with(".tmp")
 }
 
+/// Lists the segments in `dir` (sorted base offsets) and clears leftovers: `*.deleted` files are
+/// removed, as are index files whose log is gone. Every other file is left alone (the log
+/// cleaner's were dealt with by [`complete_interrupted_swaps`]).
 fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
@@ -451,8 +462,9 @@ fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
             info!(file = %path.display(), "removing leftover deleted file");
             fs::remove_file(&path)?;
             removed = true;
-        } else if name.ends_with(".cleaned") || name.ends_with(".swap") {
-            warn!(file = %path.display(), "ignoring leftover log-cleaner file");
+        } else if name.ends_with(CLEANED_SUFFIX) || name.ends_with(SWAP_SUFFIX) {
+            // Only those whose name holds no offset, or no segment file's name, are still here.
+            warn!(file = %path.display(), "a log-cleaner file sluice cannot place: left as it is");
         } else if let Some(base) = parse_segment_file_name(name, LOG_SUFFIX) {
             logs.push(base);
         } else if [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX]
@@ -481,4 +493,158 @@ fn scan_directory(dir: &Path) -> io::Result<Vec<i64>> {
         sync_dir(dir)?;
     }
     Ok(logs)
+}
+
+/// What [`complete_interrupted_swaps`] changed.
+#[derive(Debug, Default)]
+struct SwapOutcome {
+    deleted: usize,
+    completed: usize,
+}
+
+/// Finishes or undoes the log cleaner's interrupted work, as Kafka's `LogLoader` does before it
+/// loads the segments (`removeTempFilesAndCollectSwapFiles`, then the swap passes of `load`).
+///
+/// ```text
+/// cleaner:  write 100.log.cleaned (+ indexes) → rename to 100.log.swap → delete 100.log, 250.log
+///           → rename 100.log.swap to 100.log
+/// open:     *.cleaned               deleted; the smallest offset among them is the split point
+///           *.swap at ≥ split point deleted: part of a segment split that did not finish
+///           other *.swap            kept: every non-swap file whose offset lies in
+///                                   [smallest swap base, largest swap next offset) is deleted
+///                                   (the segments replaced, their indexes and snapshots), then
+///                                   the .swap suffix is dropped
+/// ```
+///
+/// Each step is repeated harmlessly if the open is cut short: a swap whose old segments are
+/// already gone deletes nothing and is renamed. A name whose offset does not parse is left (and
+/// logged by [`scan_directory`]), where Kafka's loader would fail the directory.
+fn complete_interrupted_swaps(dir: &Path, counters: &ScanCounters) -> io::Result<SwapOutcome> {
+    let mut outcome = SwapOutcome::default();
+    let mut cleaned = Vec::new();
+    let mut swaps = Vec::new();
+    for (name, offset) in numbered_files(dir)? {
+        if name.ends_with(CLEANED_SUFFIX) {
+            cleaned.push((name, offset));
+        } else if name.ends_with(SWAP_SUFFIX) {
+            swaps.push((name, offset));
+        }
+    }
+    if cleaned.is_empty() && swaps.is_empty() {
+        return Ok(outcome);
+    }
+    let min_cleaned = cleaned.iter().map(|&(_, o)| o).min().unwrap_or(i64::MAX);
+    let (invalid, valid): (Vec<_>, Vec<_>) =
+        swaps.into_iter().partition(|&(_, o)| o >= min_cleaned);
+    for (name, _) in &invalid {
+        let path = dir.join(name);
+        info!(file = %path.display(), min_cleaned_offset = min_cleaned, "deleting the swap file of an incomplete log-cleaner split");
+        remove_if_exists(&path)?;
+        outcome.deleted += 1;
+    }
+    for (name, _) in &cleaned {
+        let path = dir.join(name);
+        info!(file = %path.display(), "deleting an unfinished log-cleaner file");
+        remove_if_exists(&path)?;
+        outcome.deleted += 1;
+    }
+
+    // The offsets the complete swap segments cover: the old segments in it were cleaned into them.
+    let mut range: Option<(i64, i64)> = None;
+    for (name, base) in &valid {
+        let is_log = name
+            .strip_suffix(SWAP_SUFFIX)
+            .is_some_and(|n| parse_segment_file_name(n, LOG_SUFFIX).is_some());
+        if !is_log {
+            continue;
+        }
+        let path = dir.join(name);
+        let next = next_offset_of(&path, *base, counters)?;
+        info!(file = %path.display(), base_offset = base, next_offset = next, "found a log file of an interrupted swap: completing it");
+        let (lo, hi) = range.get_or_insert((*base, next));
+        *lo = (*lo).min(*base);
+        *hi = (*hi).max(next);
+    }
+    if let Some((lo, hi)) = range {
+        for (name, offset) in numbered_files(dir)? {
+            if !name.ends_with(SWAP_SUFFIX) && (lo..hi).contains(&offset) {
+                let path = dir.join(&name);
+                info!(file = %path.display(), "deleting a file the interrupted swap replaces");
+                remove_if_exists(&path)?;
+                outcome.deleted += 1;
+            }
+        }
+    }
+    for (name, _) in &valid {
+        let Some(target) = name.strip_suffix(SWAP_SUFFIX) else {
+            continue;
+        };
+        let is_segment_file = [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ]
+        .iter()
+        .any(|suffix| parse_segment_file_name(target, suffix).is_some());
+        if !is_segment_file {
+            continue;
+        }
+        let (from, to) = (dir.join(name), dir.join(target));
+        info!(file = %from.display(), to = %to.display(), "completing an interrupted swap: renaming");
+        fs::rename(&from, &to).map_err(|e| with_path(e, &from))?;
+        outcome.completed += 1;
+    }
+    sync_dir(dir)?;
+    Ok(outcome)
+}
+
+/// The regular files of `dir` whose name starts with an offset (Kafka's `offsetFromFile`).
+fn numbered_files(dir: &Path) -> io::Result<Vec<(String, i64)>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if let Some(offset) = offset_from_file_name(&name) {
+            files.push((name, offset));
+        }
+    }
+    Ok(files)
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(with_path(e, path)),
+        _ => Ok(()),
+    }
+}
+
+/// The offset after the last batch of the log file at `path` whose first offset is `base`
+/// (Kafka's `readNextOffset`); `base` for an empty file. A batch header that does not parse
+/// ends the walk there, with a warning: the segment's recovery deals with the rest.
+fn next_offset_of(path: &Path, base: i64, counters: &ScanCounters) -> io::Result<i64> {
+    let file = fs::File::open(path).map_err(|e| with_path(e, path))?;
+    let len = file.metadata()?.len();
+    let mut reader = HeaderReader::new(&file, len, 64 << 10, counters);
+    let (mut pos, mut next) = (0, base);
+    // Each header read moves `pos` on by at least a header's length: bounded by `len`.
+    while pos < len {
+        match reader.header_at(pos) {
+            Ok(h) => {
+                next = next.max(h.last_offset().saturating_add(1));
+                pos += h.total_len() as u64;
+            }
+            Err(ScanError::Io(e)) => return Err(with_path(e, path)),
+            Err(ScanError::Invalid(reason)) => {
+                warn!(file = %path.display(), position = pos, %reason, "the swap log file ends in bytes that are not a batch");
+                break;
+            }
+        }
+    }
+    Ok(next)
 }

@@ -183,7 +183,12 @@ impl PartitionLog {
             log.write_checkpoint()?;
         }
         let stats = &log.recovery_stats;
-        if stats.segments_recovered > 0 || stats.bytes_truncated > 0 || stats.indexes_rebuilt > 0 {
+        if stats.segments_recovered > 0
+            || stats.bytes_truncated > 0
+            || stats.indexes_rebuilt > 0
+            || stats.swap_files_completed > 0
+            || stats.cleaner_files_deleted > 0
+        {
             info!(
                 dir = %dir.display(),
                 clean_shutdown = stats.clean_shutdown,
@@ -193,6 +198,8 @@ impl PartitionLog {
                 bytes_validated = stats.bytes_validated,
                 bytes_truncated = stats.bytes_truncated,
                 segments_deleted = stats.segments_deleted,
+                cleaner_files_deleted = stats.cleaner_files_deleted,
+                swap_files_completed = stats.swap_files_completed,
                 log_start_offset,
                 log_end_offset,
                 "partition log recovered"

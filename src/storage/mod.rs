@@ -34,7 +34,7 @@
 //! | `segments.rs` | the ordered segment set: lookup by offset and by time, roll | `LogSegments` |
 //! | `validator.rs` | checking a produced input's batches, assigning offsets, stamping LogAppendTime | `LogValidator` |
 //! | `retention.rs` | `retention.ms`, `retention.bytes`, log-start-offset rules; deleting segments | `UnifiedLog.deleteOldSegments` |
-//! | `loader.rs` | opening a directory: leftovers, trust or recover per segment, producer-state rebuild; [`OpenHints`], [`RecoveryStats`] | `LogLoader` |
+//! | `loader.rs` | opening a directory: the log cleaner's interrupted swaps, leftovers, trust or recover per segment, producer-state rebuild; [`OpenHints`], [`RecoveryStats`] | `LogLoader` |
 //! | [`log`] | [`PartitionLog`], what the partition actor asks: open, append, read, ListOffsets, flush, retention, DeleteRecords, close | `UnifiedLog` / `LocalLog` |
 //!
 //! # Reads never wait for appends

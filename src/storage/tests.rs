@@ -374,8 +374,8 @@ fn index_entries_follow_the_interval() {
     assert_eq!(times[times.len() - 4..], 799u32.to_be_bytes());
 }
 
-/// Collects the text of WARN events.
-struct WarnCapture(Arc<Mutex<Vec<String>>>);
+/// Collects the text of events at `.1` or more severe.
+struct EventCapture(Arc<Mutex<Vec<String>>>, tracing::Level);
 
 struct FieldText(String);
 
@@ -385,7 +385,7 @@ impl tracing::field::Visit for FieldText {
     }
 }
 
-impl tracing::Subscriber for WarnCapture {
+impl tracing::Subscriber for EventCapture {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
@@ -395,7 +395,7 @@ impl tracing::Subscriber for WarnCapture {
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        if *event.metadata().level() == tracing::Level::WARN {
+        if *event.metadata().level() <= self.1 {
             let mut text = FieldText(String::new());
             event.record(&mut text);
             self.0.lock().expect("lock").push(text.0);
@@ -405,14 +405,22 @@ impl tracing::Subscriber for WarnCapture {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-fn open_capturing_warnings(dir: &Path, config: LogConfig) -> (PartitionLog, Vec<String>) {
-    let warnings = Arc::new(Mutex::new(Vec::new()));
-    let log = tracing::subscriber::with_default(WarnCapture(Arc::clone(&warnings)), || {
+fn open_capturing(
+    dir: &Path,
+    config: LogConfig,
+    level: tracing::Level,
+) -> (PartitionLog, Vec<String>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = tracing::subscriber::with_default(EventCapture(Arc::clone(&events), level), || {
         PartitionLog::open(dir, config)
     })
     .expect("reopen");
-    let warnings = warnings.lock().expect("lock").clone();
-    (log, warnings)
+    let events = events.lock().expect("lock").clone();
+    (log, events)
+}
+
+fn open_capturing_warnings(dir: &Path, config: LogConfig) -> (PartitionLog, Vec<String>) {
+    open_capturing(dir, config, tracing::Level::WARN)
 }
 
 #[test]
@@ -824,7 +832,6 @@ fn leftovers_and_foreign_files() {
     let p = dir.path();
     fs::write(seg_path(p, 30, ".log.deleted"), b"junk").expect("write");
     fs::write(seg_path(p, 40, ".index"), b"").expect("orphan");
-    fs::write(seg_path(p, 50, ".log.cleaned"), b"junk").expect("write");
     fs::write(p.join("leader-epoch-checkpoint"), "0\n1\n0 0\n").expect("write");
     fs::write(p.join("partition.metadata"), "version: 0\n").expect("write");
     fs::write(seg_path(p, 0, ".snapshot"), b"").expect("write");
@@ -832,9 +839,203 @@ fn leftovers_and_foreign_files() {
     assert_eq!(log.segment_base_offsets(), [0, 6, 12]);
     assert!(!seg_path(p, 30, ".log.deleted").exists());
     assert!(!seg_path(p, 40, ".index").exists());
-    assert!(seg_path(p, 50, ".log.cleaned").exists());
     assert!(p.join("leader-epoch-checkpoint").exists());
     assert!(seg_path(p, 0, ".snapshot").exists());
+}
+
+/// A batch Kafka's cleaner could have written: `records` records from `base`, built with the
+/// record encoder (not through a log), values naming their offsets.
+fn cleaned_batch(base: i64, records: usize, ts: i64) -> Bytes {
+    let mut b = BatchBuilder::new(base, ts);
+    for i in 0..records {
+        b.push(
+            None,
+            Some(format!("kept-{}", base + i as i64).as_bytes()),
+            &[],
+        );
+    }
+    b.build()
+}
+
+/// Kafka's offset index entry: relative offset, position, both big-endian 4 bytes.
+fn offset_index_entry(relative: u32, position: u32) -> Vec<u8> {
+    [relative.to_be_bytes(), position.to_be_bytes()].concat()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn logged(events: &[String], path: &Path) -> bool {
+    let path = path.display().to_string();
+    events.iter().any(|e| e.contains(&path))
+}
+
+#[test]
+fn cleaned_files_and_swaps_of_an_incomplete_split_are_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    three_segment_log(p, LogConfig::default())
+        .close()
+        .expect("close");
+    let logs_before: Vec<Vec<u8>> = [0, 6, 12]
+        .iter()
+        .map(|&b| fs::read(seg_path(p, b, ".log")).expect("log"))
+        .collect();
+    // A split of segments 6.. cut short: the cleaner renames `.cleaned` to `.swap` from the
+    // highest offset down, so 12 is a swap and 6 still cleaned. Both go; the old segments stay.
+    let leftovers = [
+        seg_path(p, 6, ".log.cleaned"),
+        seg_path(p, 6, ".index.cleaned"),
+        seg_path(p, 12, ".log.swap"),
+        seg_path(p, 12, ".timeindex.swap"),
+    ];
+    fs::write(&leftovers[0], cleaned_batch(6, 6, 1000)).expect("write");
+    fs::write(&leftovers[1], offset_index_entry(0, 0)).expect("write");
+    fs::write(&leftovers[2], cleaned_batch(12, 6, 1000)).expect("write");
+    fs::write(&leftovers[3], b"").expect("write");
+
+    let (log, events) = open_capturing(p, LogConfig::default(), tracing::Level::INFO);
+    for path in &leftovers {
+        assert!(!path.exists(), "{} deleted", path.display());
+        assert!(logged(&events, path), "{} logged", path.display());
+    }
+    let stats = log.recovery_stats();
+    assert_eq!(
+        (stats.cleaner_files_deleted, stats.swap_files_completed),
+        (4, 0)
+    );
+    assert_eq!(log.segment_base_offsets(), [0, 6, 12]);
+    for (base, before) in [0, 6, 12].iter().zip(&logs_before) {
+        assert_eq!(&fs::read(seg_path(p, *base, ".log")).expect("log"), before);
+    }
+    assert_eq!(log.log_end_offset(), 18);
+    for offset in 0..18 {
+        let first = headers(&log.read(offset, 1 << 20, false).expect("read"))[0];
+        assert_eq!(first.base_offset, offset - offset % 2, "offset {offset}");
+    }
+    assert!(!names(p)
+        .iter()
+        .any(|n| n.ends_with(".cleaned") || n.ends_with(".swap")));
+}
+
+#[test]
+fn a_swap_replaces_the_segments_it_covers_and_serves_their_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    three_segment_log(p, LogConfig::default())
+        .close()
+        .expect("close");
+    let segment_12 = fs::read(seg_path(p, 12, ".log")).expect("log");
+    // Segments 0 and 6 (offsets 0..12) compacted into one, swapped in but the old ones not yet
+    // deleted: the cleaner kept offsets 1, 5, 10 and 11.
+    let kept = [
+        cleaned_batch(1, 1, 1000),
+        cleaned_batch(5, 1, 1002),
+        cleaned_batch(10, 2, 1005),
+    ];
+    let swap_log = kept.concat();
+    fs::write(seg_path(p, 0, ".log.swap"), &swap_log).expect("write");
+    let index = offset_index_entry(5, kept[0].len() as u32);
+    fs::write(seg_path(p, 0, ".index.swap"), &index).expect("write");
+    // Kafka's time index entry: timestamp (8 bytes), relative offset (4), big-endian.
+    let time_index = [1005i64.to_be_bytes().to_vec(), 10u32.to_be_bytes().to_vec()].concat();
+    fs::write(seg_path(p, 0, ".timeindex.swap"), &time_index).expect("write");
+    let replaced: Vec<PathBuf> = [0, 6]
+        .iter()
+        .flat_map(|&b| [".log", ".index", ".timeindex"].map(|s| seg_path(p, b, s)))
+        .collect();
+    assert!(replaced.iter().all(|f| f.exists()));
+
+    let (mut log, events) = open_capturing(p, LogConfig::default(), tracing::Level::INFO);
+    for path in &replaced {
+        assert!(logged(&events, path), "{} logged", path.display());
+    }
+    assert!(!seg_path(p, 6, ".log").exists() && !seg_path(p, 6, ".index").exists());
+    for suffix in [".log.swap", ".index.swap", ".timeindex.swap"] {
+        assert!(!seg_path(p, 0, suffix).exists(), "{suffix} renamed");
+        assert!(logged(&events, &seg_path(p, 0, suffix)), "{suffix} logged");
+    }
+    assert_eq!(fs::read(seg_path(p, 0, ".log")).expect("log"), swap_log);
+    // The swapped-in indexes, not rebuilt ones (which would have no entry in so small a log).
+    assert_eq!(
+        fs::read(seg_path(p, 0, ".index")).expect("index")[..8],
+        index[..]
+    );
+    assert_eq!(
+        fs::read(seg_path(p, 0, ".timeindex")).expect("time index")[..12],
+        time_index[..]
+    );
+    assert_eq!(fs::read(seg_path(p, 12, ".log")).expect("log"), segment_12);
+    let stats = log.recovery_stats();
+    assert_eq!((stats.swap_files_completed, stats.indexes_rebuilt), (3, 0));
+    assert_eq!(log.segment_base_offsets(), [0, 12]);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 18));
+
+    // Each offset is served by the batch holding it or, for an offset compacted away, the next.
+    let served = |log: &PartitionLog, offset: i64| {
+        let slice = log.read(offset, 1 << 20, false).expect("read");
+        let bytes = slice.read().expect("bytes");
+        let first = BatchIter::new(bytes)
+            .next()
+            .expect("a batch")
+            .expect("valid");
+        (first.header.base_offset, first.bytes)
+    };
+    for (offset, batch) in [(0, 0), (1, 0), (2, 1), (5, 1), (6, 2), (11, 2)] {
+        let base = BatchHeader::parse(&kept[batch])
+            .expect("header")
+            .base_offset;
+        assert_eq!(
+            served(&log, offset),
+            (base, kept[batch].clone()),
+            "offset {offset}"
+        );
+    }
+    assert_eq!(served(&log, 12).1[..], segment_12[..batch_len(2) as usize]);
+    let info = append(&mut log, 1, 2000);
+    assert_eq!(info.base_offset, 18);
+    log.close().expect("close");
+
+    // Opened again: nothing left to swap, the same data.
+    let log = PartitionLog::open(p, LogConfig::default()).expect("open");
+    let stats = log.recovery_stats();
+    assert_eq!(
+        (stats.cleaner_files_deleted, stats.swap_files_completed),
+        (0, 0)
+    );
+    assert_eq!(log.segment_base_offsets(), [0, 12]);
+    assert_eq!(served(&log, 3).0, 5);
+    assert_eq!(log.log_end_offset(), 19);
+}
+
+#[test]
+fn a_swap_whose_old_segments_are_already_gone_is_renamed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    three_segment_log(p, LogConfig::default())
+        .close()
+        .expect("close");
+    // An open cut short after deleting the replaced segments 0 and 6, before renaming.
+    for base in [0, 6] {
+        for suffix in [".log", ".index", ".timeindex"] {
+            fs::remove_file(seg_path(p, base, suffix)).expect("remove");
+        }
+    }
+    let swap_log = [cleaned_batch(3, 2, 1000), cleaned_batch(9, 3, 1000)].concat();
+    fs::write(seg_path(p, 0, ".log.swap"), &swap_log).expect("write");
+    let log = PartitionLog::open(p, LogConfig::default()).expect("open");
+    assert_eq!(log.recovery_stats().swap_files_completed, 1);
+    assert_eq!(log.segment_base_offsets(), [0, 12]);
+    assert_eq!(fs::read(seg_path(p, 0, ".log")).expect("log"), swap_log);
+    let first = headers(&log.read(5, 1 << 20, false).expect("read"))[0];
+    assert_eq!((first.base_offset, first.last_offset()), (9, 11));
+    assert_eq!(log.log_end_offset(), 18);
 }
 
 /// Disk reads of one fetch from the middle of a log of `batches` single-record batches.

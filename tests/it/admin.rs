@@ -1093,6 +1093,33 @@ fn describe_configs_topics_and_broker_every_version() {
     assert_eq!(r.results[0].configs.len(), 1);
     assert_eq!(r.results[0].configs[0].value.as_deref(), Some("true"));
     assert_eq!(r.results[0].configs[0].config_type, 1, "BOOLEAN");
+    let r = describe_configs(
+        &mut c,
+        4,
+        vec![(
+            BROKER,
+            "1",
+            Some(vec![
+                "offsets.topic.replication.factor",
+                "default.replication.factor",
+            ]),
+        )],
+        false,
+        false,
+    );
+    let types: Vec<(&str, Option<&str>, i8)> = r.results[0]
+        .configs
+        .iter()
+        .map(|e| (e.name.as_str(), e.value.as_deref(), e.config_type))
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("default.replication.factor", Some("1"), 3),
+            ("offsets.topic.replication.factor", Some("1"), 4),
+        ],
+        "INT, and SHORT as Kafka types its internal topics' replication factors"
+    );
 
     // Errors, each in its own result, next to a good one.
     let r = describe_configs(

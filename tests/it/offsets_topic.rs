@@ -521,3 +521,180 @@ fn commits_land_in_the_groups_partition_and_survive_a_restart() {
         2
     );
 }
+
+/// CreatePartitions on `__consumer_offsets` is refused (Kafka's controller would grow it; its
+/// partition count fixes each group's partition, so committed offsets would be lost from
+/// view): librdkafka's AdminClient is answered INVALID_REQUEST, validate-only too, while a user
+/// topic in the same request grows; the count stays and the group's offsets are still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_partitions_on_the_offsets_topic_is_refused() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::error::RDKafkaErrorCode;
+    use sluice::protocol::messages::create_partitions_request::{
+        CreatePartitionsRequest, CreatePartitionsTopic,
+    };
+    use sluice::protocol::messages::create_partitions_response::CreatePartitionsResponse;
+    use std::time::Duration;
+
+    let broker = fast_broker(&["--set", "offsets.topic.num.partitions=3"]);
+    let mut c = broker.connect();
+    create_topics(&mut c, &["t"]);
+    let group = "grow-refused";
+    assert_eq!(
+        commit(&mut c, 8, group, -1, "", &[("t", 0, 7, None)])[0].2,
+        0
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("broker.address.family", "v4")
+        .create()
+        .expect("admin client");
+    let refused = Err((OFFSETS.to_string(), RDKafkaErrorCode::InvalidRequest));
+    for validate_only in [true, false] {
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .validate_only(validate_only);
+        let mut results = admin
+            .create_partitions(
+                &[NewPartitions::new(OFFSETS, 10), NewPartitions::new("t", 2)],
+                &opts,
+            )
+            .await
+            .expect("create_partitions");
+        results.sort_by_key(|r| r.is_ok());
+        assert_eq!(
+            results,
+            vec![refused.clone(), Ok("t".to_string())],
+            "validate_only={validate_only}"
+        );
+    }
+    let md = admin
+        .inner()
+        .fetch_metadata(Some(OFFSETS), Duration::from_secs(10))
+        .expect("metadata");
+    assert_eq!(md.topics()[0].partitions().len(), 3);
+    assert_eq!(metadata(&mut c, &["t"]).topics[0].partitions.len(), 2);
+
+    // The answer says why.
+    let req = CreatePartitionsRequest {
+        topics: vec![CreatePartitionsTopic {
+            name: OFFSETS.into(),
+            count: 4,
+            assignments: None,
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let r = c.request(
+        ApiKey::CreatePartitions,
+        3,
+        |b| req.encode(b, 3),
+        CreatePartitionsResponse::decode,
+    );
+    assert_eq!(r.results[0].error_code, 42);
+    let message = r.results[0].error_message.clone().unwrap_or_default();
+    assert!(
+        message.contains(OFFSETS) && message.contains("partition count"),
+        "{message}"
+    );
+    assert_eq!(
+        offsets_of(&mut c, group),
+        vec![("t".into(), 0, 7, Some(String::new()))]
+    );
+}
+
+/// A Metadata request naming `__consumer_offsets`, with auto-creation allowed (by the request
+/// and by `auto.create.topics.enable`, Kafka's two conditions), creates it as FindCoordinator
+/// does: `offsets.topic.num.partitions` partitions (not `num.partitions`), internal, with the
+/// coordinator's configs; groups then use it.
+#[test]
+fn metadata_auto_creation_makes_the_offsets_topic_as_find_coordinator_does() {
+    use sluice::protocol::messages::describe_configs_request::{
+        DescribeConfigsRequest, DescribeConfigsResource,
+    };
+    use sluice::protocol::messages::describe_configs_response::DescribeConfigsResponse;
+
+    let off = fast_broker(&[
+        "--set",
+        "offsets.topic.num.partitions=4",
+        "--set",
+        "auto.create.topics.enable=false",
+    ]);
+    let mut c = off.connect();
+    assert_eq!(c.metadata(&[OFFSETS], true).topics[0].error_code, 3);
+    assert_eq!(metadata(&mut c, &[OFFSETS]).topics[0].error_code, 3);
+    drop(off);
+
+    let broker = fast_broker(&[
+        "--set",
+        "offsets.topic.num.partitions=4",
+        "--set",
+        "num.partitions=2",
+    ]);
+    let mut c = broker.connect();
+    assert_eq!(c.metadata(&[OFFSETS], false).topics[0].error_code, 3);
+    let answer = c.metadata(&[OFFSETS, "user-topic"], true);
+    let offsets = &answer.topics[0];
+    assert_eq!(
+        (
+            offsets.error_code,
+            offsets.is_internal,
+            offsets.partitions.len()
+        ),
+        (0, true, 4)
+    );
+    assert!(offsets.partitions.iter().all(|p| p.leader_id == 1));
+    assert_eq!(
+        answer.topics[1].partitions.len(),
+        2,
+        "a user topic: num.partitions"
+    );
+    assert_eq!(metadata(&mut c, &[OFFSETS]).topics[0].partitions.len(), 4);
+
+    let req = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: 2,
+            resource_name: OFFSETS.into(),
+            configuration_keys: Some(vec!["cleanup.policy".into(), "compression.type".into()]),
+        }],
+        ..DescribeConfigsRequest::default()
+    };
+    let described = c.request(
+        ApiKey::DescribeConfigs,
+        4,
+        |b| req.encode(b, 4),
+        DescribeConfigsResponse::decode,
+    );
+    let mut configs: Vec<(String, Option<String>)> = described.results[0]
+        .configs
+        .iter()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    configs.sort();
+    assert_eq!(
+        configs,
+        vec![
+            ("cleanup.policy".into(), Some("compact".into())),
+            ("compression.type".into(), Some("producer".into())),
+        ]
+    );
+
+    let group = "created-by-metadata";
+    assert_eq!(
+        commit(&mut c, 8, group, -1, "", &[(OFFSETS, 0, 1, None)])[0].2,
+        0
+    );
+    let n = offsets_partition(group, 4);
+    let seg = broker
+        .data_dir
+        .join(format!("{OFFSETS}-{n}"))
+        .join("00000000000000000000.log");
+    let bytes = fs::read(seg).expect("the group's partition");
+    assert!(bytes.windows(group.len()).any(|w| w == group.as_bytes()));
+    assert_eq!(
+        offsets_of(&mut c, group),
+        vec![(OFFSETS.into(), 0, 1, Some(String::new()))]
+    );
+}
