@@ -37,7 +37,7 @@ use crate::metadata::{MetadataActor, MetadataDeps, MetadataHandle};
 use crate::metrics::Metrics;
 use crate::net::registry::ConnectionRegistry;
 use crate::net::service::{ConnectionSettings, NetContext};
-use crate::partition::checkpoints::{LogDirCheckpoints, CHECKPOINT_INTERVAL};
+use crate::partition::checkpoints::{Intervals, LogDirCheckpoints};
 use crate::partition::{self, PartitionManager, PartitionRegistry};
 use crate::protocol::messages::metadata::register_broker_record::BrokerEndpoint;
 
@@ -69,18 +69,18 @@ pub struct Broker {
     broker_epoch: i64,
 }
 
-/// Refreshes the log-dir checkpoints every [`CHECKPOINT_INTERVAL`], off the async threads.
+/// Refreshes the log-dir checkpoints as each falls due, off the async threads.
 fn spawn_log_dir_checkpoints(
     checkpoints: Arc<LogDirCheckpoints>,
     partitions: Arc<PartitionRegistry>,
 ) {
     actix::spawn(async move {
-        let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
+        let mut ticks = tokio::time::interval(checkpoints.tick());
         ticks.tick().await;
         loop {
             ticks.tick().await;
             let (c, p) = (checkpoints.clone(), partitions.clone());
-            let _ = tokio::task::spawn_blocking(move || c.write_from(&p)).await;
+            let _ = tokio::task::spawn_blocking(move || c.write_due(&p)).await;
         }
     });
 }
@@ -131,10 +131,15 @@ fn node_identity(config: &Config, meta: &MetaProperties, bound: SocketAddr) -> N
     }
 }
 
-/// Kafka's `SecurityProtocol` id of a listener named like a protocol (the default
-/// `listener.security.protocol.map`); sluice serves plaintext, so any other name is 0.
-fn security_protocol(listener: &str) -> i16 {
-    match listener {
+/// Kafka's `SecurityProtocol` id of a listener, from `listener.security.protocol.map` (the
+/// configuration refuses a client listener that is not PLAINTEXT, so this is 0 today).
+fn security_protocol(config: &Config, listener: &str) -> i16 {
+    let protocol = config
+        .listener_security_protocol_map
+        .iter()
+        .find(|(name, _)| name == listener)
+        .map_or("PLAINTEXT", |(_, p)| p.as_str());
+    match protocol {
         "SSL" => 1,
         "SASL_PLAINTEXT" => 2,
         "SASL_SSL" => 3,
@@ -151,7 +156,7 @@ fn registration(config: &Config, node: &NodeIdentity, image: &ClusterImage) -> R
         node_id: node.node_id,
         incarnation_id: Uuid::new_v4(),
         endpoints: vec![BrokerEndpoint {
-            security_protocol: security_protocol(&name),
+            security_protocol: security_protocol(config, &name),
             name,
             host: node
                 .advertised_host
@@ -256,7 +261,15 @@ impl Broker {
             },
         };
         let addr = MetadataActor::new(deps, image, metadata_log).start();
-        let log_dir_checkpoints = Arc::new(LogDirCheckpoints::new(&log_dir));
+        let ms = Duration::from_millis;
+        let log_dir_checkpoints = Arc::new(LogDirCheckpoints::new(
+            &log_dir,
+            Intervals([
+                ms(config.log_flush_offset_checkpoint_interval_ms),
+                ms(config.log_flush_start_offset_checkpoint_interval_ms),
+                ms(config.replica_high_watermark_checkpoint_interval_ms),
+            ]),
+        ));
         spawn_log_dir_checkpoints(log_dir_checkpoints.clone(), partitions.clone());
         Ok(Arc::new(Broker {
             log_dir_checkpoints,

@@ -18,9 +18,11 @@
 //! Values may be typed (integers, booleans, arrays of strings for lists) or strings, as in a
 //! properties file. Date-time values are rejected (no setting takes one).
 //!
-//! Unknown keys in a file, and Kafka keys sluice does not use (`process.roles`,
-//! `controller.quorum.voters`, ...), are logged at debug level and ignored; they are also kept in
-//! [`ConfigSource::ignored`] so they can be logged again once tracing is set up.
+//! Kafka keys that are not sluice settings are treated as `kafka_keys` says: accepted only for
+//! the value sluice honours, refused, accepted with nothing to act on, or (not Kafka 4 keys)
+//! warned of. Unknown keys in a file are warned of and ignored, on the command line refused.
+//! All that were let through are kept in [`ConfigSource::ignored`], to be logged once tracing
+//! is set up.
 
 use std::fmt;
 use std::io;
@@ -32,6 +34,7 @@ use thiserror::Error;
 
 use crate::util::properties::parse_properties;
 
+mod kafka_keys;
 mod listener;
 mod settings;
 #[cfg(test)]
@@ -39,7 +42,7 @@ mod tests;
 mod toml_source;
 
 pub use listener::Listener;
-pub use settings::{is_unused_kafka_key, Setting, Value, SETTINGS};
+pub use settings::{Setting, Value, SETTINGS};
 
 pub(crate) use settings::{Loader, UnknownKeys};
 
@@ -55,6 +58,15 @@ pub struct Config {
     pub advertised_listeners: Vec<Listener>,
     /// `controller.listener.names` (upper-case): listeners that are not served to clients.
     pub controller_listener_names: Vec<String>,
+    /// `listener.security.protocol.map`: listener name → security protocol (Kafka's default map
+    /// when not given).
+    pub listener_security_protocol_map: Vec<(String, String)>,
+    /// `inter.broker.listener.name` (upper-case); must name a listener.
+    pub inter_broker_listener_name: Option<String>,
+    /// `controller.quorum.voters`: the voter ids (only this node's may be named).
+    pub controller_quorum_voters: Vec<i32>,
+    /// `metadata.log.dir`: only the log directory itself is accepted.
+    pub metadata_log_dir: Option<PathBuf>,
     /// `broker.rack`.
     pub rack: Option<String>,
     /// `socket.request.max.bytes`: largest request frame. Default 104857600.
@@ -62,6 +74,10 @@ pub struct Config {
     /// `socket.listen.backlog.size`: connections the kernel queues for accept. Default 4096
     /// (Kafka's is 50); the OS caps it at `net.core.somaxconn`.
     pub socket_listen_backlog_size: u32,
+    /// `socket.send.buffer.bytes` / `socket.receive.buffer.bytes`: SO_SNDBUF / SO_RCVBUF of
+    /// client connections, -1 = the OS default.
+    pub socket_send_buffer_bytes: i32,
+    pub socket_receive_buffer_bytes: i32,
     /// `connections.max.idle.ms`. Default 600000.
     pub connections_max_idle_ms: u64,
     /// `max.connections`. Default 2147483647.
@@ -119,6 +135,11 @@ pub struct Config {
     pub log_retention_bytes: i64,
     /// `log.retention.check.interval.ms`. Default 300000.
     pub log_retention_check_interval_ms: u64,
+    /// How often each root checkpoint is refreshed: recovery points, log starts, high
+    /// watermarks.
+    pub log_flush_offset_checkpoint_interval_ms: u64,
+    pub log_flush_start_offset_checkpoint_interval_ms: u64,
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// `log.segment.delete.delay.ms`. Default 60000.
     pub log_segment_delete_delay_ms: u64,
     /// `log.flush.interval.messages`. Default `u64::MAX` (never; Kafka's Long.MAX_VALUE).
@@ -223,14 +244,25 @@ pub struct ConfigSource {
 }
 
 impl ConfigSource {
-    /// Logs the ignored keys at debug level (call once tracing is set up).
+    /// Logs the keys that are not sluice settings (call once tracing is set up): those with
+    /// nothing to act on at info, with the reason; obsolete and unknown ones as warnings, as
+    /// Kafka warns of keys it does not use.
     pub fn log_ignored(&self) {
         for i in &self.ignored {
             let (origin, key) = (&i.origin, i.key.as_str());
-            if i.known_kafka_key {
-                tracing::debug!(%origin, key, "ignoring Kafka setting that sluice does not use");
-            } else {
-                tracing::debug!(%origin, key, "ignoring unknown setting");
+            match i.kind {
+                IgnoredKind::AsSluiceDoes => {
+                    tracing::debug!(%origin, key, "Kafka setting: what sluice does")
+                }
+                IgnoredKind::Moot(reason) => {
+                    tracing::info!(%origin, key, reason, "Kafka setting accepted with nothing to act on")
+                }
+                IgnoredKind::Obsolete => {
+                    tracing::warn!(%origin, key, "not a Kafka 4 setting: ignored")
+                }
+                IgnoredKind::Unknown => {
+                    tracing::warn!(%origin, key, "not a setting sluice or Kafka knows: ignored")
+                }
             }
         }
     }
@@ -248,13 +280,25 @@ pub enum ConfigFile {
     Toml(PathBuf),
 }
 
-/// A key that was read but not used.
+/// A Kafka key that is not a sluice setting, read and let through (see `config::kafka_keys`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ignored {
     pub key: String,
     pub origin: Origin,
-    /// True for a Kafka broker key sluice knowingly ignores; false for a key nobody knows.
-    pub known_kafka_key: bool,
+    pub kind: IgnoredKind,
+}
+
+/// Why a key that is not a sluice setting was let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoredKind {
+    /// Its value is what sluice does anyway (`process.roles=broker,controller`, …).
+    AsSluiceDoes,
+    /// One node leaves it nothing to act on; the reason.
+    Moot(&'static str),
+    /// Not a Kafka 4 setting (ZooKeeper mode, removed, a vendor's).
+    Obsolete,
+    /// A key neither sluice nor Kafka 4 knows.
+    Unknown,
 }
 
 /// Where a setting was given.
@@ -310,6 +354,14 @@ pub enum ConfigError {
     /// A key nobody knows, given on the command line (in files such keys are ignored).
     #[error("{origin}: unknown setting {key} (`sluice --help` lists them all)")]
     UnknownKey { origin: Origin, key: String },
+    /// A Kafka key whose value sluice cannot honour.
+    #[error("{origin}: {key}={value}: sluice cannot honour this: {reason}")]
+    NotHonoured {
+        origin: Origin,
+        key: String,
+        value: String,
+        reason: String,
+    },
     /// Settings that contradict each other.
     #[error("{origin}: {key}: {message}")]
     Inconsistent {
@@ -327,6 +379,7 @@ impl ConfigError {
             ConfigError::Syntax { origin, .. }
             | ConfigError::InvalidValue { origin, .. }
             | ConfigError::UnknownKey { origin, .. }
+            | ConfigError::NotHonoured { origin, .. }
             | ConfigError::Inconsistent { origin, .. } => Some(origin),
         }
     }
@@ -337,6 +390,7 @@ impl ConfigError {
             ConfigError::Read { .. } | ConfigError::Syntax { .. } => None,
             ConfigError::InvalidValue { key, .. }
             | ConfigError::UnknownKey { key, .. }
+            | ConfigError::NotHonoured { key, .. }
             | ConfigError::Inconsistent { key, .. } => Some(key),
         }
     }
@@ -357,9 +411,15 @@ impl Default for Config {
             listeners: vec![Listener::new("PLAINTEXT", Some("127.0.0.1"), 9092)],
             advertised_listeners: Vec::new(),
             controller_listener_names: Vec::new(),
+            listener_security_protocol_map: kafka_keys::protocol_map(None).unwrap_or_default(),
+            inter_broker_listener_name: None,
+            controller_quorum_voters: Vec::new(),
+            metadata_log_dir: None,
             rack: None,
             socket_request_max_bytes: 104_857_600,
             socket_listen_backlog_size: 4096,
+            socket_send_buffer_bytes: -1,
+            socket_receive_buffer_bytes: -1,
             connections_max_idle_ms: 600_000,
             max_connections: 2_147_483_647,
             max_connections_per_ip: 2_147_483_647,
@@ -385,6 +445,9 @@ impl Default for Config {
             log_retention_ms: 168 * 3_600_000,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            log_flush_offset_checkpoint_interval_ms: 60_000,
+            log_flush_start_offset_checkpoint_interval_ms: 60_000,
+            replica_high_watermark_checkpoint_interval_ms: 5_000,
             log_segment_delete_delay_ms: 60_000,
             log_flush_interval_messages: u64::MAX,
             log_flush_interval_ms: None,

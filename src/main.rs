@@ -81,7 +81,12 @@ fn init_tracing(config: &Config) -> Result<LogControl, String> {
 
 async fn run(config: Config, log: Arc<LogControl>) -> std::io::Result<()> {
     let addr = config.bind_addr()?;
-    let listener = sluice::net::server::bind(addr, config.socket_listen_backlog_size)
+    let options = sluice::net::server::ListenOptions {
+        backlog: config.socket_listen_backlog_size,
+        send_buffer_bytes: config.socket_send_buffer_bytes,
+        receive_buffer_bytes: config.socket_receive_buffer_bytes,
+    };
+    let listener = sluice::net::server::bind(addr, options)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     let bound = listener.local_addr()?;

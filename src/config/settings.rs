@@ -8,7 +8,11 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use super::{Config, ConfigError, FlushOnAck, Ignored, Listener, LogFormat, Origin, TimestampType};
+use super::kafka_keys::{self, Treatment};
+use super::{
+    Config, ConfigError, FlushOnAck, Ignored, IgnoredKind, Listener, LogFormat, Origin,
+    TimestampType,
+};
 
 /// A raw setting value, before it is checked against its key.
 ///
@@ -150,6 +154,53 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "listener.security.protocol.map",
+        aliases: &[],
+        default: "",
+        help: "Comma-separated NAME:PROTOCOL giving each listener its security protocol; empty = \
+               Kafka's default map (PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL name \
+               themselves). sluice serves PLAINTEXT only: a client listener of another \
+               protocol is refused at start-up.",
+        set: |l, v| {
+            l.config.listener_security_protocol_map =
+                super::kafka_keys::protocol_map(Some(&string(v)?))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "inter.broker.listener.name",
+        aliases: &[],
+        default: "",
+        help: "Listener other brokers would use; must name one of listeners. One node has no \
+               other broker, so nothing is sent on it.",
+        set: |l, v| {
+            l.config.inter_broker_listener_name = opt_string(v)?.map(|n| n.to_ascii_uppercase());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "controller.quorum.voters",
+        aliases: &[],
+        default: "",
+        help: "The static KRaft quorum, id@host:port,…; sluice runs a one-node quorum, so only \
+               this node (node.id) may be named.",
+        set: |l, v| {
+            l.config.controller_quorum_voters = super::kafka_keys::voter_ids(&string(v)?)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "metadata.log.dir",
+        aliases: &[],
+        default: "",
+        help: "Where the KRaft metadata log lives; empty = the log directory. sluice keeps it in \
+               the log directory, so only that directory is accepted.",
+        set: |l, v| {
+            l.config.metadata_log_dir = opt_string(v)?.map(PathBuf::from);
+            Ok(())
+        },
+    },
+    Setting {
         key: "broker.rack",
         aliases: &[],
         default: "",
@@ -178,6 +229,28 @@ pub static SETTINGS: &[Setting] = &[
                a thousand clients connecting at once are not turned away.",
         set: |l, v| {
             l.config.socket_listen_backlog_size = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "socket.send.buffer.bytes",
+        aliases: &[],
+        default: "-1",
+        help: "SO_SNDBUF of client connections; -1 = the OS default (which Linux tunes to the \
+               connection). Kafka's default is 102400.",
+        set: |l, v| {
+            l.config.socket_send_buffer_bytes = num(v, -1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "socket.receive.buffer.bytes",
+        aliases: &[],
+        default: "-1",
+        help: "SO_RCVBUF of client connections; -1 = the OS default (which Linux tunes to the \
+               connection). Kafka's default is 102400.",
+        set: |l, v| {
+            l.config.socket_receive_buffer_bytes = num(v, -1, I32_MAX)?;
             Ok(())
         },
     },
@@ -508,6 +581,39 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "log.flush.offset.checkpoint.interval.ms",
+        aliases: &[],
+        default: "60000",
+        help: "How often recovery-point-offset-checkpoint is rewritten (when it changed); it is \
+               written at every clean stop too.",
+        set: |l, v| {
+            l.config.log_flush_offset_checkpoint_interval_ms = num(v, 1, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.flush.start.offset.checkpoint.interval.ms",
+        aliases: &[],
+        default: "60000",
+        help: "How often log-start-offset-checkpoint is rewritten (when it changed); it is \
+               written at every clean stop too.",
+        set: |l, v| {
+            l.config.log_flush_start_offset_checkpoint_interval_ms = num(v, 1, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "replica.high.watermark.checkpoint.interval.ms",
+        aliases: &[],
+        default: "5000",
+        help: "How often replication-offset-checkpoint (the high watermarks) is rewritten (when \
+               it changed); it is written at every clean stop too.",
+        set: |l, v| {
+            l.config.replica_high_watermark_checkpoint_interval_ms = num(v, 1, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "log.segment.delete.delay.ms",
         aliases: &[],
         default: "60000",
@@ -683,89 +789,6 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
 ];
-
-/// Kafka broker keys that sluice recognises but does not use (KRaft quorum, security,
-/// replication, thread pools, ...). They are ignored with a debug log line, like unknown keys, but
-/// are accepted by `--set` too.
-const KAFKA_KEYS_NOT_USED: &[&str] = &[
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.quorum.election.timeout.ms",
-    "listener.security.protocol.map",
-    "inter.broker.listener.name",
-    "security.inter.broker.protocol",
-    "inter.broker.protocol.version",
-    "num.network.threads",
-    "num.io.threads",
-    "num.replica.fetchers",
-    "num.recovery.threads.per.data.dir",
-    "background.threads",
-    "queued.max.requests",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "socket.listen.backlog.size",
-    "max.connections.per.ip.overrides",
-    "metadata.log.dir",
-    "metadata.log.max.record.bytes.between.snapshots",
-    "metadata.max.retention.bytes",
-    "metadata.max.retention.ms",
-    "offsets.commit.timeout.ms",
-    "transaction.state.log.min.isr",
-    "transaction.state.log.num.partitions",
-    "share.coordinator.state.topic.min.isr",
-    "group.coordinator.rebalance.protocols",
-    "min.insync.replicas",
-    "auto.leader.rebalance.enable",
-    "replica.fetch.max.bytes",
-    "replica.lag.time.max.ms",
-    "compression.type",
-    "log.cleanup.policy",
-    "log.cleaner.enable",
-    "log.cleaner.threads",
-    "log.preallocate",
-    "log.flush.scheduler.interval.ms",
-    "log.flush.offset.checkpoint.interval.ms",
-    "log.message.format.version",
-    "log.message.timestamp.difference.max.ms",
-    "log.message.timestamp.before.max.ms",
-    "log.message.timestamp.after.max.ms",
-    "zookeeper.connect",
-    "zookeeper.connection.timeout.ms",
-    "zookeeper.session.timeout.ms",
-    "broker.id.generation.enable",
-    "reserved.broker.max.id",
-    "authorizer.class.name",
-    "super.users",
-    "allow.everyone.if.no.acl.found",
-    "metric.reporters",
-    "confluent.support.metrics.enable",
-];
-
-/// Key prefixes of Kafka settings sluice does not use.
-const KAFKA_PREFIXES_NOT_USED: &[&str] = &[
-    "ssl.",
-    "sasl.",
-    "listener.name.",
-    "controller.",
-    "metadata.",
-    "remote.log.",
-    "log.cleaner.",
-    "transaction.",
-    "replica.",
-    "quota.",
-    "metrics.",
-    "confluent.",
-    "zookeeper.",
-    "delegation.token.",
-    "password.encoder.",
-    "config.providers",
-];
-
-/// True for a Kafka broker key that sluice knowingly ignores.
-pub fn is_unused_kafka_key(key: &str) -> bool {
-    KAFKA_KEYS_NOT_USED.contains(&key) || KAFKA_PREFIXES_NOT_USED.iter().any(|p| key.starts_with(p))
-}
 
 // ----- value helpers -----
 
@@ -979,22 +1002,40 @@ impl Loader {
     ) -> Result<(), ConfigError> {
         let key = key.trim();
         let Some(setting) = Setting::find(key) else {
-            let known_kafka_key = is_unused_kafka_key(key);
-            if unknown == UnknownKeys::Reject && !known_kafka_key {
-                return Err(ConfigError::UnknownKey {
-                    origin,
-                    key: key.to_owned(),
-                });
-            }
-            if known_kafka_key {
-                tracing::debug!(%origin, key, "ignoring Kafka setting that sluice does not use");
-            } else {
-                tracing::debug!(%origin, key, "ignoring unknown setting");
-            }
+            let kind = match kafka_keys::treatment(key) {
+                None if unknown == UnknownKeys::Reject => {
+                    return Err(ConfigError::UnknownKey {
+                        origin,
+                        key: key.to_owned(),
+                    })
+                }
+                None => IgnoredKind::Unknown,
+                Some(Treatment::Obsolete) => IgnoredKind::Obsolete,
+                Some(Treatment::Moot(reason)) => IgnoredKind::Moot(reason),
+                Some(Treatment::Only { accepts, reason }) => {
+                    if !accepts(&value.plain()) {
+                        return Err(ConfigError::NotHonoured {
+                            origin,
+                            key: key.to_owned(),
+                            value: value.to_string(),
+                            reason: reason.to_owned(),
+                        });
+                    }
+                    IgnoredKind::AsSluiceDoes
+                }
+                Some(Treatment::Refused(reason)) => {
+                    return Err(ConfigError::NotHonoured {
+                        origin,
+                        key: key.to_owned(),
+                        value: value.to_string(),
+                        reason: reason.to_owned(),
+                    })
+                }
+            };
             self.config.source.ignored.push(Ignored {
                 key: key.to_owned(),
                 origin,
-                known_kafka_key,
+                kind,
             });
             return Ok(());
         };
@@ -1059,6 +1100,86 @@ impl Loader {
                         "{adv} names no listener in listeners ({})",
                         join(&c.listeners)
                     ),
+                ));
+            }
+        }
+        let not_honoured =
+            |key: &'static str, value: String, reason: String| ConfigError::NotHonoured {
+                origin: self.origin(key),
+                key: key.to_owned(),
+                value,
+                reason,
+            };
+        let clients: Vec<&Listener> = c
+            .listeners
+            .iter()
+            .filter(|l| !c.controller_listener_names.contains(&l.name))
+            .collect();
+        for l in &clients {
+            let protocol = c
+                .listener_security_protocol_map
+                .iter()
+                .find(|(name, _)| *name == l.name)
+                .map(|(_, p)| p.as_str());
+            match protocol {
+                Some("PLAINTEXT") => {}
+                Some(p) => {
+                    return Err(not_honoured(
+                        "listeners",
+                        l.to_string(),
+                        format!(
+                            "{} is a {p} listener: TLS and SASL are not there yet, and sluice \
+                             serves PLAINTEXT only",
+                            l.name
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(inconsistent(
+                        "listener.security.protocol.map",
+                        format!(
+                            "no security protocol for listener {}: name it in \
+                             listener.security.protocol.map (NAME:PLAINTEXT)",
+                            l.name
+                        ),
+                    ))
+                }
+            }
+        }
+        if clients.len() > 1 {
+            return Err(not_honoured(
+                "listeners",
+                join(&c.listeners),
+                "sluice serves one client listener; several at once are not there yet".into(),
+            ));
+        }
+        if let Some(name) = &c.inter_broker_listener_name {
+            if !c.listeners.iter().any(|l| &l.name == name) {
+                return Err(inconsistent(
+                    "inter.broker.listener.name",
+                    format!(
+                        "{name} names no listener in listeners ({})",
+                        join(&c.listeners)
+                    ),
+                ));
+            }
+        }
+        if !c.controller_quorum_voters.is_empty() && c.controller_quorum_voters != [c.node_id] {
+            return Err(not_honoured(
+                "controller.quorum.voters",
+                format!("{:?}", c.controller_quorum_voters),
+                format!(
+                    "sluice runs a one-node quorum: only this node ({}) may be its voter",
+                    c.node_id
+                ),
+            ));
+        }
+        if let Some(dir) = &c.metadata_log_dir {
+            if c.log_dirs.first() != Some(dir) || c.log_dirs.len() != 1 {
+                return Err(not_honoured(
+                    "metadata.log.dir",
+                    dir.display().to_string(),
+                    "sluice keeps the metadata log in the log directory (log.dirs)".into(),
                 ));
             }
         }

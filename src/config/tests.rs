@@ -152,7 +152,11 @@ fn server_properties_example_loads() {
     );
     assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/sluice-logs")]);
     assert_eq!(c.group_initial_rebalance_delay_ms, 0);
-    assert!(c.source.ignored.iter().all(|i| i.known_kafka_key));
+    assert!(c
+        .source
+        .ignored
+        .iter()
+        .all(|i| i.kind != IgnoredKind::Unknown));
 }
 
 // ----- properties files -----
@@ -167,21 +171,22 @@ fn codecrafters_file() {
     assert_eq!(c.controller_listener_names, vec!["CONTROLLER".to_owned()]);
     assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kraft-combined-logs")]);
     assert_eq!(c.source.file, ConfigFile::Properties(file.path.clone()));
-    let ignored: Vec<&str> = c.source.ignored.iter().map(|i| i.key.as_str()).collect();
-    assert_eq!(
-        ignored,
-        [
-            "process.roles",
-            "controller.quorum.voters",
-            "listener.security.protocol.map"
-        ]
-    );
-    assert!(c.source.ignored.iter().all(|i| i.known_kafka_key));
+    let ignored: Vec<(&str, IgnoredKind)> = c
+        .source
+        .ignored
+        .iter()
+        .map(|i| (i.key.as_str(), i.kind))
+        .collect();
+    assert_eq!(ignored, [("process.roles", IgnoredKind::AsSluiceDoes)]);
+    assert_eq!(c.controller_quorum_voters, [1]);
+    assert_eq!(c.listener_security_protocol_map.len(), 5);
     // Everything else is at its default.
     let expected = Config {
         listeners: c.listeners.clone(),
         controller_listener_names: c.controller_listener_names.clone(),
         log_dirs: c.log_dirs.clone(),
+        controller_quorum_voters: c.controller_quorum_voters.clone(),
+        listener_security_protocol_map: c.listener_security_protocol_map.clone(),
         ..Config::default()
     };
     assert_eq!(without_source(c), expected);
@@ -218,7 +223,8 @@ fn listener_forms() {
     assert_eq!(c.bind_addr().ok(), "[::1]:9092".parse().ok());
     let c = props(
         "listeners=CONTROLLER://:9093,INTERNAL://localhost:9094\n\
-         controller.listener.names=controller",
+         controller.listener.names=controller\n\
+         listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT",
     );
     assert_eq!(c.broker_listener().name, "INTERNAL");
     assert_eq!(c.broker_listener().host.as_deref(), Some("localhost"));
@@ -236,21 +242,29 @@ fn listener_forms() {
 
 #[test]
 fn unknown_keys_are_ignored() {
-    let c =
-        props("no.such.key=1\nnum.partitions=2\nprocess.roles=broker\nssl.keystore.location=/x");
+    let c = props(
+        "no.such.key=1\nnum.partitions=2\nprocess.roles=broker,controller\n\
+         zookeeper.connect=zk:2181\nnum.io.threads=8",
+    );
     assert_eq!(c.num_partitions, 2);
-    let ignored: Vec<(&str, bool)> = c
+    let ignored: Vec<(&str, IgnoredKind)> = c
         .source
         .ignored
         .iter()
-        .map(|i| (i.key.as_str(), i.known_kafka_key))
+        .map(|i| (i.key.as_str(), i.kind))
         .collect();
     assert_eq!(
         ignored,
         [
-            ("no.such.key", false),
-            ("process.roles", true),
-            ("ssl.keystore.location", true)
+            ("no.such.key", IgnoredKind::Unknown),
+            ("process.roles", IgnoredKind::AsSluiceDoes),
+            ("zookeeper.connect", IgnoredKind::Obsolete),
+            (
+                "num.io.threads",
+                IgnoredKind::Moot(
+                    "a thread pool of Kafka's; sluice runs its actors on `num.arbiters` threads"
+                )
+            ),
         ]
     );
     assert_eq!(
@@ -263,7 +277,7 @@ fn unknown_keys_are_ignored() {
     let c = toml("\"no.such.key\" = 1\n[whatever]\nx = [1, 2]\n");
     assert_eq!(c.source.ignored.len(), 2);
     // A Kafka key is accepted on the command line; an unknown one is a typo.
-    let c = ok(load_args(&["--set", "process.roles=broker"]));
+    let c = ok(load_args(&["--set", "process.roles=broker,controller"]));
     assert_eq!(c.source.ignored.len(), 1);
     let e = err(load_args(&["--set", "num.partition=3"]));
     assert!(matches!(e, ConfigError::UnknownKey { .. }), "{e}");
@@ -384,17 +398,9 @@ type Check = fn(&Config) -> bool;
 const SAMPLES: &[(&str, &str, Check)] = &[
     ("node.id", "7", |c| c.node_id == 7),
     ("broker.id", "8", |c| c.node_id == 8),
-    (
-        "listeners",
-        "PLAINTEXT://:9000,CONTROLLER://[::1]:9001",
-        |c| {
-            c.listeners
-                == vec![
-                    Listener::new("PLAINTEXT", None, 9000),
-                    Listener::new("CONTROLLER", Some("::1"), 9001),
-                ]
-        },
-    ),
+    ("listeners", "PLAINTEXT://[::1]:9001", |c| {
+        c.listeners == vec![Listener::new("PLAINTEXT", Some("::1"), 9001)]
+    }),
     (
         "advertised.listeners",
         "PLAINTEXT://example.com:19092",
@@ -403,12 +409,38 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     ("controller.listener.names", "controller,other", |c| {
         c.controller_listener_names == ["CONTROLLER", "OTHER"]
     }),
+    (
+        "listener.security.protocol.map",
+        "PLAINTEXT:PLAINTEXT,EXT:SSL",
+        |c| {
+            c.listener_security_protocol_map
+                == [
+                    ("PLAINTEXT".to_string(), "PLAINTEXT".to_string()),
+                    ("EXT".to_string(), "SSL".to_string()),
+                ]
+        },
+    ),
+    ("inter.broker.listener.name", "plaintext", |c| {
+        c.inter_broker_listener_name.as_deref() == Some("PLAINTEXT")
+    }),
+    ("controller.quorum.voters", "1@localhost:9093", |c| {
+        c.controller_quorum_voters == [1]
+    }),
+    ("metadata.log.dir", "./sluice-data", |c| {
+        c.metadata_log_dir.as_deref() == Some(std::path::Path::new("./sluice-data"))
+    }),
     ("broker.rack", "r1", |c| c.rack.as_deref() == Some("r1")),
     ("socket.request.max.bytes", "1000", |c| {
         c.socket_request_max_bytes == 1000
     }),
     ("socket.listen.backlog.size", "64", |c| {
         c.socket_listen_backlog_size == 64
+    }),
+    ("socket.send.buffer.bytes", "102400", |c| {
+        c.socket_send_buffer_bytes == 102_400
+    }),
+    ("socket.receive.buffer.bytes", "65536", |c| {
+        c.socket_receive_buffer_bytes == 65_536
     }),
     ("connections.max.idle.ms", "1234", |c| {
         c.connections_max_idle_ms == 1234
@@ -462,6 +494,19 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     }),
     ("log.roll.ms", "60000", |c| c.log_roll_ms == 60_000),
     ("log.roll.hours", "2", |c| c.log_roll_ms == 7_200_000),
+    ("log.flush.offset.checkpoint.interval.ms", "1000", |c| {
+        c.log_flush_offset_checkpoint_interval_ms == 1000
+    }),
+    (
+        "log.flush.start.offset.checkpoint.interval.ms",
+        "2000",
+        |c| c.log_flush_start_offset_checkpoint_interval_ms == 2000,
+    ),
+    (
+        "replica.high.watermark.checkpoint.interval.ms",
+        "3000",
+        |c| c.replica_high_watermark_checkpoint_interval_ms == 3000,
+    ),
     ("log.index.interval.bytes", "100", |c| {
         c.log_index_interval_bytes == 100
     }),
@@ -912,4 +957,96 @@ fn internal_topic_replication_factors_accept_only_one_node() {
             assert_eq!(e.key(), Some(*key), "{key}={bad}: {e}");
         }
     }
+}
+
+/// A Kafka key whose value sluice cannot honour stops the load, naming the key and the reason;
+/// so do listeners sluice would serve weaker than asked.
+#[test]
+fn what_sluice_cannot_honour_is_refused_by_name() {
+    for (text, key, why) in [
+        ("ssl.keystore.location=/x", "ssl.keystore.location", "TLS"),
+        (
+            "sasl.enabled.mechanisms=PLAIN",
+            "sasl.enabled.mechanisms",
+            "SASL",
+        ),
+        ("min.insync.replicas=2", "min.insync.replicas", "ISR"),
+        ("process.roles=broker", "process.roles", "controller"),
+        ("compression.type=zstd", "compression.type", "producer"),
+        (
+            "log.cleanup.policy=compact",
+            "log.cleanup.policy",
+            "compaction",
+        ),
+        (
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "authorizer.class.name",
+            "ACLs",
+        ),
+        (
+            "metadata.max.retention.ms=1000",
+            "metadata.max.retention.ms",
+            "snapshots",
+        ),
+        ("listeners=SSL://:9093", "listeners", "SSL listener"),
+        (
+            "listeners=PLAINTEXT://:9092,EXTERNAL://:9094\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT",
+            "listeners",
+            "one client listener",
+        ),
+        (
+            "listeners=EXTERNAL://:9094\nlistener.security.protocol.map=EXTERNAL:SASL_SSL",
+            "listeners",
+            "SASL_SSL",
+        ),
+        (
+            "controller.quorum.voters=1@a:9093,2@b:9093",
+            "controller.quorum.voters",
+            "one-node",
+        ),
+        (
+            "node.id=2\ncontroller.quorum.voters=1@a:9093",
+            "controller.quorum.voters",
+            "(2)",
+        ),
+        (
+            "metadata.log.dir=/elsewhere",
+            "metadata.log.dir",
+            "log.dirs",
+        ),
+    ] {
+        let e = err(Config::from_properties_str(text));
+        assert!(
+            matches!(e, ConfigError::NotHonoured { .. }),
+            "{text}: {e:?}"
+        );
+        assert_eq!(e.key(), Some(key), "{text}");
+        assert!(e.to_string().contains(why), "{text}: {e}");
+    }
+    // Inconsistent, as Kafka finds them: a listener with no protocol, an unknown
+    // inter-broker listener.
+    let e = err(Config::from_properties_str("listeners=INTERNAL://:9094"));
+    assert_eq!(e.key(), Some("listener.security.protocol.map"), "{e}");
+    let e = err(Config::from_properties_str(
+        "inter.broker.listener.name=NOPE",
+    ));
+    assert_eq!(e.key(), Some("inter.broker.listener.name"), "{e}");
+    // What sluice does is accepted: Kafka's stock single-node file loads.
+    let c = props(
+        "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@localhost:9093\n\
+         listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ninter.broker.listener.name=PLAINTEXT\n\
+         advertised.listeners=PLAINTEXT://localhost:9092\ncontroller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,\
+         SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL\nnum.network.threads=3\n\
+         num.io.threads=8\nsocket.send.buffer.bytes=102400\nsocket.receive.buffer.bytes=102400\n\
+         socket.request.max.bytes=104857600\nlog.dirs=/tmp/kraft-combined-logs\n\
+         num.partitions=1\nnum.recovery.threads.per.data.dir=1\n\
+         offsets.topic.replication.factor=1\nshare.coordinator.state.topic.replication.factor=1\n\
+         share.coordinator.state.topic.min.isr=1\ntransaction.state.log.replication.factor=1\n\
+         transaction.state.log.min.isr=1\nlog.retention.hours=168\n\
+         log.segment.bytes=1073741824\nlog.retention.check.interval.ms=300000",
+    );
+    assert_eq!(c.socket_send_buffer_bytes, 102_400);
+    assert_eq!(c.inter_broker_listener_name.as_deref(), Some("PLAINTEXT"));
 }

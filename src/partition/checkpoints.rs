@@ -15,8 +15,9 @@
 //! | `log-start-offset-checkpoint` | the log start offset (DeleteRecords, retention) | every `log.flush.start.offset.checkpoint.interval.ms` (60 s), and at shutdown |
 //! | `replication-offset-checkpoint` | the high watermark (the log end on one node) | every `replica.high.watermark.checkpoint.interval.ms` (5 s), and at shutdown |
 //!
-//! sluice writes all three every [`CHECKPOINT_INTERVAL`] (each only if its text changed) and
-//! once more after the clean close of every partition, when the recovery point of each closed
+//! sluice writes each at its own interval, those same three settings ([`Intervals`]; only if its
+//! text changed), and all three once more after the clean close of every partition, when the
+//! recovery point of each closed
 //! partition is its log end. **Which file is authoritative**: for sluice, the partition's own
 //! `sluice-offset-checkpoint` (written at the exact moments the values change, beside the
 //! segments); these root files are its mirror for Kafka, and are read by sluice only as hints for
@@ -28,7 +29,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -40,9 +41,23 @@ use super::files::{
 use super::PartitionRegistry;
 use crate::util::fs::write_atomically;
 
-/// How often the root checkpoints are refreshed: Kafka's high-watermark interval (the shortest
-/// of its three); the other two are cheap to write at the same pace, and only when changed.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+/// How often each root checkpoint is refreshed, in the order recovery points, log starts, high
+/// watermarks (`log.flush.offset.checkpoint.interval.ms`,
+/// `log.flush.start.offset.checkpoint.interval.ms`,
+/// `replica.high.watermark.checkpoint.interval.ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals(pub [Duration; 3]);
+
+impl Intervals {
+    /// The shortest: how often the writer wakes up to see what is due.
+    pub fn tick(&self) -> Duration {
+        self.0
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(Duration::from_secs(5))
+    }
+}
 
 /// One partition's values for the three files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +82,14 @@ pub fn format_offset_checkpoint(values: &BTreeMap<(String, i32), i64>) -> String
 pub struct LogDirCheckpoints {
     log_dir: PathBuf,
     last: Mutex<[Option<String>; 3]>,
+    intervals: Intervals,
+    /// When each file was last brought up to date by the periodic writer.
+    refreshed: Mutex<[Instant; 3]>,
 }
 
 impl LogDirCheckpoints {
     /// Also reads `cleaner-offset-checkpoint`, to say once that it is kept but not used.
-    pub fn new(log_dir: &Path) -> LogDirCheckpoints {
+    pub fn new(log_dir: &Path, intervals: Intervals) -> LogDirCheckpoints {
         let cleaner = read_offset_checkpoint(&log_dir.join(CLEANER_OFFSET_CHECKPOINT));
         if !cleaner.is_empty() {
             info!(
@@ -80,10 +98,18 @@ impl LogDirCheckpoints {
                 "log cleaner checkpoint kept as it is: sluice does not compact yet"
             );
         }
+        let now = Instant::now();
         LogDirCheckpoints {
             log_dir: log_dir.to_path_buf(),
             last: Mutex::default(),
+            intervals,
+            refreshed: Mutex::new([now; 3]),
         }
+    }
+
+    /// How often the periodic writer should call [`write_due`](Self::write_due).
+    pub fn tick(&self) -> Duration {
+        self.intervals.tick()
     }
 
     /// Writes the three files for `partitions`. Partitions that are not in the list (deleted
@@ -91,6 +117,15 @@ impl LogDirCheckpoints {
     pub fn write(
         &self,
         partitions: &BTreeMap<(String, i32), PartitionCheckpoint>,
+    ) -> io::Result<()> {
+        self.write_files(partitions, [true; 3])
+    }
+
+    /// Writes the files among the three whose `which` is true.
+    fn write_files(
+        &self,
+        partitions: &BTreeMap<(String, i32), PartitionCheckpoint>,
+        which: [bool; 3],
     ) -> io::Result<()> {
         let texts = [
             format_offset_checkpoint(
@@ -121,8 +156,10 @@ impl LogDirCheckpoints {
             .last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for ((name, text), last) in names.iter().zip(texts).zip(last.iter_mut()) {
-            if last.as_deref() == Some(text.as_str()) {
+        for (((name, text), last), wanted) in
+            names.iter().zip(texts).zip(last.iter_mut()).zip(which)
+        {
+            if !wanted || last.as_deref() == Some(text.as_str()) {
                 continue;
             }
             write_atomically(&self.log_dir.join(name), text.as_bytes())?;
@@ -131,9 +168,35 @@ impl LogDirCheckpoints {
         Ok(())
     }
 
-    /// Writes the files from what the running partitions last published; a partition whose log
-    /// is not open is left out.
+    /// Writes, from what the running partitions last published, the files whose interval has
+    /// passed since they were last refreshed (see [`Intervals`]).
+    pub fn write_due(&self, registry: &PartitionRegistry) {
+        let now = Instant::now();
+        let mut due = [false; 3];
+        {
+            let mut refreshed = self
+                .refreshed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (i, interval) in self.intervals.0.iter().enumerate() {
+                if now.duration_since(refreshed[i]) >= *interval {
+                    due[i] = true;
+                    refreshed[i] = now;
+                }
+            }
+        }
+        if due.contains(&true) {
+            self.write_registry(registry, due);
+        }
+    }
+
+    /// Writes all three files from what the running partitions last published; a partition
+    /// whose log is not open is left out.
     pub fn write_from(&self, registry: &PartitionRegistry) {
+        self.write_registry(registry, [true; 3]);
+    }
+
+    fn write_registry(&self, registry: &PartitionRegistry, which: [bool; 3]) {
         let partitions = registry
             .all()
             .into_iter()
@@ -151,7 +214,7 @@ impl LogDirCheckpoints {
                 })
             })
             .collect();
-        if let Err(e) = self.write(&partitions) {
+        if let Err(e) = self.write_files(&partitions, which) {
             warn!(dir = %self.log_dir.display(), error = %e, "cannot write the log-dir checkpoints");
         }
     }
@@ -164,7 +227,7 @@ mod tests {
     #[test]
     fn golden_text_and_rewrites_only_on_change() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let c = LogDirCheckpoints::new(dir.path());
+        let c = LogDirCheckpoints::new(dir.path(), Intervals([Duration::from_secs(5); 3]));
         let mut parts = BTreeMap::new();
         parts.insert(
             ("orders".to_string(), 1),

@@ -348,3 +348,52 @@ fn several_log_dirs_are_refused_at_startup() {
         assert!(empty, "{} written to", d.display());
     }
 }
+
+/// Each root checkpoint is refreshed at its own Kafka interval: with the high-watermark one at
+/// 200 ms and the other two at ten minutes, a record's offset reaches
+/// `replication-offset-checkpoint` while `recovery-point-offset-checkpoint` and
+/// `log-start-offset-checkpoint` are not written until the clean stop.
+#[test]
+fn root_checkpoints_follow_their_own_intervals() {
+    let mut broker = TestBroker::start_with(&[
+        "--set",
+        "replica.high.watermark.checkpoint.interval.ms=200",
+        "--set",
+        "log.flush.offset.checkpoint.interval.ms=600000",
+        "--set",
+        "log.flush.start.offset.checkpoint.interval.ms=600000",
+    ]);
+    let mut client = broker.connect();
+    create_topic(&mut client, "paced");
+    produce(&mut client, "paced", 0, batch(&["a".into(), "b".into()])).expect("produce");
+    let root = broker.data_dir.clone();
+    let hw = root.join("replication-offset-checkpoint");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&hw).is_ok_and(|t| t.contains("paced 0 2\n")) {
+        assert!(
+            Instant::now() < deadline,
+            "high watermark not checkpointed in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for name in [
+        "recovery-point-offset-checkpoint",
+        "log-start-offset-checkpoint",
+    ] {
+        assert!(
+            !root.join(name).exists(),
+            "{name} written before its interval"
+        );
+    }
+    assert_eq!(broker.terminate(), Some(0));
+    for name in [
+        "recovery-point-offset-checkpoint",
+        "log-start-offset-checkpoint",
+    ] {
+        let text = std::fs::read_to_string(root.join(name)).expect(name);
+        assert!(
+            text.contains("paced 0 "),
+            "{name} after the clean stop: {text}"
+        );
+    }
+}
