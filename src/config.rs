@@ -99,8 +99,6 @@ pub struct Config {
     // ----- topics -----
     /// `num.partitions`. Default 1.
     pub num_partitions: i32,
-    /// `default.replication.factor`. Default 1.
-    pub default_replication_factor: i16,
     /// `auto.create.topics.enable`. Default true.
     pub auto_create_topics_enable: bool,
     /// `delete.topic.enable`. Default true.
@@ -429,7 +427,6 @@ impl Default for Config {
             shutdown_timeout_ms: 5_000,
             admin_listener: None,
             num_partitions: 1,
-            default_replication_factor: 1,
             auto_create_topics_enable: true,
             delete_topic_enable: true,
             unclean_leader_election_enable: false,

@@ -153,6 +153,7 @@ fn broker_config_type(key: &str, default: &str) -> i8 {
         "listeners",
         "advertised.listeners",
         "controller.listener.names",
+        "controller.quorum.voters",
         "log.dirs",
     ];
     if LISTS.contains(&key) {

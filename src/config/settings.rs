@@ -360,12 +360,9 @@ pub static SETTINGS: &[Setting] = &[
         key: "default.replication.factor",
         aliases: &[],
         default: "1",
-        help: "Replication factor recorded for auto-created topics (a single broker keeps one \
-               copy).",
-        set: |l, v| {
-            l.config.default_replication_factor = num(v, 1, I16_MAX)?;
-            Ok(())
-        },
+        help: "Replicas of an auto-created topic (and of CreateTopics with replication_factor = \
+               -1). sluice runs one node: 1 is the only value.",
+        set: |_, v| one_node_replication(v),
     },
     Setting {
         key: "auto.create.topics.enable",

@@ -467,9 +467,6 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     ("offsets.topic.segment.bytes", "1048576", |c| {
         c.offsets_topic_segment_bytes == 1_048_576
     }),
-    ("default.replication.factor", "2", |c| {
-        c.default_replication_factor == 2
-    }),
     ("auto.create.topics.enable", "false", |c| {
         !c.auto_create_topics_enable
     }),
@@ -556,6 +553,7 @@ const SAMPLES: &[(&str, &str, Check)] = &[
 
 /// Settings whose one accepted value is their default: no sample can differ from it.
 const ONE_NODE_ONLY: &[&str] = &[
+    "default.replication.factor",
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "share.coordinator.state.topic.replication.factor",

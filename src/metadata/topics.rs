@@ -209,8 +209,8 @@ impl MetadataActor {
                     "Number of partitions was set to an invalid non-positive value.".into(),
                 ));
             }
-            // -1 asks for the default: on a single broker, one replica whatever
-            // `default.replication.factor` says.
+            // -1 asks for `default.replication.factor`, which is 1 (the only value a single
+            // broker accepts).
             if req.replication_factor != -1 {
                 self.check_replication_factor(req.replication_factor)?;
             }
