@@ -114,11 +114,14 @@ fn commits() {
     let replayed = broker
         .log_lines()
         .into_iter()
-        .find(|l| l.contains("offsets log replayed"))
+        .find(|l| l.contains("offsets topic replayed"))
         .unwrap_or_default();
     println!(
         "restart: {}",
-        replayed.split("offsets log replayed").nth(1).unwrap_or("")
+        replayed
+            .split("offsets topic replayed")
+            .nth(1)
+            .unwrap_or("")
     );
 }
 

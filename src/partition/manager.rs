@@ -295,6 +295,12 @@ impl PartitionManager {
                 }
                 continue;
             }
+            if name.ends_with("-stray") {
+                // Set aside earlier, by sluice or by Kafka 3.7+ (a partition the metadata no
+                // longer assigns here): kept for the operator, never renamed again.
+                info!(dir = %path.display(), "a stray partition set aside earlier: left as it is");
+                continue;
+            }
             if name.ends_with("-future") {
                 // Kafka's AlterReplicaLogDirs copies a partition into `<dir>.<uuid>-future` and
                 // swaps it in when caught up; sluice keeps one log directory, so the copy stays.
@@ -448,5 +454,14 @@ mod tests {
         assert_eq!(names[0], "__cluster_metadata-0");
         assert!(names[1].starts_with("gone-0.") && names[1].ends_with("-stray"));
         assert_eq!(&names[2..], ["live-0", "plain"]);
+        // The next start leaves the stray directory as it is (it is not set aside again).
+        manager(root).clean_log_dir(&live, &["__cluster_metadata-0"]);
+        let mut again: Vec<String> = std::fs::read_dir(root)
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        again.sort();
+        assert_eq!(again, names);
     }
 }

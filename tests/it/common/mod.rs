@@ -91,7 +91,10 @@ impl TestBroker {
 
     fn spawn_env(dir: &Path, args: &[&str], port: u16, env: &[(String, String)]) -> TestBroker {
         let listen = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        // SLUICE_BIN runs another build (benches compare an old binary with the new one).
+        let bin = std::env::var_os("SLUICE_BIN")
+            .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_sluice")));
+        let mut cmd = Command::new(bin);
         cmd.arg("--listen")
             .arg(&listen)
             .arg("--log-dirs")
