@@ -8,6 +8,8 @@
 #     (versions pinned in tests/python/requirements.txt)
 #   - .venv-kp202 with kafka-python 2.0.2 only                         python3 -m venv + pip
 #     (tests/python/requirements-kp202.txt)
+#   - .venv-kp3 with kafka-python 3 only                               python3 -m venv + pip
+#     (tests/python/requirements-kp3.txt)
 #   - kafkajs in tests/js/node_modules (tests/js/package-lock.json)    npm ci
 #
 # Everything already present is left alone, so a second run goes straight to the tests.
@@ -18,6 +20,7 @@
 #
 # Environment: SLUICE_PYTHON (interpreter the Python tests use; default .venv/bin/python),
 # SLUICE_PYTHON_KP202 (the kafka-python 2.0.2 one; default .venv-kp202/bin/python),
+# SLUICE_PYTHON_KP3 (the kafka-python 3 one; default .venv-kp3/bin/python),
 # SLUICE_SKIP_INSTALL=1 (check nothing, install nothing; just run cargo test).
 set -euo pipefail
 
@@ -80,6 +83,7 @@ make_venv() {
 install_python() {
     make_venv .venv tests/python/requirements.txt
     make_venv .venv-kp202 tests/python/requirements-kp202.txt
+    make_venv .venv-kp3 tests/python/requirements-kp3.txt
 }
 
 install_node() {

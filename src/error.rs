@@ -69,6 +69,7 @@ pub enum ErrorCode {
     PreferredLeaderNotAvailable = 80,
     GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
+    GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
     UnstableOffsetCommit = 88,
     UnknownTopicId = 100,

@@ -134,6 +134,11 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
                 .await
                 .into_response(reply)
         }),
+        Body::OffsetDelete(r) => Box::pin(async move {
+            super::offset_delete::handle(&ctx, &header, r)
+                .await
+                .into_response(reply)
+        }),
         Body::DescribeCluster(r) => Box::pin(async move {
             super::describe_cluster::handle(&ctx, &header, r)
                 .await

@@ -47,7 +47,9 @@ use actor::{
 };
 use records::GroupMetadataValue;
 pub use store::OffsetsTopic;
-use store::{CloseStore, DeleteGroup, DropTopic, OffsetStore, ReplayedTopic};
+use store::{
+    CloseStore, DeleteGroup, DeleteOffsets, DropTopic, FetchOffsets, OffsetStore, ReplayedTopic,
+};
 
 enum Slot {
     Live(GroupHandle),
@@ -338,6 +340,93 @@ impl GroupManager {
         }
     }
 
+    /// OffsetDelete (KIP-496): the group's committed offsets for `partitions` go, except where
+    /// the group is consuming the topic. `Err` is the group's error: GROUP_ID_NOT_FOUND (no such
+    /// group, or a dead one), NON_EMPTY_GROUP (members, and a protocol other than `consumer`,
+    /// whose subscriptions cannot be read). `Ok` gives each partition's error, in order:
+    /// GROUP_SUBSCRIBED_TO_TOPIC where a member subscribes to its topic (or, as Kafka, any topic
+    /// while the members' subscriptions are not settled).
+    pub async fn delete_offsets(
+        &self,
+        id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        let slot = match self.slots().get(id) {
+            Some(Slot::Live(addr)) => Some(Some(addr.clone())),
+            Some(Slot::Dormant(_)) => Some(None),
+            None => None,
+        };
+        let live = match slot {
+            Some(live) => live,
+            None => {
+                // A group that only ever committed offsets (no member joined) has no slot.
+                let stored = self.store.send(FetchOffsets {
+                    group: id.into(),
+                    topics: None,
+                });
+                match stored.await {
+                    Ok(topics) if !topics.is_empty() => None,
+                    Ok(_) => return Err(ErrorCode::GroupIdNotFound),
+                    Err(_) => return Err(ErrorCode::CoordinatorNotAvailable),
+                }
+            }
+        };
+        let mut subscribed: Option<Vec<String>> = Some(Vec::new());
+        if let Some(addr) = live {
+            let described = addr
+                .send(Describe)
+                .await
+                .map_err(|_| ErrorCode::GroupIdNotFound)?;
+            if described.state == GroupState::Dead {
+                return Err(ErrorCode::GroupIdNotFound);
+            }
+            if !described.members.is_empty() {
+                if described.protocol_type != "consumer" {
+                    return Err(ErrorCode::NonEmptyGroup);
+                }
+                subscribed = described
+                    .members
+                    .iter()
+                    .map(|m| subscribed_topics(&m.metadata))
+                    .collect::<Option<Vec<Vec<String>>>>()
+                    .map(|all| all.concat());
+            }
+        }
+        let is_subscribed = |topic: &str| {
+            subscribed
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|t| t == topic))
+        };
+        let codes: Vec<ErrorCode> = partitions
+            .iter()
+            .map(|(topic, _)| {
+                if is_subscribed(topic) {
+                    ErrorCode::GroupSubscribedToTopic
+                } else {
+                    ErrorCode::None
+                }
+            })
+            .collect();
+        let deletable: Vec<(String, i32)> = partitions
+            .iter()
+            .zip(&codes)
+            .filter(|(_, code)| **code == ErrorCode::None)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !deletable.is_empty() {
+            let deleted = self.store.send(DeleteOffsets {
+                group: id.into(),
+                partitions: deletable,
+            });
+            match deleted.await {
+                Ok(Ok(())) => {}
+                Ok(Err(code)) => return Err(code),
+                Err(_) => return Err(ErrorCode::CoordinatorNotAvailable),
+            }
+        }
+        Ok(codes)
+    }
+
     /// To be called when a topic is deleted: every group's committed offsets for it are
     /// dropped (tombstones in the offsets log). Returns at once; the store applies it in order
     /// with the commits it receives.
@@ -355,5 +444,49 @@ impl GroupManager {
         {
             warn!("the offsets log did not close in time");
         }
+    }
+}
+
+/// The topics of a `consumer` protocol member's subscription (Kafka's
+/// ConsumerProtocolSubscription: int16 version, then an array of int16-length topic names,
+/// the same prefix in every version); `None` when there is none or it does not parse.
+fn subscribed_topics(metadata: &[u8]) -> Option<Vec<String>> {
+    let mut rest = metadata;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+        rest = tail;
+        Some(head)
+    };
+    let _version = take(2)?;
+    let count = i32::from_be_bytes(take(4)?.try_into().ok()?);
+    let count = usize::try_from(count).ok()?;
+    let mut topics = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let len = i16::from_be_bytes(take(2)?.try_into().ok()?);
+        let name = take(usize::try_from(len).ok()?)?;
+        topics.push(String::from_utf8(name.to_vec()).ok()?);
+    }
+    Some(topics)
+}
+
+#[cfg(test)]
+mod tests {
+
+    #[test]
+    fn a_consumer_subscription_gives_its_topics() {
+        // Laid out from ConsumerProtocolSubscription v1: version, topics ["ab", "c"], then
+        // user data (null) — the fields after the topics are not read.
+        let mut v: Vec<u8> = vec![0, 1, 0, 0, 0, 2, 0, 2, b'a', b'b', 0, 1, b'c'];
+        v.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(
+            super::subscribed_topics(&v),
+            Some(vec!["ab".to_string(), "c".to_string()])
+        );
+        assert_eq!(super::subscribed_topics(&[]), None);
+        assert_eq!(super::subscribed_topics(&[0, 0, 0, 0, 0, 3, 0, 1]), None);
+        assert_eq!(
+            super::subscribed_topics(&[0, 0, 0xff, 0xff, 0xff, 0xff]),
+            None
+        );
     }
 }

@@ -781,6 +781,56 @@ impl Handler<DeleteGroup> for OffsetStore {
     }
 }
 
+/// OffsetDelete: tombstones for the group's committed offsets of these partitions (those it
+/// has; the others need nothing).
+#[derive(Message)]
+#[rtype(result = "Result<(), ErrorCode>")]
+pub struct DeleteOffsets {
+    pub group: String,
+    pub partitions: Vec<(String, i32)>,
+}
+
+impl Handler<DeleteOffsets> for OffsetStore {
+    type Result = ResponseActFuture<Self, Result<(), ErrorCode>>;
+
+    fn handle(&mut self, msg: DeleteOffsets, _ctx: &mut Self::Context) -> Self::Result {
+        let _e = self.span.clone().entered();
+        let present: Vec<(String, i32)> = match self.state.offsets.get(&msg.group) {
+            Some(stored) => msg
+                .partitions
+                .into_iter()
+                .filter(|(t, p)| stored.get(t).is_some_and(|ps| ps.contains_key(p)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let records: Vec<(Bytes, Option<Bytes>)> = present
+            .iter()
+            .map(|(topic, partition)| {
+                let key = RecordKey::Offset {
+                    group: msg.group.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                (key.encode(), None)
+            })
+            .collect();
+        let (seq, fut) = self.append(&msg.group, &records);
+        let group = msg.group;
+        Box::pin(fut.into_actor(self).map(move |result, act, _| {
+            result?;
+            if !present.is_empty() {
+                info!(group = %group, offsets = present.len(), "committed offsets deleted");
+            }
+            act.apply_offsets(
+                seq,
+                &group,
+                present.into_iter().map(|(t, p)| (t, p, None)).collect(),
+            );
+            Ok(())
+        }))
+    }
+}
+
 /// A topic was deleted: every group's offsets for it go.
 #[derive(Message)]
 #[rtype(result = "()")]

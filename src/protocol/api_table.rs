@@ -32,6 +32,7 @@ pub enum ApiKey {
     CreatePartitions = 37,
     DeleteGroups = 42,
     IncrementalAlterConfigs = 44,
+    OffsetDelete = 47,
     DescribeCluster = 60,
     DescribeTopicPartitions = 75,
 }
@@ -62,6 +63,7 @@ impl ApiKey {
         ApiKey::CreatePartitions,
         ApiKey::DeleteGroups,
         ApiKey::IncrementalAlterConfigs,
+        ApiKey::OffsetDelete,
         ApiKey::DescribeCluster,
         ApiKey::DescribeTopicPartitions,
     ];
@@ -92,6 +94,7 @@ impl ApiKey {
             37 => Some(ApiKey::CreatePartitions),
             42 => Some(ApiKey::DeleteGroups),
             44 => Some(ApiKey::IncrementalAlterConfigs),
+            47 => Some(ApiKey::OffsetDelete),
             60 => Some(ApiKey::DescribeCluster),
             75 => Some(ApiKey::DescribeTopicPartitions),
             _ => None,
@@ -129,6 +132,7 @@ impl ApiKey {
             ApiKey::CreatePartitions => "CreatePartitions",
             ApiKey::DeleteGroups => "DeleteGroups",
             ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+            ApiKey::OffsetDelete => "OffsetDelete",
             ApiKey::DescribeCluster => "DescribeCluster",
             ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
         }
@@ -335,6 +339,14 @@ const INCREMENTAL_ALTER_CONFIGS: ApiSupport = ApiSupport {
     decode_max: 1,
     advertised: true,
 };
+const OFFSET_DELETE: ApiSupport = ApiSupport {
+    key: ApiKey::OffsetDelete,
+    advertised_min: 0,
+    advertised_max: 0,
+    decode_min: 0,
+    decode_max: 0,
+    advertised: true,
+};
 const DESCRIBE_CLUSTER: ApiSupport = ApiSupport {
     key: ApiKey::DescribeCluster,
     advertised_min: 0,
@@ -377,6 +389,7 @@ pub const API_TABLE: &[ApiSupport] = &[
     CREATE_PARTITIONS,
     DELETE_GROUPS,
     INCREMENTAL_ALTER_CONFIGS,
+    OFFSET_DELETE,
     DESCRIBE_CLUSTER,
     DESCRIBE_TOPIC_PARTITIONS,
 ];
@@ -407,6 +420,7 @@ pub fn support(key: ApiKey) -> &'static ApiSupport {
         ApiKey::CreatePartitions => &CREATE_PARTITIONS,
         ApiKey::DeleteGroups => &DELETE_GROUPS,
         ApiKey::IncrementalAlterConfigs => &INCREMENTAL_ALTER_CONFIGS,
+        ApiKey::OffsetDelete => &OFFSET_DELETE,
         ApiKey::DescribeCluster => &DESCRIBE_CLUSTER,
         ApiKey::DescribeTopicPartitions => &DESCRIBE_TOPIC_PARTITIONS,
     }
@@ -438,6 +452,7 @@ pub fn request_header_version(key: ApiKey, version: i16) -> i16 {
         ApiKey::CreatePartitions => version >= 2,
         ApiKey::DeleteGroups => version >= 2,
         ApiKey::IncrementalAlterConfigs => version >= 1,
+        ApiKey::OffsetDelete => false,
         ApiKey::DescribeCluster => true,
         ApiKey::DescribeTopicPartitions => true,
     };
@@ -474,6 +489,7 @@ pub fn response_header_version(key: ApiKey, version: i16) -> i16 {
         ApiKey::CreatePartitions => version >= 2,
         ApiKey::DeleteGroups => version >= 2,
         ApiKey::IncrementalAlterConfigs => version >= 1,
+        ApiKey::OffsetDelete => false,
         ApiKey::DescribeCluster => true,
         ApiKey::DescribeTopicPartitions => true,
     };

@@ -38,6 +38,7 @@ pub enum Body {
     CreatePartitions(CreatePartitionsRequest),
     DeleteGroups(DeleteGroupsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    OffsetDelete(OffsetDeleteRequest),
     DescribeCluster(DescribeClusterRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
 }
@@ -83,6 +84,7 @@ pub fn decode_body(key: ApiKey, version: i16, buf: &mut Bytes) -> Result<Body, D
         ApiKey::IncrementalAlterConfigs => {
             IncrementalAlterConfigsRequest::decode(buf, version).map(Body::IncrementalAlterConfigs)
         }
+        ApiKey::OffsetDelete => OffsetDeleteRequest::decode(buf, version).map(Body::OffsetDelete),
         ApiKey::DescribeCluster => {
             DescribeClusterRequest::decode(buf, version).map(Body::DescribeCluster)
         }
@@ -230,6 +232,12 @@ impl ResponseBody for DeleteGroupsResponse {
 }
 
 impl ResponseBody for IncrementalAlterConfigsResponse {
+    fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
+        self.encode(buf, version)
+    }
+}
+
+impl ResponseBody for OffsetDeleteResponse {
     fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
         self.encode(buf, version)
     }

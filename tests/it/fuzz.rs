@@ -989,6 +989,21 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
             groups_names: vec![s("g1"), s("g2")],
         }
         .encode(b, version),
+        ApiKey::OffsetDelete => {
+            use offset_delete_request::*;
+            let topic = |name: &str| OffsetDeleteRequestTopic {
+                name: s(name),
+                partitions: vec![
+                    OffsetDeleteRequestPartition { partition_index: 0 },
+                    OffsetDeleteRequestPartition { partition_index: 1 },
+                ],
+            };
+            OffsetDeleteRequest {
+                group_id: s("g1"),
+                topics: vec![topic("t1"), topic("t2")],
+            }
+            .encode(b, version)
+        }
         ApiKey::IncrementalAlterConfigs => {
             use incremental_alter_configs_request::*;
             let res = |name: &str| AlterConfigsResource {
@@ -1065,6 +1080,7 @@ fn encode_body(body: &Body, version: i16) -> Option<EncodeBuf> {
         Body::ListGroups(r) => r.encode(b, version),
         Body::DescribeGroups(r) => r.encode(b, version),
         Body::DeleteGroups(r) => r.encode(b, version),
+        Body::OffsetDelete(r) => r.encode(b, version),
         Body::OffsetCommit(r) => r.encode(b, version),
         Body::OffsetFetch(r) => r.encode(b, version),
     }
@@ -1122,6 +1138,9 @@ fn default_body(key: ApiKey, version: i16) -> EncodeBuf {
         }
         ApiKey::CreatePartitions => {
             create_partitions_request::CreatePartitionsRequest::default().encode(b, version)
+        }
+        ApiKey::OffsetDelete => {
+            offset_delete_request::OffsetDeleteRequest::default().encode(b, version)
         }
         ApiKey::DeleteGroups => {
             delete_groups_request::DeleteGroupsRequest::default().encode(b, version)

@@ -65,6 +65,7 @@ pub const APIS: &[Api] = &[
     api(37, "CreatePartitions",        (0, 3),  (0, 3),  true),
     api(42, "DeleteGroups",            (0, 2),  (0, 2),  true),
     api(44, "IncrementalAlterConfigs", (0, 1),  (0, 1),  true),
+    api(47, "OffsetDelete",            (0, 0),  (0, 0),  true),
     api(60, "DescribeCluster",         (0, 1),  (0, 1),  true),
     api(75, "DescribeTopicPartitions", (0, 0),  (0, 0),  true),
 ];

@@ -20,10 +20,20 @@ pub fn python(modules: &[&str]) -> PathBuf {
 /// The interpreter of the venv pinned to kafka-python 2.0.2 (`SLUICE_PYTHON_KP202`, else
 /// `<repo>/.venv-kp202/bin/python`), checked to import `kafka` at exactly that release.
 pub fn python_kafka_python_202() -> PathBuf {
-    let path = std::env::var_os("SLUICE_PYTHON_KP202")
+    pinned_kafka_python("SLUICE_PYTHON_KP202", ".venv-kp202", "2.0.2")
+}
+
+/// The interpreter of the venv pinned to kafka-python 3 (`SLUICE_PYTHON_KP3`, else
+/// `<repo>/.venv-kp3/bin/python`), checked to import `kafka` at exactly that release.
+pub fn python_kafka_python_3() -> PathBuf {
+    pinned_kafka_python("SLUICE_PYTHON_KP3", ".venv-kp3", "3.0.12")
+}
+
+fn pinned_kafka_python(var: &str, venv: &str, version: &str) -> PathBuf {
+    let path = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv-kp202/bin/python"));
-    let path = checked_python(path, &["kafka"], "SLUICE_PYTHON_KP202");
+        .unwrap_or_else(|| repo_root().join(venv).join("bin/python"));
+    let path = checked_python(path, &["kafka"], var);
     let ran = run(
         Command::new(&path).args(["-c", "import kafka; print(kafka.__version__)"]),
         None,
@@ -31,8 +41,8 @@ pub fn python_kafka_python_202() -> PathBuf {
     );
     assert_eq!(
         ran.stdout.trim(),
-        "2.0.2",
-        "{} has kafka-python {:?}, not 2.0.2 (run `scripts/test.sh` to recreate .venv-kp202)",
+        version,
+        "{} has kafka-python {:?}, not {version} (run `scripts/test.sh` to recreate {venv})",
         path.display(),
         ran.stdout.trim()
     );
