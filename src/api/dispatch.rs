@@ -129,8 +129,23 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
                 .await
                 .into_response(reply)
         }),
+        Body::ElectLeaders(r) => Box::pin(async move {
+            super::elect_leaders::handle(&ctx, &header, r)
+                .await
+                .into_response(reply)
+        }),
         Body::IncrementalAlterConfigs(r) => Box::pin(async move {
             super::incremental_alter_configs::handle(&ctx, &header, r)
+                .await
+                .into_response(reply)
+        }),
+        Body::AlterPartitionReassignments(r) => Box::pin(async move {
+            super::alter_partition_reassignments::handle(&ctx, &header, r)
+                .await
+                .into_response(reply)
+        }),
+        Body::ListPartitionReassignments(r) => Box::pin(async move {
+            super::list_partition_reassignments::handle(&ctx, &header, r)
                 .await
                 .into_response(reply)
         }),

@@ -20,6 +20,7 @@
 //! actors through [`fan_out`].
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -31,6 +32,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_topic_partitions;
 mod dispatch;
+pub mod elect_leaders;
 pub mod fan_out;
 pub mod fetch;
 pub mod find_coordinator;
@@ -41,6 +43,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;

@@ -72,8 +72,8 @@ use crate::protocol::messages::metadata::{
 };
 
 /// Kafka's `LeaderConstants.NO_LEADER` and the PartitionChangeRecord "no change" value.
-const NO_LEADER: i32 = -1;
-const NO_LEADER_CHANGE: i32 = -2;
+pub const NO_LEADER: i32 = -1;
+pub const NO_LEADER_CHANGE: i32 = -2;
 /// Kafka's `LeaderRecoveryState`.
 const RECOVERED: i8 = 0;
 const RECOVERING: i8 = 1;
@@ -262,6 +262,40 @@ pub fn build(
     }
 }
 
+/// The election rules for `topic` in the cluster `image` describes.
+pub fn rules(image: &ClusterImage, topic: &TopicInfo, unclean_allowed: bool) -> ElectionRules {
+    let mv = image.features.get("metadata.version").copied();
+    ElectionRules {
+        elr_enabled: image
+            .features
+            .get("eligible.leader.replicas.version")
+            .is_some_and(|&v| v >= 1),
+        min_isr: min_isr(image, topic),
+        unclean_allowed,
+        leader_recovery_supported: mv.is_none_or(|v| v >= MV_LEADER_RECOVERY),
+    }
+}
+
+/// The records of a built change: the change itself, and after an unclean election the one
+/// that marks the leader recovered (this node's log needs no recovery from others).
+pub fn change_records(topic_id: Uuid, partition_id: i32, built: &Built) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    if let Some(r) = &built.record {
+        out.push(MetadataRecord::PartitionChangeRecord(r.clone()));
+        if r.leader_recovery_state == RECOVERING {
+            out.push(MetadataRecord::PartitionChangeRecord(
+                PartitionChangeRecord {
+                    topic_id,
+                    partition_id,
+                    leader_recovery_state: RECOVERED,
+                    ..PartitionChangeRecord::default()
+                },
+            ));
+        }
+    }
+    out
+}
+
 /// `min.insync.replicas` for a topic: its config, else the cluster-wide broker ConfigRecord
 /// (resource name ""), else Kafka's default 1.
 fn min_isr(image: &ClusterImage, topic: &TopicInfo) -> usize {
@@ -321,18 +355,8 @@ pub fn plan(
                 ..BrokerRegistrationChangeRecord::default()
             },
         ));
-    let mv = image.features.get("metadata.version").copied();
-    let elr_enabled = image
-        .features
-        .get("eligible.leader.replicas.version")
-        .is_some_and(|&v| v >= 1);
     for topic in image.topics.values() {
-        let rules = ElectionRules {
-            elr_enabled,
-            min_isr: min_isr(image, topic),
-            unclean_allowed: unclean_allowed(topic),
-            leader_recovery_supported: mv.is_none_or(|v| v >= MV_LEADER_RECOVERY),
-        };
+        let rules = rules(image, topic, unclean_allowed(topic));
         for (&index, p) in &topic.partitions {
             // The partitions Kafka's controller visits: leaderless ones when this broker is
             // unfenced, and those the fenced others lead or are in the ISR of.
@@ -341,25 +365,8 @@ pub fn plan(
                 continue;
             }
             let built = build(topic.id, index, p, me, rules);
-            let recovering = built
-                .record
-                .as_ref()
-                .is_some_and(|r| r.leader_recovery_state == RECOVERING);
-            if let Some(r) = built.record {
-                plan.unfence_and_elect
-                    .push(MetadataRecord::PartitionChangeRecord(r));
-            }
-            if recovering {
-                plan.unfence_and_elect
-                    .push(MetadataRecord::PartitionChangeRecord(
-                        PartitionChangeRecord {
-                            topic_id: topic.id,
-                            partition_id: index,
-                            leader_recovery_state: RECOVERED,
-                            ..PartitionChangeRecord::default()
-                        },
-                    ));
-            }
+            plan.unfence_and_elect
+                .extend(change_records(topic.id, index, &built));
             if built.leader == me && p.leader != me {
                 plan.elected += 1;
                 if built.unclean {

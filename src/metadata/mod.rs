@@ -15,6 +15,7 @@ pub mod kraft_log;
 pub mod producer_ids;
 pub mod properties;
 pub mod quorum;
+pub mod reassign;
 pub mod snapshot;
 pub mod topic_config;
 pub mod topics;

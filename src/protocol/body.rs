@@ -37,7 +37,10 @@ pub enum Body {
     AlterConfigs(AlterConfigsRequest),
     CreatePartitions(CreatePartitionsRequest),
     DeleteGroups(DeleteGroupsRequest),
+    ElectLeaders(ElectLeadersRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
+    ListPartitionReassignments(ListPartitionReassignmentsRequest),
     OffsetDelete(OffsetDeleteRequest),
     DescribeCluster(DescribeClusterRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
@@ -81,8 +84,17 @@ pub fn decode_body(key: ApiKey, version: i16, buf: &mut Bytes) -> Result<Body, D
             CreatePartitionsRequest::decode(buf, version).map(Body::CreatePartitions)
         }
         ApiKey::DeleteGroups => DeleteGroupsRequest::decode(buf, version).map(Body::DeleteGroups),
+        ApiKey::ElectLeaders => ElectLeadersRequest::decode(buf, version).map(Body::ElectLeaders),
         ApiKey::IncrementalAlterConfigs => {
             IncrementalAlterConfigsRequest::decode(buf, version).map(Body::IncrementalAlterConfigs)
+        }
+        ApiKey::AlterPartitionReassignments => {
+            AlterPartitionReassignmentsRequest::decode(buf, version)
+                .map(Body::AlterPartitionReassignments)
+        }
+        ApiKey::ListPartitionReassignments => {
+            ListPartitionReassignmentsRequest::decode(buf, version)
+                .map(Body::ListPartitionReassignments)
         }
         ApiKey::OffsetDelete => OffsetDeleteRequest::decode(buf, version).map(Body::OffsetDelete),
         ApiKey::DescribeCluster => {
@@ -231,7 +243,25 @@ impl ResponseBody for DeleteGroupsResponse {
     }
 }
 
+impl ResponseBody for ElectLeadersResponse {
+    fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
+        self.encode(buf, version)
+    }
+}
+
 impl ResponseBody for IncrementalAlterConfigsResponse {
+    fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
+        self.encode(buf, version)
+    }
+}
+
+impl ResponseBody for AlterPartitionReassignmentsResponse {
+    fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
+        self.encode(buf, version)
+    }
+}
+
+impl ResponseBody for ListPartitionReassignmentsResponse {
     fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
         self.encode(buf, version)
     }

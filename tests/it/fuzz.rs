@@ -989,6 +989,47 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
             groups_names: vec![s("g1"), s("g2")],
         }
         .encode(b, version),
+        ApiKey::ElectLeaders => elect_leaders_request::ElectLeadersRequest {
+            election_type: 1,
+            topic_partitions: Some(vec![elect_leaders_request::TopicPartitions {
+                topic: s("t1"),
+                partitions: vec![0, 1, 7],
+            }]),
+            timeout_ms: 1000,
+        }
+        .encode(b, version),
+        ApiKey::AlterPartitionReassignments => {
+            use alter_partition_reassignments_request::*;
+            AlterPartitionReassignmentsRequest {
+                timeout_ms: 1000,
+                allow_replication_factor_change: true,
+                topics: vec![ReassignableTopic {
+                    name: s("t1"),
+                    partitions: vec![
+                        ReassignablePartition {
+                            partition_index: 0,
+                            replicas: Some(vec![1]),
+                        },
+                        ReassignablePartition {
+                            partition_index: 1,
+                            replicas: None,
+                        },
+                    ],
+                }],
+            }
+            .encode(b, version)
+        }
+        ApiKey::ListPartitionReassignments => {
+            use list_partition_reassignments_request::*;
+            ListPartitionReassignmentsRequest {
+                timeout_ms: 1000,
+                topics: Some(vec![ListPartitionReassignmentsTopics {
+                    name: s("t1"),
+                    partition_indexes: vec![0],
+                }]),
+            }
+            .encode(b, version)
+        }
         ApiKey::OffsetDelete => {
             use offset_delete_request::*;
             let topic = |name: &str| OffsetDeleteRequestTopic {
@@ -1081,6 +1122,9 @@ fn encode_body(body: &Body, version: i16) -> Option<EncodeBuf> {
         Body::DescribeGroups(r) => r.encode(b, version),
         Body::DeleteGroups(r) => r.encode(b, version),
         Body::OffsetDelete(r) => r.encode(b, version),
+        Body::ElectLeaders(r) => r.encode(b, version),
+        Body::AlterPartitionReassignments(r) => r.encode(b, version),
+        Body::ListPartitionReassignments(r) => r.encode(b, version),
         Body::OffsetCommit(r) => r.encode(b, version),
         Body::OffsetFetch(r) => r.encode(b, version),
     }
@@ -1141,6 +1185,17 @@ fn default_body(key: ApiKey, version: i16) -> EncodeBuf {
         }
         ApiKey::OffsetDelete => {
             offset_delete_request::OffsetDeleteRequest::default().encode(b, version)
+        }
+        ApiKey::ElectLeaders => {
+            elect_leaders_request::ElectLeadersRequest::default().encode(b, version)
+        }
+        ApiKey::AlterPartitionReassignments => {
+            alter_partition_reassignments_request::AlterPartitionReassignmentsRequest::default()
+                .encode(b, version)
+        }
+        ApiKey::ListPartitionReassignments => {
+            list_partition_reassignments_request::ListPartitionReassignmentsRequest::default()
+                .encode(b, version)
         }
         ApiKey::DeleteGroups => {
             delete_groups_request::DeleteGroupsRequest::default().encode(b, version)

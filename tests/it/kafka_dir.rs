@@ -895,4 +895,30 @@ fn start_up_election_follows_the_isr_the_elr_and_unclean_election() {
         "{}",
         lines.join("\n")
     );
+
+    // ElectLeaders and reassignments through kafka-python 3's admin client (see the script):
+    // `clean` gets its leader by an UNCLEAN election, then this node as its only replica.
+    common::clients::run_script(
+        &common::clients::python_kafka_python_3(),
+        "tests/python/elections.py",
+        &[&broker.bootstrap()],
+        Duration::from_secs(60),
+        "kafka-python 3 elections ok",
+    );
+    let resp = metadata(&mut client);
+    assert_eq!(
+        leaders(&resp)[&("clean".to_string(), 0)],
+        (NODE, 1),
+        "elected, epoch bumped"
+    );
+    let clean = resp
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some("clean"))
+        .expect("clean listed");
+    let p = &clean.partitions[0];
+    assert_eq!(
+        (p.error_code, &p.replica_nodes, &p.isr_nodes),
+        (0, &vec![NODE], &vec![NODE])
+    );
 }
