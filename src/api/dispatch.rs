@@ -154,6 +154,11 @@ pub fn handle(ctx: RequestContext, req: Request) -> ResponseFuture {
                 .await
                 .into_response(reply)
         }),
+        Body::DescribeQuorum(r) => Box::pin(async move {
+            super::describe_quorum::handle(&ctx, &header, r)
+                .await
+                .into_response(reply)
+        }),
         Body::DescribeCluster(r) => Box::pin(async move {
             super::describe_cluster::handle(&ctx, &header, r)
                 .await

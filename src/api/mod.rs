@@ -30,6 +30,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 mod dispatch;
 pub mod elect_leaders;

@@ -186,6 +186,29 @@ impl Actor for MetadataActor {
     }
 }
 
+/// The metadata quorum as its only voter sees it: the raft epoch this node leads, and the log
+/// end offset (every record is fsynced when appended, so it is also the high watermark).
+#[derive(Message)]
+#[rtype(result = "QuorumStatus")]
+pub struct DescribeQuorum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub leader_epoch: i32,
+    pub log_end_offset: i64,
+}
+
+impl Handler<DescribeQuorum> for MetadataActor {
+    type Result = MessageResult<DescribeQuorum>;
+
+    fn handle(&mut self, _: DescribeQuorum, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(QuorumStatus {
+            leader_epoch: self.log.leader_epoch(),
+            log_end_offset: self.image.last_offset + 1,
+        })
+    }
+}
+
 /// Answered once the actor has started, i.e. once the partitions of the loaded log are
 /// registered: the server awaits it before it announces that it listens, so that no request
 /// sees topics in the image whose partitions are not reachable yet.

@@ -36,6 +36,7 @@ pub enum ApiKey {
     AlterPartitionReassignments = 45,
     ListPartitionReassignments = 46,
     OffsetDelete = 47,
+    DescribeQuorum = 55,
     DescribeCluster = 60,
     DescribeTopicPartitions = 75,
 }
@@ -70,6 +71,7 @@ impl ApiKey {
         ApiKey::AlterPartitionReassignments,
         ApiKey::ListPartitionReassignments,
         ApiKey::OffsetDelete,
+        ApiKey::DescribeQuorum,
         ApiKey::DescribeCluster,
         ApiKey::DescribeTopicPartitions,
     ];
@@ -104,6 +106,7 @@ impl ApiKey {
             45 => Some(ApiKey::AlterPartitionReassignments),
             46 => Some(ApiKey::ListPartitionReassignments),
             47 => Some(ApiKey::OffsetDelete),
+            55 => Some(ApiKey::DescribeQuorum),
             60 => Some(ApiKey::DescribeCluster),
             75 => Some(ApiKey::DescribeTopicPartitions),
             _ => None,
@@ -145,6 +148,7 @@ impl ApiKey {
             ApiKey::AlterPartitionReassignments => "AlterPartitionReassignments",
             ApiKey::ListPartitionReassignments => "ListPartitionReassignments",
             ApiKey::OffsetDelete => "OffsetDelete",
+            ApiKey::DescribeQuorum => "DescribeQuorum",
             ApiKey::DescribeCluster => "DescribeCluster",
             ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
         }
@@ -383,6 +387,14 @@ const OFFSET_DELETE: ApiSupport = ApiSupport {
     decode_max: 0,
     advertised: true,
 };
+const DESCRIBE_QUORUM: ApiSupport = ApiSupport {
+    key: ApiKey::DescribeQuorum,
+    advertised_min: 0,
+    advertised_max: 2,
+    decode_min: 0,
+    decode_max: 2,
+    advertised: true,
+};
 const DESCRIBE_CLUSTER: ApiSupport = ApiSupport {
     key: ApiKey::DescribeCluster,
     advertised_min: 0,
@@ -429,6 +441,7 @@ pub const API_TABLE: &[ApiSupport] = &[
     ALTER_PARTITION_REASSIGNMENTS,
     LIST_PARTITION_REASSIGNMENTS,
     OFFSET_DELETE,
+    DESCRIBE_QUORUM,
     DESCRIBE_CLUSTER,
     DESCRIBE_TOPIC_PARTITIONS,
 ];
@@ -463,6 +476,7 @@ pub fn support(key: ApiKey) -> &'static ApiSupport {
         ApiKey::AlterPartitionReassignments => &ALTER_PARTITION_REASSIGNMENTS,
         ApiKey::ListPartitionReassignments => &LIST_PARTITION_REASSIGNMENTS,
         ApiKey::OffsetDelete => &OFFSET_DELETE,
+        ApiKey::DescribeQuorum => &DESCRIBE_QUORUM,
         ApiKey::DescribeCluster => &DESCRIBE_CLUSTER,
         ApiKey::DescribeTopicPartitions => &DESCRIBE_TOPIC_PARTITIONS,
     }
@@ -498,6 +512,7 @@ pub fn request_header_version(key: ApiKey, version: i16) -> i16 {
         ApiKey::AlterPartitionReassignments => true,
         ApiKey::ListPartitionReassignments => true,
         ApiKey::OffsetDelete => false,
+        ApiKey::DescribeQuorum => true,
         ApiKey::DescribeCluster => true,
         ApiKey::DescribeTopicPartitions => true,
     };
@@ -538,6 +553,7 @@ pub fn response_header_version(key: ApiKey, version: i16) -> i16 {
         ApiKey::AlterPartitionReassignments => true,
         ApiKey::ListPartitionReassignments => true,
         ApiKey::OffsetDelete => false,
+        ApiKey::DescribeQuorum => true,
         ApiKey::DescribeCluster => true,
         ApiKey::DescribeTopicPartitions => true,
     };

@@ -42,6 +42,7 @@ pub enum Body {
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
     ListPartitionReassignments(ListPartitionReassignmentsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    DescribeQuorum(DescribeQuorumRequest),
     DescribeCluster(DescribeClusterRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
 }
@@ -97,6 +98,9 @@ pub fn decode_body(key: ApiKey, version: i16, buf: &mut Bytes) -> Result<Body, D
                 .map(Body::ListPartitionReassignments)
         }
         ApiKey::OffsetDelete => OffsetDeleteRequest::decode(buf, version).map(Body::OffsetDelete),
+        ApiKey::DescribeQuorum => {
+            DescribeQuorumRequest::decode(buf, version).map(Body::DescribeQuorum)
+        }
         ApiKey::DescribeCluster => {
             DescribeClusterRequest::decode(buf, version).map(Body::DescribeCluster)
         }
@@ -268,6 +272,12 @@ impl ResponseBody for ListPartitionReassignmentsResponse {
 }
 
 impl ResponseBody for OffsetDeleteResponse {
+    fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
+        self.encode(buf, version)
+    }
+}
+
+impl ResponseBody for DescribeQuorumResponse {
     fn encode_body(&self, buf: &mut EncodeBuf, version: i16) {
         self.encode(buf, version)
     }

@@ -989,6 +989,16 @@ fn filled_body(key: ApiKey, version: i16) -> EncodeBuf {
             groups_names: vec![s("g1"), s("g2")],
         }
         .encode(b, version),
+        ApiKey::DescribeQuorum => {
+            use describe_quorum_request::*;
+            DescribeQuorumRequest {
+                topics: vec![TopicData {
+                    topic_name: s("__cluster_metadata"),
+                    partitions: vec![PartitionData { partition_index: 0 }],
+                }],
+            }
+            .encode(b, version)
+        }
         ApiKey::ElectLeaders => elect_leaders_request::ElectLeadersRequest {
             election_type: 1,
             topic_partitions: Some(vec![elect_leaders_request::TopicPartitions {
@@ -1123,6 +1133,7 @@ fn encode_body(body: &Body, version: i16) -> Option<EncodeBuf> {
         Body::DeleteGroups(r) => r.encode(b, version),
         Body::OffsetDelete(r) => r.encode(b, version),
         Body::ElectLeaders(r) => r.encode(b, version),
+        Body::DescribeQuorum(r) => r.encode(b, version),
         Body::AlterPartitionReassignments(r) => r.encode(b, version),
         Body::ListPartitionReassignments(r) => r.encode(b, version),
         Body::OffsetCommit(r) => r.encode(b, version),
@@ -1188,6 +1199,9 @@ fn default_body(key: ApiKey, version: i16) -> EncodeBuf {
         }
         ApiKey::ElectLeaders => {
             elect_leaders_request::ElectLeadersRequest::default().encode(b, version)
+        }
+        ApiKey::DescribeQuorum => {
+            describe_quorum_request::DescribeQuorumRequest::default().encode(b, version)
         }
         ApiKey::AlterPartitionReassignments => {
             alter_partition_reassignments_request::AlterPartitionReassignmentsRequest::default()

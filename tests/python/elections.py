@@ -1,4 +1,4 @@
-"""ElectLeaders, AlterPartitionReassignments and ListPartitionReassignments through kafka-python
+"""ElectLeaders, the partition reassignment APIs and DescribeQuorum through kafka-python
 3's KafkaAdminClient, against the two-broker Kafka directory of tests/it/kafka_dir.rs opened by
 broker 1 alone (broker 2 fenced). At start-up: `clean` has no leader (replicas [1, 2], ISR [2]),
 `elr` and `unclean` are led by 1.
@@ -56,6 +56,18 @@ def main(bootstrap):
         {TopicPartition("unclean", 0): Errors.NoReassignmentInProgressError})
     expect("ongoing", admin.list_partition_reassignments(), {})
 
+    # DescribeQuorum: this node leads the metadata log at the epoch after the fixture's (1),
+    # alone, with every record appended so far below the high watermark.
+    quorum = admin.describe_metadata_quorum()
+    part = quorum["topics"][0]["partitions"][0]
+    expect("quorum topic", quorum["topics"][0]["topic_name"], "__cluster_metadata")
+    expect("quorum leader", (part["leader_id"], part["leader_epoch"], part["error"]), (1, 2, None))
+    voters = part["current_voters"]
+    expect("voters", [v["replica_id"] for v in voters], [1])
+    if not part["high_watermark"] > 0 or voters[0]["log_end_offset"] != part["high_watermark"]:
+        raise SystemExit(f"quorum offsets: {part}")
+    expect("observers", part["observers"], [])
+    expect("nodes", [n["node_id"] for n in quorum.get("nodes", [])], [1])
     admin.close()
     print("kafka-python 3 elections ok")
 

@@ -69,6 +69,7 @@ pub const APIS: &[Api] = &[
     api(45, "AlterPartitionReassignments", (0, 1), (0, 1), true),
     api(46, "ListPartitionReassignments", (0, 0), (0, 0), true),
     api(47, "OffsetDelete",            (0, 0),  (0, 0),  true),
+    api(55, "DescribeQuorum",          (0, 2),  (0, 2),  true),
     api(60, "DescribeCluster",         (0, 1),  (0, 1),  true),
     api(75, "DescribeTopicPartitions", (0, 0),  (0, 0),  true),
 ];
