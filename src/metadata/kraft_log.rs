@@ -471,7 +471,7 @@ impl MetadataLog {
             info!(
                 source,
                 records = bootstrap,
-                "empty metadata log: bootstrap records appended"
+                "empty metadata log: bootstrap records written"
             );
         }
         self.log_mut()?.flush()?;

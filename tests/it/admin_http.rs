@@ -156,7 +156,7 @@ fn a_span_filter_shows_one_partition_only() {
     assert_eq!(client.produce("payments", 0, &[b"p"]).0, 0);
     assert_eq!(client.produce("orders", 0, &[b"o"]).0, 0);
     assert!(
-        broker.wait_for_log("appended", WAIT),
+        broker.wait_for_log("sluice::partition: appended", WAIT),
         "{:#?}",
         broker.log_lines()
     );
@@ -196,7 +196,7 @@ fn put_log_filter_changes_what_a_running_broker_logs() {
     assert_eq!(broker.admin_get("/log-filter").trim(), filter);
     assert_eq!(client.produce("orders", 0, &[b"2"]).0, 0);
     assert_eq!(client.produce("payments", 0, &[b"2"]).0, 0);
-    assert!(broker.wait_for_log("appended", WAIT));
+    assert!(broker.wait_for_log("sluice::partition: appended", WAIT));
     let debug = debug_lines(&broker);
     assert!(debug
         .iter()
