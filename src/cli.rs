@@ -209,10 +209,10 @@ pub fn settings_help() -> String {
         "Precedence: built-in defaults < config file < command-line flags (the named flags \
          first, then each --set in order). RUST_LOG, when set, overrides log.filter. Within one \
          source, as in Kafka: log.retention.ms > log.retention.minutes > log.retention.hours, \
-         log.roll.ms > log.roll.hours, log.dirs > log.dir. Unknown keys in a file, and Kafka keys \
-         sluice does not use (process.roles, controller.quorum.voters, \
-         listener.security.protocol.map, ...), are ignored and logged at debug level. Keys marked \
-         (sluice) are sluice's own.",
+         log.roll.ms > log.roll.hours, log.roll.jitter.ms > log.roll.jitter.hours, \
+         log.dirs > log.dir. Unknown keys in a file, and Kafka keys sluice does not use \
+         (process.roles, controller.quorum.voters, listener.security.protocol.map, ...), are \
+         ignored and logged at debug level. Keys marked (sluice) are sluice's own.",
     ];
     let mut out = String::from("SETTINGS:\n");
     for (i, paragraph) in PREAMBLE.iter().enumerate() {

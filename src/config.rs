@@ -112,6 +112,16 @@ pub struct Config {
     pub fetch_max_bytes: usize,
     /// `log.message.timestamp.type`. Default CreateTime.
     pub message_timestamp_type: TimestampType,
+    /// `log.message.timestamp.before.max.ms` / `.after.max.ms`: how far before / after the
+    /// broker's clock a CreateTime record's timestamp may be. Default `i64::MAX` (no bound).
+    pub log_message_timestamp_before_max_ms: i64,
+    pub log_message_timestamp_after_max_ms: i64,
+    /// `min.insync.replicas`: the topics' default. Default 1; above 1 every `acks=all` produce
+    /// is refused with NOT_ENOUGH_REPLICAS (the ISR is this node alone).
+    pub min_insync_replicas: i32,
+    /// `log.cleanup.policy`: the topics' default `cleanup.policy`, its items as given (each
+    /// `delete` or `compact`). Default `delete`.
+    pub log_cleanup_policy: Vec<String>,
 
     // ----- storage -----
     /// `log.dirs`, else `log.dir`. Default `./sluice-data`.
@@ -123,6 +133,8 @@ pub struct Config {
     pub metadata_log_segment_bytes: u64,
     /// `log.roll.ms`, else `log.roll.hours` * 3600000. Default 7 days.
     pub log_roll_ms: i64,
+    /// `log.roll.jitter.ms`, else `log.roll.jitter.hours` * 3600000. Default 0.
+    pub log_roll_jitter_ms: i64,
     /// `log.index.interval.bytes`. Default 4096.
     pub log_index_interval_bytes: usize,
     /// `log.index.size.max.bytes`. Default 10485760.
@@ -433,10 +445,15 @@ impl Default for Config {
             message_max_bytes: 1_048_588,
             fetch_max_bytes: 57_671_680,
             message_timestamp_type: TimestampType::CreateTime,
+            log_message_timestamp_before_max_ms: i64::MAX,
+            log_message_timestamp_after_max_ms: i64::MAX,
+            min_insync_replicas: 1,
+            log_cleanup_policy: vec!["delete".to_string()],
             log_dirs: vec![PathBuf::from("./sluice-data")],
             log_segment_bytes: 1_073_741_824,
             metadata_log_segment_bytes: 1_073_741_824,
             log_roll_ms: 168 * 3_600_000,
+            log_roll_jitter_ms: 0,
             log_index_interval_bytes: 4096,
             log_index_size_max_bytes: 10_485_760,
             log_retention_ms: 168 * 3_600_000,

@@ -16,6 +16,7 @@
 //! | ground | [`protocol`] | the wire codec, generated from Kafka's JSON schemas by `xtask` (`api_table` is the allow-list); [`protocol::records`]: records as bytes or a file range |
 //! | ground | [`actor`] | actor plumbing: bounded mailbox sends, the actor registry, per-actor spans, the arbiters |
 //! | ground | [`metrics`] | every counter and timer (atomics only) |
+//! | ground | [`compression`] | streamed decompression of Kafka's four codecs, for the record checks that look inside a batch |
 //! | 1 | [`record`] | the 61-byte record batch header view; records stay opaque bytes |
 //! | 1 | [`config`], [`cli`] | settings from the embedded default, `server.properties`, TOML and flags |
 //! | 2 | [`storage`] | segments, offset and time indexes, recovery, retention, idempotent-producer state (synchronous, actor-free) |
@@ -49,6 +50,7 @@ pub mod admin;
 pub mod api;
 pub mod broker;
 pub mod cli;
+pub mod compression;
 pub mod config;
 pub mod dump;
 pub mod error;

@@ -41,6 +41,9 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const BASE_TIMESTAMP_OFFSET: usize = 27;
 const MAX_TIMESTAMP_OFFSET: usize = 35;
 
+/// A record or batch timestamp that is not set (Kafka's `RecordBatch.NO_TIMESTAMP`).
+pub const NO_TIMESTAMP: i64 = -1;
+
 pub const ATTR_COMPRESSION_MASK: i16 = 0x07;
 pub const ATTR_LOG_APPEND_TIME: i16 = 0x08;
 pub const ATTR_TRANSACTIONAL: i16 = 0x10;
@@ -356,6 +359,139 @@ pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
     Ok(records)
 }
 
+/// What the broker's record checks read of one record (Kafka's `LogValidator`): where it is in
+/// its batch, its timestamp and whether it has a key. Nothing is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView {
+    /// The record's index in its batch (Kafka's `batchIndex`).
+    pub index: i32,
+    /// `baseOffset` as the batch carries it plus the record's offset delta.
+    pub offset: i64,
+    /// `baseTimestamp` plus the record's timestamp delta.
+    pub timestamp: i64,
+    pub has_key: bool,
+}
+
+/// Walks the records of the uncompressed records section `records` (a batch's bytes after its
+/// 61-byte header) of a batch with `header`, reading of each only its length, timestamp, offset
+/// delta and key length, and jumping to the next: no allocation, no copy. Every length is
+/// checked against the bytes that remain, and the batch must hold exactly `recordCount` records.
+pub fn for_each_record(
+    header: &BatchHeader,
+    mut records: &[u8],
+    mut f: impl FnMut(RecordView),
+) -> Result<(), BatchError> {
+    let count = header.record_count.max(0);
+    for index in 0..count {
+        let len = wire::read_varint(&mut records).map_err(malformed_varint)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l > 0 && l <= records.len())
+            .ok_or(BatchError::MalformedRecord("record length out of range"))?;
+        let (mut record, rest) = records.split_at(len);
+        records = rest;
+        record.advance(1); // attributes, unused in v2
+        let timestamp_delta = wire::read_varlong(&mut record).map_err(malformed_varint)?;
+        let offset_delta = wire::read_varint(&mut record).map_err(malformed_varint)?;
+        let key_len = wire::read_varint(&mut record).map_err(malformed_varint)?;
+        if usize::try_from(key_len).is_ok_and(|k| k > record.len()) {
+            return Err(BatchError::MalformedRecord("field length past record end"));
+        }
+        f(RecordView {
+            index,
+            // Deltas come from the data: saturate rather than overflow on a damaged batch.
+            offset: header.base_offset.saturating_add(i64::from(offset_delta)),
+            timestamp: header.base_timestamp.saturating_add(timestamp_delta),
+            has_key: key_len >= 0,
+        });
+    }
+    if !records.is_empty() {
+        return Err(BatchError::MalformedRecord("bytes after the last record"));
+    }
+    Ok(())
+}
+
+/// [`for_each_record`] for a compressed batch: `records` (the bytes after the header) are
+/// decompressed as a stream and each record's value and headers skipped as they stream by, so
+/// memory stays bounded whatever the batch holds.
+pub fn for_each_compressed_record(
+    header: &BatchHeader,
+    records: &[u8],
+    mut f: impl FnMut(RecordView),
+) -> Result<(), BatchError> {
+    let corrupt = |_| BatchError::MalformedRecord("compressed records cannot be decompressed");
+    let decoder = crate::compression::decoder(header.compression(), records).map_err(corrupt)?;
+    let mut stream = ByteStream(std::io::BufReader::new(decoder));
+    for index in 0..header.record_count.max(0) {
+        let (len, _) = stream.varint(5)?;
+        let len = u64::try_from(len)
+            .ok()
+            .filter(|&l| l > 0)
+            .ok_or(BatchError::MalformedRecord("record length out of range"))?;
+        stream.byte()?; // attributes
+        let (timestamp_delta, a) = stream.varint(10)?;
+        let (offset_delta, b) = stream.varint(5)?;
+        let (key_len, c) = stream.varint(5)?;
+        let rest = len
+            .checked_sub(1 + a + b + c)
+            .ok_or(BatchError::MalformedRecord(
+                "record shorter than its fields",
+            ))?;
+        if key_len > 0 && key_len as u64 > rest {
+            return Err(BatchError::MalformedRecord("field length past record end"));
+        }
+        f(RecordView {
+            index,
+            offset: header.base_offset.saturating_add(offset_delta),
+            timestamp: header.base_timestamp.saturating_add(timestamp_delta),
+            has_key: key_len >= 0,
+        });
+        // The rest of the record (key, value, headers) streams by unread.
+        stream.skip(rest)?;
+    }
+    Ok(())
+}
+
+/// Decompressed record bytes, read as they stream.
+struct ByteStream<R>(R);
+
+impl<R: std::io::Read> ByteStream<R> {
+    fn byte(&mut self) -> Result<u8, BatchError> {
+        let mut b = [0u8; 1];
+        self.0.read_exact(&mut b).map_err(ended)?;
+        Ok(b[0])
+    }
+
+    /// A zigzag varint of at most `max_bytes` bytes, with how many it took.
+    fn varint(&mut self, max_bytes: u64) -> Result<(i64, u64), BatchError> {
+        let mut raw: u64 = 0;
+        for i in 0..max_bytes {
+            let b = self.byte()?;
+            raw |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok((((raw >> 1) as i64) ^ -((raw & 1) as i64), i + 1));
+            }
+        }
+        Err(BatchError::MalformedRecord("varint overflow"))
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), BatchError> {
+        let skipped = std::io::copy(
+            &mut std::io::Read::take(&mut self.0, n),
+            &mut std::io::sink(),
+        )
+        .map_err(ended)?;
+        if skipped < n {
+            return Err(ended(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        Ok(())
+    }
+}
+
+fn ended(_: std::io::Error) -> BatchError {
+    BatchError::MalformedRecord("compressed records end early or are damaged")
+}
+
 fn record_len(buf: &mut Bytes) -> Result<usize, BatchError> {
     let len = read_varint(buf)?;
     usize::try_from(len)
@@ -451,6 +587,13 @@ impl BatchBuilder {
         self.push_with_header_count(key, value, headers, headers.len() as i64)
     }
 
+    /// As [`push`](Self::push) with the record's own timestamp (the batch's max timestamp
+    /// follows the largest one).
+    pub fn push_at(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        self.push_inner(timestamp - self.base_timestamp, key, value, &[], 0);
+    }
+
     /// As [`push`](Self::push) but with an explicit header count, so tests can reproduce logs
     /// that store -1 for "no headers".
     pub fn push_with_header_count(
@@ -460,9 +603,20 @@ impl BatchBuilder {
         headers: &[(&str, Option<&[u8]>)],
         header_count: i64,
     ) {
+        self.push_inner(0, key, value, headers, header_count)
+    }
+
+    fn push_inner(
+        &mut self,
+        timestamp_delta: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+        header_count: i64,
+    ) {
         let mut body = BytesMut::new();
         body.put_i8(0);
-        wire::put_varlong(&mut body, 0);
+        wire::put_varlong(&mut body, timestamp_delta);
         wire::put_varint(&mut body, self.count);
         put_nullable(&mut body, key);
         put_nullable(&mut body, value);

@@ -5,8 +5,9 @@ use crate::api::fan_out::{fan_out, partition, Ask};
 use crate::api::RequestContext;
 use crate::config::FlushOnAck;
 use crate::error::ErrorCode;
-use crate::partition::Append;
+use crate::partition::{Append, AppendRefused};
 use crate::protocol::messages::produce_request::ProduceRequest;
+use crate::protocol::messages::produce_response::BatchIndexAndErrorMessage;
 use crate::protocol::messages::produce_response::{
     PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
@@ -44,7 +45,14 @@ pub async fn handle(
             }
             let handle = partition(&ctx.broker.partitions, topic, p.index)?;
             let records = p.records.take().ok_or(ErrorCode::CorruptMessage)?;
-            Ok(Ask::Send(handle, Append { records, sync }))
+            Ok(Ask::Send(
+                handle,
+                Append {
+                    records,
+                    sync,
+                    acks_all: acks == -1,
+                },
+            ))
         },
         ErrorCode::KafkaStorageError,
     )
@@ -57,7 +65,10 @@ pub async fn handle(
     for (topic, partitions) in results {
         for (p, answer) in partitions {
             let index = p.index;
-            let partition = match answer.and_then(|outcome| outcome) {
+            let outcome = answer
+                .map_err(AppendRefused::from)
+                .and_then(|outcome| outcome);
+            let partition = match outcome {
                 Ok(info) => PartitionProduceResponse {
                     index,
                     error_code: 0,
@@ -66,12 +77,22 @@ pub async fn handle(
                     log_start_offset: info.log_start_offset,
                     ..PartitionProduceResponse::default()
                 },
-                Err(code) => PartitionProduceResponse {
+                Err(refused) => PartitionProduceResponse {
                     index,
-                    error_code: code.code(),
+                    error_code: refused.code.code(),
                     base_offset: -1,
                     log_append_time_ms: -1,
                     log_start_offset: -1,
+                    // Both are v8+ fields: older versions do not encode them.
+                    record_errors: refused
+                        .record_errors
+                        .into_iter()
+                        .map(|e| BatchIndexAndErrorMessage {
+                            batch_index: e.batch_index,
+                            batch_index_error_message: Some(e.message),
+                        })
+                        .collect(),
+                    error_message: refused.message,
                     ..PartitionProduceResponse::default()
                 },
             };

@@ -6,7 +6,7 @@
 //! | treatment | keys | why |
 //! |---|---|---|
 //! | accepted, nothing to act on | `replica.*`, `controller.quorum.*` timeouts, `auto.leader.rebalance.enable`, thread-pool sizes, … | one node: no followers, one voter; listed once at start-up with the reason |
-//! | accepted for one value | `process.roles=broker,controller`, `min.insync.replicas=1`, `compression.type=producer`, `log.cleanup.policy=delete`, … | what sluice does; any other value is refused |
+//! | accepted for one value | `process.roles=broker,controller`, `compression.type=producer`, `log.preallocate=false`, … | what sluice does; any other value is refused |
 //! | refused | `ssl.*`, `sasl.*`, `listener.name.*`, `authorizer.class.name`, `metric.reporters`, `config.providers`, metadata snapshot and retention keys, … | not there (yet) |
 //! | warned of, ignored | `zookeeper.*`, `inter.broker.protocol.version`, `log.message.format.version`, `confluent.*`, … | not Kafka 4 settings: Kafka warns of them too |
 //!
@@ -87,11 +87,6 @@ pub fn treatment(key: &str) -> Option<Treatment> {
             accepts: |v| is(v, "PLAINTEXT"),
             reason: NO_SECURITY,
         },
-        "min.insync.replicas" => Only {
-            accepts: one,
-            reason: "one node: every ISR has one replica, so a higher minimum would refuse \
-                     every acks=all write (replication is not there yet)",
-        },
         "transaction.state.log.min.isr" | "share.coordinator.state.topic.min.isr" => Only {
             accepts: one,
             reason: "one node: the ISR has one replica",
@@ -105,10 +100,6 @@ pub fn treatment(key: &str) -> Option<Treatment> {
             accepts: |v| is(v, "producer"),
             reason: "sluice stores batches as the producer compressed them \
                      (compression.type=producer); recompression is not there yet",
-        },
-        "log.cleanup.policy" => Only {
-            accepts: |v| list(v) == ["delete"],
-            reason: "compaction is not there yet: the broker-wide policy is delete",
         },
         "log.cleaner.enable" => Only {
             accepts: is_false,
@@ -140,9 +131,11 @@ pub fn treatment(key: &str) -> Option<Treatment> {
             reason: "Java config providers cannot be loaded, so ${…} values would be taken \
                      literally",
         },
-        "log.message.timestamp.before.max.ms" | "log.message.timestamp.after.max.ms" => {
-            Refused("timestamp bounds on produced records are not checked yet")
-        }
+        "compression.gzip.level" | "compression.lz4.level" | "compression.zstd.level" => Moot(
+            "the level of the broker's own compression, which compression.type=producer (the \
+             only value sluice takes) never does",
+        ),
+        "log.local.retention.ms" | "log.local.retention.bytes" => Moot("tiered storage is off"),
         "metadata.log.max.record.bytes.between.snapshots"
         | "metadata.log.max.snapshot.interval.ms"
         | "metadata.max.retention.bytes"
@@ -274,13 +267,11 @@ mod tests {
         assert!(accepts("process.roles", " controller , broker "));
         assert!(!accepts("process.roles", "broker"));
         assert!(!accepts("process.roles", "controller"));
-        assert!(accepts("min.insync.replicas", "1"));
-        assert!(!accepts("min.insync.replicas", "2"));
         assert!(accepts("compression.type", "producer"));
         assert!(!accepts("compression.type", "zstd"));
-        assert!(accepts("log.cleanup.policy", "delete"));
-        assert!(!accepts("log.cleanup.policy", "compact"));
-        assert!(!accepts("log.cleanup.policy", "compact,delete"));
+        assert!(treatment("min.insync.replicas").is_none(), "a setting");
+        assert!(treatment("log.cleanup.policy").is_none(), "a setting");
+        assert!(accepts("compression.zstd.level", "3"));
         assert!(accepts("group.coordinator.rebalance.protocols", "classic"));
         assert!(!accepts(
             "group.coordinator.rebalance.protocols",

@@ -387,6 +387,18 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "min.insync.replicas",
+        aliases: &[],
+        default: "1",
+        help: "Replicas that must be in sync for an acks=all produce; the topic config of the \
+               same name overrides it. This node is the only replica, so above 1 every acks=all \
+               produce is refused with NOT_ENOUGH_REPLICAS, as Kafka refuses it.",
+        set: |l, v| {
+            l.config.min_insync_replicas = num(v, 1, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "delete.topic.enable",
         aliases: &[],
         default: "true",
@@ -431,6 +443,28 @@ pub static SETTINGS: &[Setting] = &[
             } else {
                 return Err("expected CreateTime or LogAppendTime".into());
             };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.message.timestamp.before.max.ms",
+        aliases: &[],
+        default: "9223372036854775807",
+        help: "CreateTime topics refuse records whose timestamp is more than this before the \
+               broker's clock (INVALID_TIMESTAMP); 9223372036854775807 = no bound.",
+        set: |l, v| {
+            l.config.log_message_timestamp_before_max_ms = num(v, 0, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.message.timestamp.after.max.ms",
+        aliases: &[],
+        default: "9223372036854775807",
+        help: "CreateTime topics refuse records whose timestamp is more than this after the \
+               broker's clock (INVALID_TIMESTAMP); 9223372036854775807 = no bound.",
+        set: |l, v| {
+            l.config.log_message_timestamp_after_max_ms = num(v, 0, I64_MAX)?;
             Ok(())
         },
     },
@@ -498,6 +532,29 @@ pub static SETTINGS: &[Setting] = &[
         set: |l, v| {
             let hours: i64 = num(v, 1, I32_MAX)?;
             l.roll.set(1, l.layer, hours * 3_600_000);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.roll.jitter.ms",
+        aliases: &[],
+        default: "",
+        help: "Each new segment rolls a random amount up to this (less than log.roll.ms) early, \
+               so that partitions do not all roll together; wins over log.roll.jitter.hours.",
+        set: |l, v| {
+            let ms = num(v, 0, I64_MAX)?;
+            l.jitter.set(0, l.layer, ms);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.roll.jitter.hours",
+        aliases: &[],
+        default: "0",
+        help: "log.roll.jitter.ms in hours, used when log.roll.jitter.ms is not set.",
+        set: |l, v| {
+            let hours: i64 = num(v, 0, I32_MAX)?;
+            l.jitter.set(1, l.layer, hours * 3_600_000);
             Ok(())
         },
     },
@@ -574,6 +631,25 @@ pub static SETTINGS: &[Setting] = &[
         help: "How often retention is checked.",
         set: |l, v| {
             l.config.log_retention_check_interval_ms = num(v, 1, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleanup.policy",
+        aliases: &[],
+        default: "delete",
+        help: "The topics' default cleanup.policy: delete (segments past retention are \
+               deleted), compact (records must have keys; segments are not deleted by \
+               retention), or compact,delete (both).",
+        set: |l, v| {
+            let items = list(v)?;
+            if items.is_empty() {
+                return Err("expected delete, compact or both".into());
+            }
+            if let Some(bad) = items.iter().find(|i| !["delete", "compact"].contains(&i.as_str())) {
+                return Err(format!("{bad} is not a cleanup policy (delete, compact)"));
+            }
+            l.config.log_cleanup_policy = items;
             Ok(())
         },
     },
@@ -969,6 +1045,7 @@ pub(crate) struct Loader {
     origins: HashMap<&'static str, Origin>,
     retention: Group<i64, 3>,
     roll: Group<i64, 2>,
+    jitter: Group<i64, 2>,
     dirs: Group<Vec<PathBuf>, 2>,
 }
 
@@ -980,6 +1057,7 @@ impl Loader {
             origins: HashMap::new(),
             retention: Group::new(),
             roll: Group::new(),
+            jitter: Group::new(),
             dirs: Group::new(),
         }
     }
@@ -1065,6 +1143,9 @@ impl Loader {
         }
         if let Some(ms) = self.roll.resolve() {
             self.config.log_roll_ms = ms;
+        }
+        if let Some(ms) = self.jitter.resolve() {
+            self.config.log_roll_jitter_ms = ms;
         }
         if let Some(dirs) = self.dirs.resolve() {
             self.config.log_dirs = dirs;

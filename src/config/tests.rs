@@ -491,6 +491,22 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     }),
     ("log.roll.ms", "60000", |c| c.log_roll_ms == 60_000),
     ("log.roll.hours", "2", |c| c.log_roll_ms == 7_200_000),
+    ("log.roll.jitter.ms", "1500", |c| {
+        c.log_roll_jitter_ms == 1500
+    }),
+    ("log.roll.jitter.hours", "1", |c| {
+        c.log_roll_jitter_ms == 3_600_000
+    }),
+    ("log.cleanup.policy", "compact,delete", |c| {
+        c.log_cleanup_policy == ["compact", "delete"]
+    }),
+    ("min.insync.replicas", "2", |c| c.min_insync_replicas == 2),
+    ("log.message.timestamp.before.max.ms", "3600000", |c| {
+        c.log_message_timestamp_before_max_ms == 3_600_000
+    }),
+    ("log.message.timestamp.after.max.ms", "60000", |c| {
+        c.log_message_timestamp_after_max_ms == 60_000
+    }),
     ("log.flush.offset.checkpoint.interval.ms", "1000", |c| {
         c.log_flush_offset_checkpoint_interval_ms == 1000
     }),
@@ -968,14 +984,8 @@ fn what_sluice_cannot_honour_is_refused_by_name() {
             "sasl.enabled.mechanisms",
             "SASL",
         ),
-        ("min.insync.replicas=2", "min.insync.replicas", "ISR"),
         ("process.roles=broker", "process.roles", "controller"),
         ("compression.type=zstd", "compression.type", "producer"),
-        (
-            "log.cleanup.policy=compact",
-            "log.cleanup.policy",
-            "compaction",
-        ),
         (
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "authorizer.class.name",

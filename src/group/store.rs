@@ -501,8 +501,12 @@ impl OffsetStore {
                 .send(Append {
                     records: batch,
                     sync: true,
+                    // Kafka's coordinator appends with acks=1 and waits for the high watermark
+                    // itself: min.insync.replicas does not gate it.
+                    acks_all: false,
                 })
                 .await
+                .map(|answer| answer.map_err(|refused| refused.code))
             {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(code @ (ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge))) => {

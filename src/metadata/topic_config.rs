@@ -10,10 +10,21 @@ use crate::storage::LogConfig;
 /// how its value is checked.
 pub struct TopicConfigKey {
     pub name: &'static str,
-    pub broker_key: &'static str,
+    /// The broker setting that is its default (Kafka's synonym); `None` where Kafka has none.
+    pub broker_key: Option<&'static str>,
     kind: Kind,
+    /// Values of the right type that sluice cannot honour: refused (INVALID_CONFIG), naming the
+    /// key and this reason. `None`: every valid value is honoured.
+    only: Option<Only>,
     /// One line for DescribeConfigs' `documentation`.
     pub doc: &'static str,
+}
+
+/// The values of a key sluice honours, and why the others are refused.
+#[derive(Clone, Copy)]
+struct Only {
+    accepts: fn(&str) -> bool,
+    reason: &'static str,
 }
 
 #[derive(Clone, Copy)]
@@ -22,12 +33,16 @@ enum Kind {
     Long(i64),
     /// A 32-bit number ≥ the bound (Kafka's INT).
     Int(i64),
+    /// A compression level (Kafka's INT): `default`, or within `min..=max`.
+    Level { default: i64, min: i64, max: i64 },
     /// One of the listed words (Kafka's STRING).
     Choice(&'static [&'static str]),
     /// A non-empty comma-separated list of the listed words (Kafka's LIST).
     List(&'static [&'static str]),
     /// `true` or `false`, any case (Kafka's BOOLEAN).
     Bool,
+    /// Kafka's throttled-replica list (a LIST): empty, `*`, or `partition:broker` pairs.
+    Replicas,
 }
 
 impl TopicConfigKey {
@@ -35,16 +50,16 @@ impl TopicConfigKey {
     pub fn config_type(&self) -> i8 {
         match self.kind {
             Kind::Long(_) => config_type::LONG,
-            Kind::Int(_) => config_type::INT,
+            Kind::Int(_) | Kind::Level { .. } => config_type::INT,
             Kind::Choice(_) => config_type::STRING,
-            Kind::List(_) => config_type::LIST,
+            Kind::List(_) | Kind::Replicas => config_type::LIST,
             Kind::Bool => config_type::BOOLEAN,
         }
     }
 
     /// True for LIST keys, the only ones IncrementalAlterConfigs may APPEND to or SUBTRACT from.
     pub fn is_list(&self) -> bool {
-        matches!(self.kind, Kind::List(_))
+        matches!(self.kind, Kind::List(_) | Kind::Replicas)
     }
 }
 
@@ -66,80 +81,240 @@ pub mod config_type {
     pub const LIST: i8 = 7;
 }
 
-/// The topic configs sluice honours (the rest of Kafka's topic configs are refused with
-/// INVALID_CONFIG rather than silently ignored).
+fn is_false(v: &str) -> bool {
+    parse_bool(v) == Some(false)
+}
+
+const NO_TIERED_STORAGE: &str = "tiered storage is not there: sluice keeps every segment \
+                                 locally (remote.storage.enable=false)";
+
+/// Kafka 4's topic configs, each honoured — for every value, or for the values its `only`
+/// accepts (the others are refused by name) — except the log cleaner's own
+/// (`min.cleanable.dirty.ratio`, `delete.retention.ms`, `min.compaction.lag.ms`,
+/// `max.compaction.lag.ms`), which are refused as unknown until the cleaner is there, as are
+/// the keys Kafka 4 removed (`message.format.version`, `message.downconversion.enable`,
+/// `message.timestamp.difference.max.ms`).
+///
+/// A few keys only act through another key pinned to the one value sluice takes, and then do
+/// nothing in Kafka either; they are accepted, validated as Kafka validates them, and do
+/// nothing here too: the compression levels (used only when the broker compresses, and
+/// `compression.type` is `producer`), the tiered-storage keys other than
+/// `remote.storage.enable` (used only when it is true), and the throttled-replica lists (they
+/// throttle followers, and there are none).
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     TopicConfigKey {
         name: "retention.ms",
-        broker_key: "log.retention.ms",
+        broker_key: Some("log.retention.ms"),
         kind: Kind::Long(-1),
+        only: None,
         doc: "How long a closed segment is kept before it is deleted (ms); -1 = no time limit.",
     },
     TopicConfigKey {
         name: "retention.bytes",
-        broker_key: "log.retention.bytes",
-        kind: Kind::Long(-1),
+        broker_key: Some("log.retention.bytes"),
+        kind: Kind::Long(i64::MIN),
+        only: None,
         doc: "Largest size a partition may grow to before its oldest segments are deleted; -1 = no size limit.",
     },
     TopicConfigKey {
         name: "segment.bytes",
-        broker_key: "log.segment.bytes",
+        broker_key: Some("log.segment.bytes"),
         kind: Kind::Int(14),
+        only: None,
         doc: "Size at which a segment file is rolled.",
     },
     TopicConfigKey {
         name: "segment.ms",
-        broker_key: "log.roll.ms",
+        broker_key: Some("log.roll.ms"),
         kind: Kind::Long(1),
+        only: None,
         doc: "Age at which the active segment is rolled even if it is not full (ms).",
     },
     TopicConfigKey {
+        name: "segment.jitter.ms",
+        broker_key: Some("log.roll.jitter.ms"),
+        kind: Kind::Long(0),
+        only: None,
+        doc: "Each new segment rolls a random amount up to this (less than segment.ms) early (ms).",
+    },
+    TopicConfigKey {
         name: "segment.index.bytes",
-        broker_key: "log.index.size.max.bytes",
+        broker_key: Some("log.index.size.max.bytes"),
         kind: Kind::Int(4),
+        only: None,
         doc: "Largest size of a segment's offset and time index files.",
     },
     TopicConfigKey {
         name: "index.interval.bytes",
-        broker_key: "log.index.interval.bytes",
+        broker_key: Some("log.index.interval.bytes"),
         kind: Kind::Int(0),
+        only: None,
         doc: "Bytes of records between two offset index entries.",
     },
     TopicConfigKey {
+        name: "file.delete.delay.ms",
+        broker_key: Some("log.segment.delete.delay.ms"),
+        kind: Kind::Long(0),
+        only: None,
+        doc: "How long a deleted segment's files stay on disk, renamed .deleted, before they are removed (ms).",
+    },
+    TopicConfigKey {
         name: "max.message.bytes",
-        broker_key: "message.max.bytes",
+        broker_key: Some("message.max.bytes"),
         kind: Kind::Int(0),
+        only: None,
         doc: "Largest record batch the topic accepts.",
     },
     TopicConfigKey {
         name: "flush.messages",
-        broker_key: "log.flush.interval.messages",
+        broker_key: Some("log.flush.interval.messages"),
         kind: Kind::Long(1),
+        only: None,
         doc: "Records appended between two forced fsyncs of the log.",
     },
     TopicConfigKey {
         name: "flush.ms",
-        broker_key: "log.flush.interval.ms",
+        broker_key: Some("log.flush.interval.ms"),
         kind: Kind::Long(0),
+        only: None,
         doc: "Longest time a record stays in the log before it is fsynced (ms).",
     },
     TopicConfigKey {
         name: "message.timestamp.type",
-        broker_key: "log.message.timestamp.type",
+        broker_key: Some("log.message.timestamp.type"),
         kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
+        only: None,
         doc: "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime).",
     },
     TopicConfigKey {
+        name: "message.timestamp.before.max.ms",
+        broker_key: Some("log.message.timestamp.before.max.ms"),
+        kind: Kind::Long(0),
+        only: None,
+        doc: "CreateTime records timestamped more than this before the broker's clock are refused (INVALID_TIMESTAMP).",
+    },
+    TopicConfigKey {
+        name: "message.timestamp.after.max.ms",
+        broker_key: Some("log.message.timestamp.after.max.ms"),
+        kind: Kind::Long(0),
+        only: None,
+        doc: "CreateTime records timestamped more than this after the broker's clock are refused (INVALID_TIMESTAMP).",
+    },
+    TopicConfigKey {
         name: "cleanup.policy",
-        broker_key: "log.cleanup.policy",
+        broker_key: Some("log.cleanup.policy"),
         kind: Kind::List(&["delete", "compact"]),
-        doc: "delete: old segments are removed by retention; compact: kept (sluice does not compact).",
+        only: None,
+        doc: "delete: segments past retention are deleted; compact: records must have keys and retention deletes nothing (the log cleaner is not there yet, so nothing is compacted either); compact,delete: both.",
+    },
+    TopicConfigKey {
+        name: "min.insync.replicas",
+        broker_key: Some("min.insync.replicas"),
+        kind: Kind::Int(1),
+        only: None,
+        doc: "In-sync replicas an acks=all produce needs; this node is the only replica, so above 1 such produces get NOT_ENOUGH_REPLICAS.",
     },
     TopicConfigKey {
         name: "unclean.leader.election.enable",
-        broker_key: "unclean.leader.election.enable",
+        broker_key: Some("unclean.leader.election.enable"),
         kind: Kind::Bool,
+        only: None,
         doc: "Whether a replica outside the ISR and ELR may be elected leader at start-up, at the risk of losing data.",
+    },
+    TopicConfigKey {
+        name: "compression.type",
+        broker_key: Some("compression.type"),
+        kind: Kind::Choice(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        only: Some(Only {
+            accepts: |v| v.trim() == "producer",
+            reason: "sluice stores batches as the producer compressed them; recompression is \
+                     not there, so producer is the only value",
+        }),
+        doc: "producer: batches are stored as the producer compressed them (the only value sluice takes).",
+    },
+    TopicConfigKey {
+        name: "compression.gzip.level",
+        broker_key: Some("compression.gzip.level"),
+        kind: Kind::Level { default: -1, min: 1, max: 9 },
+        only: None,
+        doc: "Level of the broker's gzip compression; no effect while compression.type=producer (in Kafka too).",
+    },
+    TopicConfigKey {
+        name: "compression.lz4.level",
+        broker_key: Some("compression.lz4.level"),
+        kind: Kind::Level { default: 9, min: 1, max: 17 },
+        only: None,
+        doc: "Level of the broker's lz4 compression; no effect while compression.type=producer (in Kafka too).",
+    },
+    TopicConfigKey {
+        name: "compression.zstd.level",
+        broker_key: Some("compression.zstd.level"),
+        kind: Kind::Level { default: 3, min: -131072, max: 22 },
+        only: None,
+        doc: "Level of the broker's zstd compression; no effect while compression.type=producer (in Kafka too).",
+    },
+    TopicConfigKey {
+        name: "preallocate",
+        broker_key: Some("log.preallocate"),
+        kind: Kind::Bool,
+        only: Some(Only {
+            accepts: is_false,
+            reason: "sluice does not create segment files at their full size \
+                     (preallocate=true is not there)",
+        }),
+        doc: "false: segment files grow as records are appended (the only value sluice takes).",
+    },
+    TopicConfigKey {
+        name: "leader.replication.throttled.replicas",
+        broker_key: None,
+        kind: Kind::Replicas,
+        only: None,
+        doc: "Replicas whose log replication the leader throttles; no effect on one node (no follower fetches).",
+    },
+    TopicConfigKey {
+        name: "follower.replication.throttled.replicas",
+        broker_key: None,
+        kind: Kind::Replicas,
+        only: None,
+        doc: "Replicas whose log replication the followers throttle; no effect on one node (no followers).",
+    },
+    TopicConfigKey {
+        name: "remote.storage.enable",
+        broker_key: None,
+        kind: Kind::Bool,
+        only: Some(Only {
+            accepts: is_false,
+            reason: NO_TIERED_STORAGE,
+        }),
+        doc: "false: every segment is kept locally (the only value sluice takes).",
+    },
+    TopicConfigKey {
+        name: "local.retention.ms",
+        broker_key: Some("log.local.retention.ms"),
+        kind: Kind::Long(-2),
+        only: None,
+        doc: "Local retention of a tiered topic; no effect while remote.storage.enable=false (in Kafka too).",
+    },
+    TopicConfigKey {
+        name: "local.retention.bytes",
+        broker_key: Some("log.local.retention.bytes"),
+        kind: Kind::Long(-2),
+        only: None,
+        doc: "Local retention of a tiered topic; no effect while remote.storage.enable=false (in Kafka too).",
+    },
+    TopicConfigKey {
+        name: "remote.log.copy.disable",
+        broker_key: None,
+        kind: Kind::Bool,
+        only: None,
+        doc: "Stops copying a tiered topic's segments; no effect while remote.storage.enable=false (in Kafka too).",
+    },
+    TopicConfigKey {
+        name: "remote.log.delete.on.disable",
+        broker_key: None,
+        kind: Kind::Bool,
+        only: None,
+        doc: "Deletes a tiered topic's remote data when tiering is turned off; no effect while remote.storage.enable=false (in Kafka too).",
     },
 ];
 
@@ -151,21 +326,53 @@ pub fn find(name: &str) -> Option<&'static TopicConfigKey> {
 pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     let key = find(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let Some(value) = value else { return Ok(()) };
-    let number = |min: i64, max: i64| match value.trim().parse::<i64>() {
-        Ok(v) if (min..=max).contains(&v) => Ok(()),
-        Ok(v) if v < min => Err(format!(
-            "Invalid value {v} for configuration {name}: must be at least {min}"
+    check_kind(key, value)?;
+    match key.only {
+        Some(only) if !(only.accepts)(value) => Err(format!(
+            "Invalid value {value} for configuration {name}: {}",
+            only.reason
         )),
-        Ok(v) => Err(format!(
-            "Invalid value {v} for configuration {name}: must be at most {max}"
-        )),
-        Err(_) => Err(format!(
-            "Invalid value {value} for configuration {name}: not a number"
-        )),
+        _ => Ok(()),
+    }
+}
+
+/// The value against the key's type and range, as Kafka's `ConfigDef` checks it.
+fn check_kind(key: &TopicConfigKey, value: &str) -> Result<(), String> {
+    let name = key.name;
+    let parse = || {
+        value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("Invalid value {value} for configuration {name}: not a number"))
+    };
+    let number = |min: i64, max: i64| {
+        let v = parse()?;
+        if v < min {
+            Err(format!(
+                "Invalid value {v} for configuration {name}: must be at least {min}"
+            ))
+        } else if v > max {
+            Err(format!(
+                "Invalid value {v} for configuration {name}: must be at most {max}"
+            ))
+        } else {
+            Ok(())
+        }
     };
     match key.kind {
         Kind::Long(min) => number(min, i64::MAX),
         Kind::Int(min) => number(min, i64::from(i32::MAX)),
+        Kind::Level { default, min, max } => {
+            let v = parse()?;
+            if v == default || (min..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Invalid value {v} for configuration {name}: Value must be between {min} and \
+                     {max} or equal to {default}"
+                ))
+            }
+        }
         Kind::Choice(options) => {
             if options.contains(&value.trim()) {
                 Ok(())
@@ -195,6 +402,23 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
                     "Invalid value {bad} for configuration {name}: String must be one of: {}",
                     options.join(", ")
                 )),
+            }
+        }
+        Kind::Replicas => {
+            let items = split_list(value);
+            let pair = |i: &&str| {
+                i.split_once(':').is_some_and(|(p, b)| {
+                    p.trim().parse::<i32>().is_ok() && b.trim().parse::<i32>().is_ok()
+                })
+            };
+            if items == ["*"] || items.iter().all(pair) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Invalid value {value} for configuration {name}: must be the literal '*' or \
+                     a list of replicas in the following format: \
+                     [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+                ))
             }
         }
     }
@@ -232,15 +456,31 @@ pub fn split_list(value: &str) -> Vec<&str> {
 
 /// Broker keys that are one setting in Kafka's eyes: the topic key's broker default comes from
 /// whichever of them is set.
-fn broker_key_family(key: &'static TopicConfigKey) -> &'static [&'static str] {
-    match key.broker_key {
+fn broker_key_family(broker_key: &'static str) -> &'static [&'static str] {
+    match broker_key {
         "log.retention.ms" => &[
             "log.retention.ms",
             "log.retention.minutes",
             "log.retention.hours",
         ],
         "log.roll.ms" => &["log.roll.ms", "log.roll.hours"],
-        _ => std::slice::from_ref(&key.broker_key),
+        "log.roll.jitter.ms" => &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        "log.retention.bytes" => &["log.retention.bytes"],
+        "log.segment.bytes" => &["log.segment.bytes"],
+        "log.index.size.max.bytes" => &["log.index.size.max.bytes"],
+        "log.index.interval.bytes" => &["log.index.interval.bytes"],
+        "log.segment.delete.delay.ms" => &["log.segment.delete.delay.ms"],
+        "message.max.bytes" => &["message.max.bytes"],
+        "log.flush.interval.messages" => &["log.flush.interval.messages"],
+        "log.flush.interval.ms" => &["log.flush.interval.ms"],
+        "log.message.timestamp.type" => &["log.message.timestamp.type"],
+        "log.message.timestamp.before.max.ms" => &["log.message.timestamp.before.max.ms"],
+        "log.message.timestamp.after.max.ms" => &["log.message.timestamp.after.max.ms"],
+        "log.cleanup.policy" => &["log.cleanup.policy"],
+        "min.insync.replicas" => &["min.insync.replicas"],
+        "unclean.leader.election.enable" => &["unclean.leader.election.enable"],
+        // Kafka keys that are not sluice settings: only their built-in default applies.
+        _ => &[],
     }
 }
 
@@ -278,9 +518,11 @@ pub fn describe_topic(
     let mut out = Vec::with_capacity(TOPIC_CONFIGS.len());
     for key in TOPIC_CONFIGS {
         let broker_value = broker_default(config, key.name);
-        let broker_set = broker_key_family(key)
-            .iter()
-            .any(|k| config.source.explicit.contains_key(*k));
+        let broker_set = key.broker_key.is_some_and(|b| {
+            broker_key_family(b)
+                .iter()
+                .any(|k| config.source.explicit.contains_key(*k))
+        });
         let mut synonyms = Vec::new();
         let overridden = overrides.get(key.name);
         if let Some(v) = overridden {
@@ -290,18 +532,20 @@ pub fn describe_topic(
                 source: source::DYNAMIC_TOPIC_CONFIG,
             });
         }
-        if broker_set {
+        if let Some(broker_key) = key.broker_key {
+            if broker_set {
+                synonyms.push(Synonym {
+                    name: broker_key.to_string(),
+                    value: broker_value.clone(),
+                    source: source::STATIC_BROKER_CONFIG,
+                });
+            }
             synonyms.push(Synonym {
-                name: key.broker_key.to_string(),
-                value: broker_value.clone(),
-                source: source::STATIC_BROKER_CONFIG,
+                name: broker_key.to_string(),
+                value: broker_default(&builtin, key.name),
+                source: source::DEFAULT_CONFIG,
             });
         }
-        synonyms.push(Synonym {
-            name: key.broker_key.to_string(),
-            value: broker_default(&builtin, key.name),
-            source: source::DEFAULT_CONFIG,
-        });
         let (value, source) = match overridden {
             Some(v) => (Some(v.clone()), source::DYNAMIC_TOPIC_CONFIG),
             None if broker_set => (broker_value, source::STATIC_BROKER_CONFIG),
@@ -345,8 +589,10 @@ pub fn broker_default(config: &Config, name: &str) -> Option<String> {
         "retention.bytes" => log.retention_bytes.to_string(),
         "segment.bytes" => log.segment_bytes.to_string(),
         "segment.ms" => log.roll_ms.to_string(),
+        "segment.jitter.ms" => log.roll_jitter_ms.to_string(),
         "segment.index.bytes" => log.max_index_size.to_string(),
         "index.interval.bytes" => log.index_interval_bytes.to_string(),
+        "file.delete.delay.ms" => log.file_delete_delay_ms.to_string(),
         "max.message.bytes" => log.max_message_bytes.to_string(),
         "flush.messages" => i64::try_from(log.flush_interval_messages)
             .unwrap_or(i64::MAX)
@@ -362,24 +608,56 @@ pub fn broker_default(config: &Config, name: &str) -> Option<String> {
             "CreateTime"
         }
         .to_string(),
-        "cleanup.policy" => "delete".to_string(),
+        "message.timestamp.before.max.ms" => log.timestamp_before_max_ms.to_string(),
+        "message.timestamp.after.max.ms" => log.timestamp_after_max_ms.to_string(),
+        "cleanup.policy" => config.log_cleanup_policy.join(","),
+        "min.insync.replicas" => log.min_insync_replicas.to_string(),
         "unclean.leader.election.enable" => config.unclean_leader_election_enable.to_string(),
+        "compression.type" => "producer".to_string(),
+        "compression.gzip.level" => "-1".to_string(),
+        "compression.lz4.level" => "9".to_string(),
+        "compression.zstd.level" => "3".to_string(),
+        "preallocate"
+        | "remote.storage.enable"
+        | "remote.log.copy.disable"
+        | "remote.log.delete.on.disable" => "false".to_string(),
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
+            String::new()
+        }
+        "local.retention.ms" | "local.retention.bytes" => "-2".to_string(),
         _ => return None,
     })
+}
+
+/// `delete` and `compact` in a cleanup policy (a valid one: checked before it is stored).
+fn cleanup_flags<'a>(items: impl IntoIterator<Item = &'a str>) -> (bool, bool) {
+    items
+        .into_iter()
+        .fold((false, false), |(delete, compact), i| {
+            (delete || i == "delete", compact || i == "compact")
+        })
 }
 
 impl From<&Config> for LogConfig {
     /// The broker-wide defaults.
     fn from(c: &Config) -> LogConfig {
+        let (delete, compact) = cleanup_flags(c.log_cleanup_policy.iter().map(String::as_str));
         LogConfig {
             segment_bytes: c.log_segment_bytes,
             roll_ms: c.log_roll_ms,
+            roll_jitter_ms: c.log_roll_jitter_ms,
             index_interval_bytes: c.log_index_interval_bytes,
             max_index_size: c.log_index_size_max_bytes,
             retention_ms: c.log_retention_ms,
             retention_bytes: c.log_retention_bytes,
+            delete,
+            compact,
+            file_delete_delay_ms: c.log_segment_delete_delay_ms,
             max_message_bytes: c.message_max_bytes,
             timestamp_type_log_append: c.message_timestamp_type == TimestampType::LogAppendTime,
+            timestamp_before_max_ms: c.log_message_timestamp_before_max_ms,
+            timestamp_after_max_ms: c.log_message_timestamp_after_max_ms,
+            min_insync_replicas: c.min_insync_replicas,
             flush_interval_messages: c.log_flush_interval_messages,
             flush_interval_ms: c.log_flush_interval_ms,
         }
@@ -399,25 +677,23 @@ pub fn log_config(config: &Config, overrides: &BTreeMap<String, String>) -> LogC
             ("retention.bytes", Some(v)) => log.retention_bytes = v,
             ("segment.bytes", Some(v)) => log.segment_bytes = v as u64,
             ("segment.ms", Some(v)) => log.roll_ms = v,
+            ("segment.jitter.ms", Some(v)) => log.roll_jitter_ms = v,
             ("segment.index.bytes", Some(v)) => log.max_index_size = v as usize,
             ("index.interval.bytes", Some(v)) => log.index_interval_bytes = v as usize,
+            ("file.delete.delay.ms", Some(v)) => log.file_delete_delay_ms = v as u64,
             ("max.message.bytes", Some(v)) => log.max_message_bytes = v as usize,
             ("flush.messages", Some(v)) => log.flush_interval_messages = v as u64,
             ("flush.ms", Some(v)) => log.flush_interval_ms = Some(v as u64),
+            ("message.timestamp.before.max.ms", Some(v)) => log.timestamp_before_max_ms = v,
+            ("message.timestamp.after.max.ms", Some(v)) => log.timestamp_after_max_ms = v,
+            ("min.insync.replicas", Some(v)) => log.min_insync_replicas = v as i32,
             ("message.timestamp.type", _) => {
                 log.timestamp_type_log_append = value.trim() == "LogAppendTime"
             }
+            ("cleanup.policy", _) => {
+                (log.delete, log.compact) = cleanup_flags(split_list(value));
+            }
             _ => {}
-        }
-    }
-    // A compact-only topic keeps its data: nothing is deleted by age or size, whatever the
-    // retention settings say. (Sluice does not compact; such topics simply keep every record.)
-    if let Some(policy) = overrides.get("cleanup.policy") {
-        if validate("cleanup.policy", Some(policy)).is_ok()
-            && !split_list(policy).contains(&"delete")
-        {
-            log.retention_ms = -1;
-            log.retention_bytes = -1;
         }
     }
     log
@@ -467,7 +743,7 @@ mod tests {
         config.set("log.retention.hours", "1").expect("set");
         let mut o = BTreeMap::new();
         o.insert("segment.bytes".to_string(), "2048".to_string());
-        o.insert("compression.type".to_string(), "lz4".to_string());
+        o.insert("message.format.version".to_string(), "3.0-IV1".to_string());
         let d = describe_topic(&config, &o);
         let get = |n: &str| d.iter().find(|c| c.name == n).expect(n);
         let seg = get("segment.bytes");
@@ -486,7 +762,11 @@ mod tests {
         assert_eq!(bytes.source, source::DEFAULT_CONFIG);
         assert_eq!(bytes.config_type, config_type::LONG);
         assert_eq!(get("cleanup.policy").config_type, config_type::LIST);
-        assert_eq!(get("compression.type").value.as_deref(), Some("lz4"));
+        assert_eq!(
+            get("message.format.version").value.as_deref(),
+            Some("3.0-IV1")
+        );
+        assert_eq!(get("compression.type").value.as_deref(), Some("producer"));
         assert_eq!(d.len(), TOPIC_CONFIGS.len() + 1);
         let unclean = get("unclean.leader.election.enable");
         assert_eq!(unclean.value.as_deref(), Some("false"));
@@ -520,13 +800,160 @@ mod tests {
     }
 
     #[test]
-    fn compact_only_keeps_everything() {
-        let config = Config::default();
+    fn cleanup_policy_sets_delete_and_compact() {
+        let mut config = Config::default();
         let mut o = BTreeMap::new();
+        let log = log_config(&config, &o);
+        assert!(log.delete && !log.compact, "Kafka's default: delete");
         o.insert("cleanup.policy".to_string(), "compact".to_string());
         o.insert("retention.ms".to_string(), "10".to_string());
-        assert_eq!(log_config(&config, &o).retention_ms, -1);
+        let log = log_config(&config, &o);
+        assert!(!log.delete && log.compact);
+        assert_eq!(log.retention_ms, 10, "kept, but not applied without delete");
         o.insert("cleanup.policy".to_string(), "compact,delete".to_string());
-        assert_eq!(log_config(&config, &o).retention_ms, 10);
+        let log = log_config(&config, &o);
+        assert!(log.delete && log.compact);
+        // The broker's log.cleanup.policy is the default.
+        config.set("log.cleanup.policy", "compact").expect("set");
+        o.remove("cleanup.policy");
+        let log = log_config(&config, &o);
+        assert!(!log.delete && log.compact);
+        let d = describe_topic(&config, &o);
+        let policy = d
+            .iter()
+            .find(|c| c.name == "cleanup.policy")
+            .expect("listed");
+        assert_eq!(policy.value.as_deref(), Some("compact"));
+        assert_eq!(policy.source, source::STATIC_BROKER_CONFIG);
+        assert_eq!(policy.synonyms[0].name, "log.cleanup.policy");
+        assert_eq!(policy.synonyms[1].value.as_deref(), Some("delete"));
+        assert_eq!(policy.synonyms[1].source, source::DEFAULT_CONFIG);
+        let d = describe_topic(&Config::default(), &o);
+        let policy = d
+            .iter()
+            .find(|c| c.name == "cleanup.policy")
+            .expect("listed");
+        assert_eq!(policy.value.as_deref(), Some("delete"));
+        assert_eq!(policy.source, source::DEFAULT_CONFIG);
+    }
+
+    #[test]
+    fn values_sluice_cannot_honour_are_refused_by_name() {
+        for (name, value, why) in [
+            ("compression.type", "zstd", "recompression"),
+            ("compression.type", "uncompressed", "recompression"),
+            ("preallocate", "true", "full size"),
+            ("remote.storage.enable", "true", "tiered storage"),
+        ] {
+            let e = validate(name, Some(value)).expect_err(name);
+            assert!(
+                e.starts_with(&format!("Invalid value {value} for configuration {name}: ")),
+                "{e}"
+            );
+            assert!(e.contains(why), "{e}");
+        }
+        for (name, value) in [
+            ("compression.type", "producer"),
+            ("preallocate", "false"),
+            ("remote.storage.enable", "FALSE"),
+            ("compression.gzip.level", "-1"),
+            ("compression.gzip.level", "9"),
+            ("compression.lz4.level", "17"),
+            ("compression.zstd.level", "-131072"),
+            ("leader.replication.throttled.replicas", "*"),
+            ("follower.replication.throttled.replicas", "0:1, 1:1"),
+            ("leader.replication.throttled.replicas", ""),
+            ("local.retention.ms", "-2"),
+            ("remote.log.copy.disable", "true"),
+            ("min.insync.replicas", "3"),
+            ("message.timestamp.before.max.ms", "0"),
+            ("segment.jitter.ms", "100"),
+            ("file.delete.delay.ms", "0"),
+        ] {
+            assert_eq!(validate(name, Some(value)), Ok(()), "{name}={value}");
+        }
+        for (name, value) in [
+            ("compression.type", "brotli"),
+            ("compression.gzip.level", "0"),
+            ("compression.lz4.level", "18"),
+            ("compression.zstd.level", "23"),
+            ("leader.replication.throttled.replicas", "0-1"),
+            ("min.insync.replicas", "0"),
+            ("message.timestamp.after.max.ms", "-1"),
+            ("local.retention.bytes", "-3"),
+            // Kafka 4 removed these, and refuses them as unknown.
+            ("message.format.version", "3.0"),
+            ("message.downconversion.enable", "true"),
+            ("message.timestamp.difference.max.ms", "1"),
+            // The log cleaner's, not there yet.
+            ("min.cleanable.dirty.ratio", "0.5"),
+            ("delete.retention.ms", "1"),
+            ("min.compaction.lag.ms", "1"),
+            ("max.compaction.lag.ms", "1"),
+        ] {
+            assert!(validate(name, Some(value)).is_err(), "{name}={value}");
+        }
+        assert_eq!(
+            validate("message.format.version", Some("3.0")),
+            Err("Unknown topic config name: message.format.version".to_string())
+        );
+    }
+
+    #[test]
+    fn new_keys_reach_the_log_config_and_describe_their_defaults() {
+        let mut config = Config::default();
+        let mut o = BTreeMap::new();
+        for (k, v) in [
+            ("segment.jitter.ms", "500"),
+            ("file.delete.delay.ms", "0"),
+            ("message.timestamp.before.max.ms", "1000"),
+            ("message.timestamp.after.max.ms", "2000"),
+            ("min.insync.replicas", "2"),
+        ] {
+            o.insert(k.to_string(), v.to_string());
+        }
+        let log = log_config(&config, &o);
+        assert_eq!(log.roll_jitter_ms, 500);
+        assert_eq!(log.file_delete_delay_ms, 0);
+        assert_eq!(log.timestamp_before_max_ms, 1000);
+        assert_eq!(log.timestamp_after_max_ms, 2000);
+        assert_eq!(log.min_insync_replicas, 2);
+        assert!(log.bounds_timestamps());
+        let log = log_config(&config, &BTreeMap::new());
+        assert_eq!(log.file_delete_delay_ms, 60_000);
+        assert!(
+            !log.checks_records(),
+            "nothing to look at on a default topic"
+        );
+        config.set("log.segment.delete.delay.ms", "5").expect("set");
+        config.set("log.roll.jitter.hours", "1").expect("set");
+        let d = describe_topic(&config, &BTreeMap::new());
+        let get = |n: &str| d.iter().find(|c| c.name == n).expect(n);
+        assert_eq!(get("file.delete.delay.ms").value.as_deref(), Some("5"));
+        assert_eq!(
+            get("file.delete.delay.ms").source,
+            source::STATIC_BROKER_CONFIG
+        );
+        assert_eq!(get("segment.jitter.ms").value.as_deref(), Some("3600000"));
+        assert_eq!(
+            get("segment.jitter.ms").source,
+            source::STATIC_BROKER_CONFIG
+        );
+        assert_eq!(
+            get("message.timestamp.after.max.ms").value.as_deref(),
+            Some("9223372036854775807")
+        );
+        assert_eq!(get("min.insync.replicas").value.as_deref(), Some("1"));
+        assert_eq!(get("compression.type").source, source::DEFAULT_CONFIG);
+        assert_eq!(get("compression.zstd.level").value.as_deref(), Some("3"));
+        assert_eq!(get("local.retention.ms").value.as_deref(), Some("-2"));
+        let throttled = get("leader.replication.throttled.replicas");
+        assert_eq!(throttled.value.as_deref(), Some(""));
+        assert_eq!(throttled.config_type, config_type::LIST);
+        assert!(throttled.synonyms.is_empty(), "no broker synonym in Kafka");
+        // Every key has a default.
+        for key in TOPIC_CONFIGS {
+            assert!(broker_default(&config, key.name).is_some(), "{}", key.name);
+        }
     }
 }

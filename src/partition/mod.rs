@@ -24,7 +24,9 @@ use tracing::{debug, error, info, Span};
 use crate::actor::ActorSpan;
 use crate::actor::ActorStats;
 use crate::error::ErrorCode;
-use crate::storage::{AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog};
+use crate::storage::{
+    AppendError, AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog, RecordError,
+};
 use crate::util::clock::now_ms;
 
 pub use manager::{DetachedTopic, LiveTopics, PartitionManager};
@@ -79,9 +81,14 @@ pub struct PartitionActor {
     /// (see [`Append`]).
     appends: Vec<PendingAppend>,
     /// Appends written but waiting for the shared fsync before they are acknowledged.
-    awaiting_sync: Vec<(oneshot::Sender<Result<AppendInfo, ErrorCode>>, AppendInfo)>,
+    awaiting_sync: Vec<(
+        oneshot::Sender<Result<AppendInfo, AppendRefused>>,
+        AppendInfo,
+    )>,
     /// Inspection counters shared with the handle; the log gauges are refreshed on publish.
     stats: Option<Arc<ActorStats>>,
+    /// When the timer that removes deleted segments' files (`file.delete.delay.ms`) fires.
+    removal_timer: Option<i64>,
 }
 
 /// The span every line of a partition actor's life is logged in.
@@ -128,6 +135,7 @@ impl PartitionActor {
             stats: None,
             appends: Vec::new(),
             awaiting_sync: Vec::new(),
+            removal_timer: None,
         };
         actor.publish();
         actor
@@ -197,7 +205,7 @@ impl PartitionActor {
         let now = now_ms();
         let Some(log) = self.log.as_mut() else {
             for a in appends {
-                let _ = a.reply.send(Err(ErrorCode::KafkaStorageError));
+                let _ = a.reply.send(Err(ErrorCode::KafkaStorageError.into()));
             }
             return;
         };
@@ -218,7 +226,7 @@ impl PartitionActor {
                 Ok(info) => info,
                 Err(e) => {
                     debug!(error = %e, "append refused");
-                    let _ = reply.send(Err(e.error_code()));
+                    let _ = reply.send(Err(e.into()));
                     continue;
                 }
             };
@@ -245,7 +253,7 @@ impl PartitionActor {
                 }
                 self.awaiting_sync.push((reply, info));
             } else {
-                let _ = reply.send(flushed.map(|_| info));
+                let _ = reply.send(flushed.map(|_| info).map_err(AppendRefused::from));
             }
         }
         self.publish_with_tail(tail);
@@ -256,7 +264,7 @@ impl PartitionActor {
 struct PendingAppend {
     records: Bytes,
     sync: bool,
-    reply: oneshot::Sender<Result<AppendInfo, ErrorCode>>,
+    reply: oneshot::Sender<Result<AppendInfo, AppendRefused>>,
 }
 
 impl Actor for PartitionActor {
@@ -305,6 +313,32 @@ impl PartitionActor {
             debug!(expired, "expired idle producer ids");
         }
         self.publish();
+        self.schedule_file_removal(ctx);
+    }
+
+    /// Arms a timer for the next deleted segment's files (`file.delete.delay.ms`), unless one
+    /// fires by then already.
+    fn schedule_file_removal(&mut self, ctx: &mut Context<Self>) {
+        let Some(due) = self.log.as_ref().and_then(PartitionLog::next_file_removal) else {
+            return;
+        };
+        if self.removal_timer.is_some_and(|at| at <= due) {
+            return;
+        }
+        self.removal_timer = Some(due);
+        let wait = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
+        ctx.run_later(Duration::from_millis(wait), |act, ctx| {
+            act.removal_timer = None;
+            let _e = act.span().entered();
+            if let Some(log) = act.log.as_mut() {
+                match log.remove_deleted_files(now_ms()) {
+                    Ok(0) => {}
+                    Ok(files) => debug!(files, "removed the files of deleted segments"),
+                    Err(e) => error!(error = %e, "removing deleted segment files failed"),
+                }
+            }
+            act.schedule_file_removal(ctx);
+        });
     }
 }
 
@@ -318,18 +352,73 @@ impl PartitionActor {
 /// Group commit: an append that asks for a sync is written the same way, but its answer waits
 /// for a flush queued behind whatever arrived meanwhile, so those appends share one fsync.
 #[derive(Message)]
-#[rtype(result = "Result<AppendInfo, ErrorCode>")]
+#[rtype(result = "Result<AppendInfo, AppendRefused>")]
 pub struct Append {
     pub records: Bytes,
     pub sync: bool,
+    /// The producer asked for `acks=all`: the partition's `min.insync.replicas` applies.
+    pub acks_all: bool,
+}
+
+/// In-sync replicas of every partition: this node, the only replica.
+const ISR_SIZE: i32 = 1;
+
+/// A refused append, as the Produce response reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendRefused {
+    pub code: ErrorCode,
+    /// The response's `error_message` (v8+), where Kafka gives one.
+    pub message: Option<String>,
+    /// Each refused record's index in its batch, and why (`record_errors`, v8+).
+    pub record_errors: Vec<RecordError>,
+}
+
+impl From<ErrorCode> for AppendRefused {
+    fn from(code: ErrorCode) -> AppendRefused {
+        AppendRefused {
+            code,
+            message: None,
+            record_errors: Vec::new(),
+        }
+    }
+}
+
+impl From<AppendError> for AppendRefused {
+    /// Kafka answers with a message only for records refused by the validator.
+    fn from(e: AppendError) -> AppendRefused {
+        match e {
+            AppendError::Records {
+                code,
+                message,
+                errors,
+            } => AppendRefused {
+                code,
+                message: Some(message),
+                record_errors: errors,
+            },
+            other => other.error_code().into(),
+        }
+    }
 }
 
 impl Handler<Append> for PartitionActor {
-    type Result = ResponseFuture<Result<AppendInfo, ErrorCode>>;
+    type Result = ResponseFuture<Result<AppendInfo, AppendRefused>>;
 
     fn handle(&mut self, msg: Append, ctx: &mut Self::Context) -> Self::Result {
-        if self.log.is_none() {
-            return Box::pin(std::future::ready(Err(ErrorCode::KafkaStorageError)));
+        let Some(log) = self.log.as_ref() else {
+            return Box::pin(std::future::ready(Err(ErrorCode::KafkaStorageError.into())));
+        };
+        // Kafka's check before an acks=all append (one comparison): the ISR must be as large as
+        // min.insync.replicas. As in Kafka the response carries no message; the log line does.
+        let min_isr = log.config().min_insync_replicas;
+        if msg.acks_all && min_isr > ISR_SIZE {
+            let _e = self.span().entered();
+            debug!(
+                min_isr,
+                isr = ISR_SIZE,
+                "The size of the current ISR is insufficient to satisfy the min.isr requirement"
+            );
+            return Box::pin(std::future::ready(Err(ErrorCode::NotEnoughReplicas.into())));
         }
         let (reply, answer) = oneshot::channel();
         if self.appends.is_empty() {
@@ -340,7 +429,11 @@ impl Handler<Append> for PartitionActor {
             sync: msg.sync,
             reply,
         });
-        Box::pin(async move { answer.await.unwrap_or(Err(ErrorCode::KafkaStorageError)) })
+        Box::pin(async move {
+            answer
+                .await
+                .unwrap_or_else(|_| Err(ErrorCode::KafkaStorageError.into()))
+        })
     }
 }
 
@@ -378,7 +471,7 @@ impl Handler<SyncPending> for PartitionActor {
         };
         debug!(appends = waiting.len(), "group commit");
         for (tx, info) in waiting {
-            let _ = tx.send(outcome.map(|()| info));
+            let _ = tx.send(outcome.map(|()| info).map_err(AppendRefused::from));
         }
     }
 }
@@ -463,6 +556,7 @@ impl Handler<DeleteRecordsBefore> for PartitionActor {
             .delete_records_before(msg.offset)
             .map_err(|e| e.error_code())?;
         self.publish();
+        self.schedule_file_removal(ctx);
         Ok(start)
     }
 }
@@ -535,7 +629,7 @@ impl Handler<Close> for PartitionActor {
             for (tx, info) in waiting {
                 let _ = tx.send(match &closed {
                     Ok(()) => Ok(info),
-                    Err(_) => Err(ErrorCode::KafkaStorageError),
+                    Err(_) => Err(ErrorCode::KafkaStorageError.into()),
                 });
             }
         }

@@ -42,6 +42,15 @@ pub enum AppendError {
     RecordListTooLarge { size: usize, max: u64 },
     #[error("offsets would overflow")]
     OffsetOverflow,
+    /// Records that break the topic's rules (a compacted topic's keyless records, timestamps
+    /// outside the topic's bounds): Kafka's `RecordValidationException`, answered with the
+    /// error code, Kafka's message and each failing record's index in its batch.
+    #[error("{message}")]
+    Records {
+        code: ErrorCode,
+        message: String,
+        errors: Vec<RecordError>,
+    },
     #[error("{0}")]
     Sequence(#[from] SequenceError),
     #[error("storage I/O error: {0}")]
@@ -56,10 +65,19 @@ impl AppendError {
             AppendError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
             AppendError::RecordListTooLarge { .. } => ErrorCode::RecordListTooLarge,
             AppendError::OffsetOverflow => ErrorCode::UnknownServerError,
+            AppendError::Records { code, .. } => *code,
             AppendError::Sequence(e) => e.error_code(),
             AppendError::Io(_) => ErrorCode::KafkaStorageError,
         }
     }
+}
+
+/// One record refused in a Produce (the response's `record_errors`, v8+).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index in its batch.
+    pub batch_index: i32,
+    pub message: String,
 }
 
 /// A read (Fetch), or a DeleteRecords, could not be served.
@@ -71,6 +89,10 @@ pub enum ReadError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
+    /// DeleteRecords on a log whose cleanup policy lacks `delete` (Kafka's
+    /// `PolicyViolationException`).
+    #[error("records can not be deleted due to the configured policy")]
+    PolicyViolation,
     #[error("storage I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -79,6 +101,7 @@ impl ReadError {
     pub fn error_code(&self) -> ErrorCode {
         match self {
             ReadError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            ReadError::PolicyViolation => ErrorCode::PolicyViolation,
             ReadError::Io(_) => ErrorCode::KafkaStorageError,
         }
     }

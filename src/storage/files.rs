@@ -5,14 +5,15 @@
 //! {base_offset:020}.index          offset index           (index/offset.rs)
 //! {base_offset:020}.timeindex      time index             (index/time.rs)
 //! {base_offset:020}.txnindex       Kafka's transaction index: never written, deleted with its log
-//! {base_offset:020}.log.deleted    a log being deleted; removed on the next open if still there
+//! {base_offset:020}.log.deleted    a log being deleted (its indexes likewise): removed once
+//!                                  `file.delete.delay.ms` has passed, or by the next open
 //! {base_offset:020}.log.cleaned    Kafka's log cleaner writing a replacement (indexes likewise)
 //! {base_offset:020}.log.swap       the replacement, complete, not yet swapped in (indexes likewise)
 //! ```
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const LOG_SUFFIX: &str = ".log";
 pub const INDEX_SUFFIX: &str = ".index";
@@ -78,6 +79,47 @@ pub(crate) fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<(
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(with_path(e, &path)),
+        }
+    }
+    Ok(())
+}
+
+/// Renames the files of segment `base_offset` in `dir` to `….deleted`, the log first (Kafka's
+/// asynchronous delete: the files go once `file.delete.delay.ms` has passed, see
+/// [`remove_files`]). Returns the renamed files. A crash before their removal leaves only
+/// `.deleted` files and indexes without a log, both of which an open removes.
+pub(crate) fn rename_segment_files_deleted(
+    dir: &Path,
+    base_offset: i64,
+) -> io::Result<Vec<PathBuf>> {
+    let mut renamed = Vec::new();
+    for suffix in [
+        LOG_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        TXN_INDEX_SUFFIX,
+    ] {
+        let path = dir.join(segment_file_name(base_offset, suffix));
+        let deleted = dir.join(segment_file_name(
+            base_offset,
+            &format!("{suffix}{DELETED_SUFFIX}"),
+        ));
+        match fs::rename(&path, &deleted) {
+            Ok(()) => renamed.push(deleted),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(with_path(e, &path)),
+        }
+    }
+    Ok(renamed)
+}
+
+/// Removes `paths` (those already gone are fine).
+pub(crate) fn remove_files(paths: &[PathBuf]) -> io::Result<()> {
+    for path in paths {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(with_path(e, path)),
         }
     }
     Ok(())

@@ -132,6 +132,10 @@ pub struct PartitionLog {
     /// The batches of the latest write, from its first offset to the log end (see
     /// [`take_last_write`](Self::take_last_write)).
     last_write: Option<FileSlice>,
+    /// Files of deleted segments, renamed `.deleted`, each with when it may be removed
+    /// (`file.delete.delay.ms` after the deletion), oldest first. See
+    /// [`remove_deleted_files`](Self::remove_deleted_files).
+    deleted_files: Vec<(i64, Vec<PathBuf>)>,
 }
 
 impl PartitionLog {
@@ -169,6 +173,7 @@ impl PartitionLog {
             leader_epoch: loaded.leader_epochs.latest_epoch().unwrap_or(-1),
             leader_epochs: loaded.leader_epochs,
             last_write: None,
+            deleted_files: Vec::new(),
         };
         if loaded.leader_epochs_changed {
             log.write_leader_epochs();
@@ -360,7 +365,7 @@ impl PartitionLog {
 
     /// Checks one input and gives its batches their offsets, following what is staged.
     fn prepare(&self, records: Bytes, stage: &Stage, now_ms: i64) -> Result<Prepared, AppendError> {
-        let layout = validator::validate_batches(&records, &self.config)?;
+        let layout = validator::validate_batches(&records, &self.config, now_ms, &self.dir)?;
 
         // Idempotent producers: check every batch's epoch and sequence before anything is
         // written; retries of batches already in the log are answered, not written again.
@@ -764,12 +769,17 @@ impl PartitionLog {
         let mut outcome = RetentionOutcome::default();
         if !doomed.is_empty() {
             self.touch()?;
-            (outcome.segments_deleted, outcome.bytes_deleted) = retention::delete_segments(
+            let mut later = Vec::new();
+            let deleted = retention::delete_segments(
                 &mut self.segments,
                 &self.dir,
                 &doomed,
                 Cause::Retention,
-            )?;
+                &self.config,
+                &mut later,
+            );
+            self.remove_later(now_ms, later);
+            (outcome.segments_deleted, outcome.bytes_deleted) = deleted?;
             self.advance_log_start_to_first_segment()?;
         }
         outcome.log_start_offset = self.log_start_offset;
@@ -791,9 +801,14 @@ impl PartitionLog {
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (-1 = the high watermark) and
-    /// deletes the segments wholly below it (never the active one). An offset below the current
+    /// deletes the segments wholly below it (never the active one). Refused (POLICY_VIOLATION)
+    /// when the cleanup policy lacks `delete`, as Kafka refuses it. An offset below the current
     /// log start changes nothing. Returns the new log start offset (the low watermark).
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, ReadError> {
+        if !self.config.delete {
+            // As Kafka: a log without the delete policy gives up no records on request.
+            return Err(ReadError::PolicyViolation);
+        }
         let target = if offset == -1 {
             self.high_watermark()
         } else {
@@ -814,10 +829,59 @@ impl PartitionLog {
         // Durable before anything is deleted, so a crash cannot bring the records back.
         self.write_checkpoint()?;
         let below = retention::segments_below(&self.segments, target);
-        retention::delete_segments(&mut self.segments, &self.dir, &below, Cause::BelowLogStart)?;
+        let mut later = Vec::new();
+        let deleted = retention::delete_segments(
+            &mut self.segments,
+            &self.dir,
+            &below,
+            Cause::BelowLogStart,
+            &self.config,
+            &mut later,
+        );
+        self.remove_later(crate::util::clock::now_ms(), later);
+        deleted?;
         self.prune_producer_snapshots();
         self.truncate_leader_epochs_from_start();
         Ok(self.log_start_offset)
+    }
+
+    /// The active segment's roll jitter (`segment.jitter.ms`).
+    #[cfg(test)]
+    pub(crate) fn active_roll_jitter_ms(&mut self) -> i64 {
+        self.segments
+            .active()
+            .map(|s| s.roll_jitter_ms())
+            .unwrap_or(-1)
+    }
+
+    /// Queues `files` (renamed `.deleted`) for removal `file.delete.delay.ms` after `now_ms`.
+    fn remove_later(&mut self, now_ms: i64, files: Vec<PathBuf>) {
+        if !files.is_empty() {
+            let delay = i64::try_from(self.config.file_delete_delay_ms).unwrap_or(i64::MAX);
+            self.deleted_files
+                .push((now_ms.saturating_add(delay), files));
+        }
+    }
+
+    /// When the next deleted segment's files are due for removal, if any wait.
+    pub fn next_file_removal(&self) -> Option<i64> {
+        self.deleted_files.iter().map(|(due, _)| *due).min()
+    }
+
+    /// Removes the files of deleted segments whose `file.delete.delay.ms` has passed by
+    /// `now_ms`; returns how many files went. (Those still waiting at a stop are removed by the
+    /// next open, which removes every `.deleted` file, as Kafka's does.)
+    pub fn remove_deleted_files(&mut self, now_ms: i64) -> io::Result<usize> {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deleted_files)
+            .into_iter()
+            .partition(|(at, _)| *at <= now_ms);
+        self.deleted_files = waiting;
+        let mut removed = 0;
+        for (_, files) in due {
+            crate::storage::files::remove_files(&files)?;
+            removed += files.len();
+        }
+        Ok(removed)
     }
 
     /// Changes the configuration; it applies to the next appends, rolls and retention passes.

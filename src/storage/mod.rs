@@ -90,8 +90,10 @@ mod validator;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_config_tests;
 
-pub use crate::storage::error::{AppendError, ReadError, StorageError};
+pub use crate::storage::error::{AppendError, ReadError, RecordError, StorageError};
 pub use crate::storage::index::{OffsetIndex, OffsetPosition, TimeIndex, TimestampOffset};
 pub use crate::storage::log::{
     AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog, RecoveryStats, RetentionOutcome,

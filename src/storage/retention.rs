@@ -7,7 +7,7 @@
 //! first segment it would keep, so what remains is always a contiguous tail of the log.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tracing::info;
 
@@ -25,7 +25,8 @@ pub struct RetentionOutcome {
 
 /// Base offsets of the segments past retention, oldest first: those whose largest timestamp is
 /// more than `retention_ms` old, then as many as needed to bring the size down to
-/// `retention_bytes`, then those wholly below `log_start_offset`.
+/// `retention_bytes` (both only when the cleanup policy holds `delete`, as in Kafka), then those
+/// wholly below `log_start_offset`.
 pub(crate) fn segments_past_retention(
     segments: &LogSegments,
     config: &LogConfig,
@@ -38,7 +39,7 @@ pub(crate) fn segments_past_retention(
         .map(|(s, next)| (s.base_offset(), s.size(), s.largest_timestamp(), next))
         .collect();
     let mut doomed = 0;
-    if config.retention_ms >= 0 {
+    if config.delete && config.retention_ms >= 0 {
         while let Some(&(_, _, Some(largest), _)) = inactive.get(doomed) {
             if now_ms.saturating_sub(largest) <= config.retention_ms {
                 break;
@@ -46,7 +47,7 @@ pub(crate) fn segments_past_retention(
             doomed += 1;
         }
     }
-    if config.retention_bytes >= 0 {
+    if config.delete && config.retention_bytes >= 0 {
         let deleted: u64 = inactive[..doomed].iter().map(|s| s.1).sum();
         let remaining = i128::from(segments.size_bytes() - deleted);
         let mut excess = remaining - i128::from(config.retention_bytes);
@@ -84,13 +85,17 @@ pub(crate) enum Cause {
 }
 
 /// Removes the segments `bases` from the set and deletes their files, then fsyncs the directory
-/// if any went. Returns how many segments and bytes were deleted. Slices already handed out stay
+/// if any went. With a `file.delete.delay.ms` above zero the files are only renamed `.deleted`
+/// and added to `later`, to be removed once the delay has passed (Kafka's asynchronous
+/// delete). Returns how many segments and bytes were deleted. Slices already handed out stay
 /// readable through their open handles.
 pub(crate) fn delete_segments(
     segments: &mut LogSegments,
     dir: &Path,
     bases: &[i64],
     cause: Cause,
+    config: &LogConfig,
+    later: &mut Vec<PathBuf>,
 ) -> io::Result<(usize, u64)> {
     let (mut count, mut bytes) = (0, 0);
     for &base in bases {
@@ -104,15 +109,21 @@ pub(crate) fn delete_segments(
                 dir = %dir.display(),
                 base_offset = base,
                 bytes = segment.size(),
+                delay_ms = config.file_delete_delay_ms,
                 "deleting segment past retention"
             ),
             Cause::BelowLogStart => info!(
                 dir = %dir.display(),
                 base_offset = base,
+                delay_ms = config.file_delete_delay_ms,
                 "deleting segment below the log start offset"
             ),
         }
-        segment.delete()?;
+        if config.file_delete_delay_ms == 0 {
+            segment.delete()?;
+        } else {
+            later.extend(segment.delete_later()?);
+        }
     }
     if count > 0 {
         sync_dir(dir)?;

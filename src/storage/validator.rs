@@ -1,8 +1,10 @@
 //! Checks the batches of an append and gives them their offsets (Kafka's `LogValidator`).
 //!
 //! Nothing here touches the log: [`validate_batches`] reads an input's batch headers (CRC-32C,
-//! lengths, magic, `max.message.bytes`) before anything is written, and [`assign_offsets`] lays
-//! out what will be written, without copying record bytes where it can:
+//! lengths, magic, `max.message.bytes`) before anything is written — and, only for the topics
+//! whose configs ask for it, the records' keys (compacted topics) and timestamps
+//! (`message.timestamp.before/after.max.ms`) — and [`assign_offsets`] lays out what will be
+//! written, without copying record bytes where it can:
 //!
 //! ```text
 //! input:    | batch 0                                              | batch 1  | …
@@ -15,11 +17,14 @@
 //! bytes are written as their own piece (the 4-byte length copied from the input); LogAppendTime
 //! rewrites fields the CRC covers, so those batches are copied and their CRC recomputed.
 
+use std::path::Path;
+
 use bytes::{Bytes, BytesMut};
 
-use crate::record::{self, BatchHeader};
+use crate::error::ErrorCode;
+use crate::record::{self, BatchHeader, RecordView, BATCH_HEADER_LEN};
 use crate::storage::config::LogConfig;
-use crate::storage::error::AppendError;
+use crate::storage::error::{AppendError, RecordError};
 use crate::storage::producer_state::PendingAppend;
 use crate::storage::segment::MAX_SEGMENT_BYTES;
 
@@ -55,10 +60,19 @@ pub(crate) struct Assigned {
 }
 
 /// Every batch of one input, checked before anything is changed: `(position in the input,
-/// header)` each. All or nothing: the first bad batch refuses the input.
+/// header)` each. All or nothing: the first bad batch refuses the input. `dir` (the partition
+/// directory, named `<topic>-<partition>`) only names the partition in error messages.
+///
+/// For most topics this reads batch headers only. A compacted topic's records must have keys,
+/// and a CreateTime topic with a timestamp bound refuses records outside it, as Kafka's
+/// `LogValidator` does: only those topics' batches are walked, record by record (a read of a
+/// few varints per record, no allocation), and the whole walk is behind one branch on the
+/// config, so every other topic pays nothing for it.
 pub(crate) fn validate_batches(
     records: &Bytes,
     config: &LogConfig,
+    now_ms: i64,
+    dir: &Path,
 ) -> Result<Vec<(usize, BatchHeader)>, AppendError> {
     if records.is_empty() {
         return Err(AppendError::Empty);
@@ -91,10 +105,120 @@ pub(crate) fn validate_batches(
                 max: config.max_message_bytes,
             });
         }
+        if config.checks_records() {
+            let batch = &records[position..position + size];
+            check_records(&header, batch, config, now_ms, dir).map_err(|e| match e {
+                Checked::Records(e) => e,
+                Checked::Batch(source) => AppendError::InvalidBatch {
+                    index,
+                    position,
+                    source,
+                },
+            })?;
+        }
         layout.push((position, header));
         position += size;
     }
     Ok(layout)
+}
+
+/// Why [`check_records`] refused a batch.
+enum Checked {
+    /// Records that break the topic's rules (Kafka's `RecordValidationException`).
+    Records(AppendError),
+    /// Bytes that are not records.
+    Batch(record::BatchError),
+}
+
+/// Kafka's `validateKey` and `validateTimestamp` over every record of one batch: each record
+/// that fails is reported with its index in the batch, the key first (a keyless record is not
+/// checked for its timestamp), as Kafka reports them.
+fn check_records(
+    header: &BatchHeader,
+    batch: &[u8],
+    config: &LogConfig,
+    now_ms: i64,
+    dir: &Path,
+) -> Result<(), Checked> {
+    let bounded = config.bounds_timestamps();
+    let earliest = now_ms.saturating_sub(config.timestamp_before_max_ms);
+    let latest = now_ms.saturating_add(config.timestamp_after_max_ms);
+    // Allocates only once a record fails.
+    let mut errors: Vec<RecordError> = Vec::new();
+    let mut bad_timestamp = false;
+    let check = |r: RecordView| {
+        if config.compact && !r.has_key {
+            errors.push(RecordError {
+                batch_index: r.index,
+                message: format!(
+                    "Compacted topic cannot accept message without key in topic partition {}",
+                    partition_name(dir)
+                ),
+            });
+        } else if bounded
+            && r.timestamp != record::NO_TIMESTAMP
+            && !(earliest..=latest).contains(&r.timestamp)
+        {
+            bad_timestamp = true;
+            errors.push(RecordError {
+                batch_index: r.index,
+                message: format!(
+                    "Timestamp {} of message with offset {} is out of range. The timestamp \
+                     should be within [{earliest}, {latest}]",
+                    r.timestamp, r.offset
+                ),
+            });
+        }
+    };
+    let records = &batch[BATCH_HEADER_LEN..];
+    if header.compression() == 0 {
+        record::for_each_record(header, records, check)
+    } else {
+        record::for_each_compressed_record(header, records, check)
+    }
+    .map_err(Checked::Batch)?;
+    if errors.is_empty() {
+        return Ok(());
+    }
+    // Kafka's `processRecordErrors`: one invalid timestamp makes it INVALID_TIMESTAMP.
+    let (code, message) = if bad_timestamp {
+        (
+            ErrorCode::InvalidTimestamp,
+            "One or more records have been rejected due to invalid timestamp".to_string(),
+        )
+    } else {
+        let shown: Vec<String> = errors
+            .iter()
+            .take(3)
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message='{}')",
+                    e.batch_index, e.message
+                )
+            })
+            .collect();
+        (
+            ErrorCode::InvalidRecord,
+            format!(
+                "One or more records have been rejected due to {} record errors in total, and \
+                 only showing the first three errors at most: [{}]",
+                errors.len(),
+                shown.join(", ")
+            ),
+        )
+    };
+    Err(Checked::Records(AppendError::Records {
+        code,
+        message,
+        errors,
+    }))
+}
+
+/// `<topic>-<partition>`, as Kafka names a partition in messages: the directory's name.
+fn partition_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// What the broker writes into the batches of one input.

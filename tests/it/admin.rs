@@ -199,7 +199,8 @@ fn produce(c: &mut WireClient, name: &str, partition: i32, count: usize, size: u
     for i in 0..count {
         let mut batch = BatchBuilder::new(0, now_ms());
         let value = vec![b'a' + (i % 26) as u8; size];
-        batch.push(None, Some(&value), &[]);
+        // Keyed: some of these topics are compacted, and those refuse keyless records.
+        batch.push(Some(format!("k{i}").as_bytes()), Some(&value), &[]);
         let req = ProduceRequest {
             transactional_id: None,
             acks: -1,

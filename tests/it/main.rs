@@ -33,3 +33,4 @@ mod old_versions;
 mod python;
 mod python_admin;
 mod rdkafka_roundtrip;
+mod topic_configs;

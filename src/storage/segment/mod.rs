@@ -35,7 +35,7 @@ use tracing::warn;
 
 use crate::record::{BatchHeader, BATCH_HEADER_LEN};
 use crate::storage::config::LogConfig;
-use crate::storage::files::{delete_segment_files, with_path};
+use crate::storage::files::{delete_segment_files, rename_segment_files_deleted, with_path};
 use crate::storage::index::{OffsetIndex, TimeIndex, TimestampOffset};
 use crate::storage::scan::{last_offset, HeaderReader, ScanCounters};
 use crate::storage::slice::FileSlice;
@@ -66,6 +66,10 @@ pub struct LogSegment {
     max_timestamp: TimestampOffset,
     /// Max timestamp of the first batch, for time-based rolling (loaded on demand).
     first_batch_timestamp: Option<i64>,
+    /// How much earlier than `segment.ms` this segment rolls: drawn when the segment is
+    /// created or opened, below `min(segment.jitter.ms, segment.ms)` (Kafka's
+    /// `randomSegmentJitter`).
+    roll_jitter_ms: i64,
     created_ms: i64,
     bytes_since_last_index_entry: u64,
     index_interval_bytes: u64,
@@ -127,6 +131,17 @@ fn create_indexes(
     Ok((offset_index, time_index))
 }
 
+/// A random jitter in `0..min(segment.jitter.ms, segment.ms)`; 0 without `segment.jitter.ms`.
+fn random_jitter(config: &LogConfig) -> i64 {
+    let bound = config.roll_jitter_ms.min(config.roll_ms);
+    if bound <= 0 {
+        return 0;
+    }
+    // uuid's v4 is 122 random bits from the OS; 63 of them suffice.
+    let random = (uuid::Uuid::new_v4().as_u128() as u64 >> 1) as i64;
+    random % bound
+}
+
 impl LogSegment {
     /// Creates a new, empty segment (any file of the same name is truncated).
     pub(crate) fn create(
@@ -177,6 +192,7 @@ impl LogSegment {
                 offset: base_offset,
             },
             first_batch_timestamp: None,
+            roll_jitter_ms: random_jitter(config),
             created_ms,
             bytes_since_last_index_entry: 0,
             index_interval_bytes: config.index_interval_bytes as u64,
@@ -337,7 +353,8 @@ impl LogSegment {
         {
             return Ok(true);
         }
-        Ok(self.time_waited_for_roll(now_ms, max_timestamp, counters)? > config.roll_ms)
+        Ok(self.time_waited_for_roll(now_ms, max_timestamp, counters)?
+            > config.roll_ms.saturating_sub(self.roll_jitter_ms))
     }
 
     /// Time since the first batch's timestamp (by the new messages' clock), or since the segment
@@ -403,6 +420,23 @@ impl LogSegment {
             .map(Path::to_path_buf)
             .unwrap_or_default();
         delete_segment_files(&dir, self.base_offset)
+    }
+
+    /// Renames the segment's files `….deleted`, to be removed later (`file.delete.delay.ms`);
+    /// returns them. Slices already handed out stay readable: they hold the open file.
+    pub(crate) fn delete_later(self) -> io::Result<Vec<PathBuf>> {
+        let dir = self
+            .log_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        rename_segment_files_deleted(&dir, self.base_offset)
+    }
+
+    /// How much before `segment.ms` this segment rolls (see `roll_jitter_ms`).
+    #[cfg(test)]
+    pub(crate) fn roll_jitter_ms(&self) -> i64 {
+        self.roll_jitter_ms
     }
 
     pub(crate) fn set_config(&mut self, config: &LogConfig) {
