@@ -108,11 +108,8 @@ pub fn treatment(key: &str) -> Option<Treatment> {
         },
         "log.cleanup.policy" => Only {
             accepts: |v| list(v) == ["delete"],
-            reason: "compaction is not there yet: the broker-wide policy is delete",
-        },
-        "log.cleaner.enable" => Only {
-            accepts: is_false,
-            reason: "there is no log cleaner yet",
+            reason: "the broker-wide policy is delete; compaction is asked per topic \
+                     (cleanup.policy=compact)",
         },
         "log.preallocate" => Only {
             accepts: is_false,
@@ -192,7 +189,6 @@ fn prefixed(key: &str) -> Option<Treatment> {
         ("sasl.", Refused(NO_SECURITY)),
         ("listener.name.", Refused(NO_SECURITY)),
         ("delegation.token.", Refused(NO_SECURITY)),
-        ("log.cleaner.", Refused("there is no log cleaner yet")),
         ("remote.log.", Moot("tiered storage is off")),
         ("controller.quorum.", Moot(ONE_VOTER)),
         ("controller.", Moot(ONE_VOTER)),
@@ -297,7 +293,6 @@ mod tests {
             "listener.name.external.ssl.keystore.location",
             "/x"
         ));
-        assert!(!accepts("log.cleaner.threads", "2"));
         assert!(!accepts("metadata.max.retention.ms", "1"));
         assert!(accepts(
             "controller.quorum.bootstrap.servers",
