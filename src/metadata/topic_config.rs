@@ -28,6 +28,8 @@ enum Kind {
     List(&'static [&'static str]),
     /// `true` or `false`, any case (Kafka's BOOLEAN).
     Bool,
+    /// A number in `[0, 1]` (Kafka's DOUBLE with `between(0, 1)`).
+    Ratio,
 }
 
 impl TopicConfigKey {
@@ -39,6 +41,7 @@ impl TopicConfigKey {
             Kind::Choice(_) => config_type::STRING,
             Kind::List(_) => config_type::LIST,
             Kind::Bool => config_type::BOOLEAN,
+            Kind::Ratio => config_type::DOUBLE,
         }
     }
 
@@ -63,6 +66,7 @@ pub mod config_type {
     pub const INT: i8 = 3;
     pub const SHORT: i8 = 4;
     pub const LONG: i8 = 5;
+    pub const DOUBLE: i8 = 6;
     pub const LIST: i8 = 7;
 }
 
@@ -133,7 +137,31 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         name: "cleanup.policy",
         broker_key: "log.cleanup.policy",
         kind: Kind::List(&["delete", "compact"]),
-        doc: "delete: old segments are removed by retention; compact: kept (sluice does not compact).",
+        doc: "delete: old segments are removed by retention; compact: the log cleaner keeps the latest record per key.",
+    },
+    TopicConfigKey {
+        name: "min.cleanable.dirty.ratio",
+        broker_key: "log.cleaner.min.cleanable.ratio",
+        kind: Kind::Ratio,
+        doc: "A compacted log is cleaned once its dirty (not yet cleaned) bytes are more than this share of its cleanable bytes.",
+    },
+    TopicConfigKey {
+        name: "delete.retention.ms",
+        broker_key: "log.cleaner.delete.retention.ms",
+        kind: Kind::Long(0),
+        doc: "How long a tombstone stays in a compacted log after the clean that first kept it (ms).",
+    },
+    TopicConfigKey {
+        name: "min.compaction.lag.ms",
+        broker_key: "log.cleaner.min.compaction.lag.ms",
+        kind: Kind::Long(0),
+        doc: "Records younger than this are never compacted (ms).",
+    },
+    TopicConfigKey {
+        name: "max.compaction.lag.ms",
+        broker_key: "log.cleaner.max.compaction.lag.ms",
+        kind: Kind::Long(1),
+        doc: "A record not yet compacted after this long gets its log cleaned whatever the dirty ratio (ms).",
     },
     TopicConfigKey {
         name: "unclean.leader.election.enable",
@@ -176,6 +204,15 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
                 ))
             }
         }
+        Kind::Ratio => match value.trim().parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
+            Ok(v) => Err(format!(
+                "Invalid value {v} for configuration {name}: Value must be no more than 1 and at least 0"
+            )),
+            Err(_) => Err(format!(
+                "Invalid value {value} for configuration {name}: not a number"
+            )),
+        },
         Kind::Bool => match parse_bool(value) {
             Some(_) => Ok(()),
             None => Err(format!(
@@ -363,6 +400,10 @@ pub fn broker_default(config: &Config, name: &str) -> Option<String> {
         }
         .to_string(),
         "cleanup.policy" => "delete".to_string(),
+        "min.cleanable.dirty.ratio" => log.min_cleanable_ratio.to_string(),
+        "delete.retention.ms" => log.delete_retention_ms.to_string(),
+        "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
+        "max.compaction.lag.ms" => log.max_compaction_lag_ms.to_string(),
         "unclean.leader.election.enable" => config.unclean_leader_election_enable.to_string(),
         _ => return None,
     })
@@ -382,6 +423,11 @@ impl From<&Config> for LogConfig {
             timestamp_type_log_append: c.message_timestamp_type == TimestampType::LogAppendTime,
             flush_interval_messages: c.log_flush_interval_messages,
             flush_interval_ms: c.log_flush_interval_ms,
+            compact: false,
+            min_cleanable_ratio: c.log_cleaner_min_cleanable_ratio,
+            delete_retention_ms: c.log_cleaner_delete_retention_ms,
+            min_compaction_lag_ms: c.log_cleaner_min_compaction_lag_ms,
+            max_compaction_lag_ms: c.log_cleaner_max_compaction_lag_ms,
         }
     }
 }
@@ -404,18 +450,26 @@ pub fn log_config(config: &Config, overrides: &BTreeMap<String, String>) -> LogC
             ("max.message.bytes", Some(v)) => log.max_message_bytes = v as usize,
             ("flush.messages", Some(v)) => log.flush_interval_messages = v as u64,
             ("flush.ms", Some(v)) => log.flush_interval_ms = Some(v as u64),
+            ("delete.retention.ms", Some(v)) => log.delete_retention_ms = v,
+            ("min.compaction.lag.ms", Some(v)) => log.min_compaction_lag_ms = v,
+            ("max.compaction.lag.ms", Some(v)) => log.max_compaction_lag_ms = v,
+            ("min.cleanable.dirty.ratio", _) => {
+                if let Ok(v) = value.trim().parse::<f64>() {
+                    log.min_cleanable_ratio = v;
+                }
+            }
             ("message.timestamp.type", _) => {
                 log.timestamp_type_log_append = value.trim() == "LogAppendTime"
             }
             _ => {}
         }
     }
-    // A compact-only topic keeps its data: nothing is deleted by age or size, whatever the
-    // retention settings say. (Sluice does not compact; such topics simply keep every record.)
+    // A compact-only topic is only compacted: nothing is deleted by age or size, whatever the
+    // retention settings say (Kafka applies retention only with `delete` in the policy).
     if let Some(policy) = overrides.get("cleanup.policy") {
-        if validate("cleanup.policy", Some(policy)).is_ok()
-            && !split_list(policy).contains(&"delete")
-        {
+        let valid = validate("cleanup.policy", Some(policy)).is_ok();
+        log.compact = valid && split_list(policy).contains(&"compact");
+        if valid && !split_list(policy).contains(&"delete") {
             log.retention_ms = -1;
             log.retention_bytes = -1;
         }
@@ -526,7 +580,55 @@ mod tests {
         o.insert("cleanup.policy".to_string(), "compact".to_string());
         o.insert("retention.ms".to_string(), "10".to_string());
         assert_eq!(log_config(&config, &o).retention_ms, -1);
+        assert!(log_config(&config, &o).compact);
         o.insert("cleanup.policy".to_string(), "compact,delete".to_string());
         assert_eq!(log_config(&config, &o).retention_ms, 10);
+        assert!(log_config(&config, &o).compact);
+        o.insert("cleanup.policy".to_string(), "delete".to_string());
+        assert!(!log_config(&config, &o).compact);
+    }
+
+    #[test]
+    fn cleaner_topic_configs() {
+        let mut config = Config::default();
+        config
+            .set("log.cleaner.delete.retention.ms", "5000")
+            .expect("set");
+        let mut o = BTreeMap::new();
+        let log = log_config(&config, &o);
+        assert_eq!(log.min_cleanable_ratio, 0.5);
+        assert_eq!(log.delete_retention_ms, 5000);
+        assert_eq!(log.min_compaction_lag_ms, 0);
+        assert_eq!(log.max_compaction_lag_ms, i64::MAX);
+        o.insert("min.cleanable.dirty.ratio".to_string(), "0.01".to_string());
+        o.insert("delete.retention.ms".to_string(), "100".to_string());
+        o.insert("min.compaction.lag.ms".to_string(), "7".to_string());
+        o.insert("max.compaction.lag.ms".to_string(), "60000".to_string());
+        let log = log_config(&config, &o);
+        assert_eq!(log.min_cleanable_ratio, 0.01);
+        assert_eq!(log.delete_retention_ms, 100);
+        assert_eq!(log.min_compaction_lag_ms, 7);
+        assert_eq!(log.max_compaction_lag_ms, 60_000);
+        assert!(validate("min.cleanable.dirty.ratio", Some("1")).is_ok());
+        assert!(validate("min.cleanable.dirty.ratio", Some("1.5")).is_err());
+        assert!(validate("min.cleanable.dirty.ratio", Some("-0.1")).is_err());
+        assert!(validate("min.cleanable.dirty.ratio", Some("x")).is_err());
+        assert!(validate("delete.retention.ms", Some("-1")).is_err());
+        assert!(validate("max.compaction.lag.ms", Some("0")).is_err());
+        let d = describe_topic(&config, &BTreeMap::new());
+        let get = |n: &str| d.iter().find(|c| c.name == n).expect(n);
+        assert_eq!(
+            get("min.cleanable.dirty.ratio").config_type,
+            config_type::DOUBLE
+        );
+        assert_eq!(get("delete.retention.ms").value.as_deref(), Some("5000"));
+        assert_eq!(
+            get("delete.retention.ms").source,
+            source::STATIC_BROKER_CONFIG
+        );
+        assert_eq!(
+            get("max.compaction.lag.ms").value.as_deref(),
+            Some("9223372036854775807")
+        );
     }
 }
