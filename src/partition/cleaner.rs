@@ -260,10 +260,10 @@ fn grab_filthiest(shared: &Shared, runtime: &tokio::runtime::Runtime) -> Option<
                 continue;
             }
         }
-        let asked = runtime.block_on(tokio::time::timeout(
-            ACTOR_TIMEOUT,
-            handle.send(CleanerView),
-        ));
+        // The timer is made inside the runtime (it needs its time driver).
+        let asked = runtime.block_on(async {
+            tokio::time::timeout(ACTOR_TIMEOUT, handle.send(CleanerView)).await
+        });
         let Ok(Ok(Some(view))) = asked else {
             continue;
         };
@@ -324,10 +324,10 @@ impl CleanerContext for Context<'_> {
             old: group.old.clone(),
             size: group.size,
         };
-        let answer = self.runtime.block_on(tokio::time::timeout(
-            ACTOR_TIMEOUT,
-            self.handle.send(ReplaceSegments(group)),
-        ));
+        let handle = self.handle;
+        let answer = self.runtime.block_on(async {
+            tokio::time::timeout(ACTOR_TIMEOUT, handle.send(ReplaceSegments(group))).await
+        });
         match answer {
             Ok(Ok(Ok(true))) => Ok(()),
             Ok(Ok(Ok(false))) => Err(CleanError::Aborted(
