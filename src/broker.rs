@@ -67,6 +67,10 @@ pub struct Broker {
     /// This start's broker epoch (the offset of its `RegisterBrokerRecord`), which Kafka's
     /// clean-shutdown marker records.
     broker_epoch: i64,
+    /// The log cleaner's threads (`log.cleaner.enable`); taken and stopped first at shutdown.
+    cleaner: std::sync::Mutex<Option<partition::cleaner::LogCleaner>>,
+    /// The cleaner's per-partition figures, for `/metrics`.
+    pub cleaner_figures: Option<partition::cleaner::CleanerFigures>,
 }
 
 /// Refreshes the log-dir checkpoints as each falls due, off the async threads.
@@ -271,7 +275,26 @@ impl Broker {
             ]),
         ));
         spawn_log_dir_checkpoints(log_dir_checkpoints.clone(), partitions.clone());
+        let cleaner = if config.log_cleaner_enable {
+            Some(partition::cleaner::LogCleaner::start(
+                partitions.clone(),
+                &log_dir,
+                partition::cleaner::CleanerSettings {
+                    threads: config.log_cleaner_threads,
+                    backoff: ms(config.log_cleaner_backoff_ms),
+                    dedupe_buffer_size: config.log_cleaner_dedupe_buffer_size,
+                    io_buffer_size: config.log_cleaner_io_buffer_size,
+                    load_factor: config.log_cleaner_io_buffer_load_factor,
+                    max_io_bytes_per_second: config.log_cleaner_io_max_bytes_per_second,
+                },
+            )?)
+        } else {
+            None
+        };
+        let cleaner_figures = cleaner.as_ref().map(|c| c.figures_source());
         Ok(Arc::new(Broker {
+            cleaner: std::sync::Mutex::new(cleaner),
+            cleaner_figures,
             log_dir_checkpoints,
             broker_epoch,
             config,
@@ -352,6 +375,18 @@ impl Broker {
 
     /// Closes every partition log (flush, checkpoints, clean marker), waiting at most `grace`.
     pub async fn shutdown_storage(&self, grace: Duration) {
+        // The cleaner first: it stops between two reads, and no swap reaches a closing log.
+        let cleaner = self
+            .cleaner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(cleaner) = cleaner {
+            let stopped = tokio::task::spawn_blocking(move || cleaner.stop());
+            if tokio::time::timeout(grace, stopped).await.is_err() {
+                warn!("the log cleaner did not stop in time");
+            }
+        }
         let closes: Vec<_> = self
             .partitions
             .all()

@@ -152,6 +152,29 @@ pub struct Config {
     pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// `log.segment.delete.delay.ms`. Default 60000.
     pub log_segment_delete_delay_ms: u64,
+    /// `log.cleaner.enable`. Default true.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.threads`. Default 1.
+    pub log_cleaner_threads: usize,
+    /// `log.cleaner.backoff.ms`. Default 15000.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`, shared by the threads. Default 128 MiB.
+    pub log_cleaner_dedupe_buffer_size: u64,
+    /// `log.cleaner.io.buffer.size`. Default 512 KiB.
+    pub log_cleaner_io_buffer_size: usize,
+    /// `log.cleaner.io.buffer.load.factor`. Default 0.9.
+    pub log_cleaner_io_buffer_load_factor: f64,
+    /// `log.cleaner.io.max.bytes.per.second`. Default `f64::MAX` (no cap).
+    pub log_cleaner_io_max_bytes_per_second: f64,
+    /// `log.cleaner.min.cleanable.ratio` (topics: `min.cleanable.dirty.ratio`). Default 0.5.
+    pub log_cleaner_min_cleanable_ratio: f64,
+    /// `log.cleaner.delete.retention.ms` (topics: `delete.retention.ms`). Default 1 day.
+    pub log_cleaner_delete_retention_ms: i64,
+    /// `log.cleaner.min.compaction.lag.ms` (topics: `min.compaction.lag.ms`). Default 0.
+    pub log_cleaner_min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms` (topics: `max.compaction.lag.ms`). Default
+    /// `i64::MAX`.
+    pub log_cleaner_max_compaction_lag_ms: i64,
     /// `log.flush.interval.messages`. Default `u64::MAX` (never; Kafka's Long.MAX_VALUE).
     pub log_flush_interval_messages: u64,
     /// `log.flush.interval.ms`. Default None (never).
@@ -463,6 +486,17 @@ impl Default for Config {
             log_flush_start_offset_checkpoint_interval_ms: 60_000,
             replica_high_watermark_checkpoint_interval_ms: 5_000,
             log_segment_delete_delay_ms: 60_000,
+            log_cleaner_enable: true,
+            log_cleaner_threads: 1,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_dedupe_buffer_size: 128 << 20,
+            log_cleaner_io_buffer_size: 512 << 10,
+            log_cleaner_io_buffer_load_factor: 0.9,
+            log_cleaner_io_max_bytes_per_second: f64::MAX,
+            log_cleaner_min_cleanable_ratio: 0.5,
+            log_cleaner_delete_retention_ms: 86_400_000,
+            log_cleaner_min_compaction_lag_ms: 0,
+            log_cleaner_max_compaction_lag_ms: i64::MAX,
             log_flush_interval_messages: u64::MAX,
             log_flush_interval_ms: None,
             flush_on_ack: FlushOnAck::None,

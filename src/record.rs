@@ -48,6 +48,9 @@ pub const ATTR_COMPRESSION_MASK: i16 = 0x07;
 pub const ATTR_LOG_APPEND_TIME: i16 = 0x08;
 pub const ATTR_TRANSACTIONAL: i16 = 0x10;
 pub const ATTR_CONTROL: i16 = 0x20;
+/// The batch's `baseTimestamp` is its delete horizon, set by the log cleaner (KIP-534): its
+/// tombstones may be removed once that time has passed.
+pub const ATTR_DELETE_HORIZON: i16 = 0x40;
 
 /// Why a batch was refused. Each maps onto one Kafka error code (see [`BatchError::error_code`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +170,17 @@ impl BatchHeader {
 
     pub fn is_transactional(&self) -> bool {
         self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// The delete horizon the log cleaner stamped (the base timestamp, when the attribute is
+    /// set).
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & ATTR_DELETE_HORIZON != 0).then_some(self.base_timestamp)
+    }
+
+    /// A producer id is set (idempotent or transactional producer).
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id >= 0
     }
 
     /// The sequence number of the last record (wrapping as Kafka's does).
@@ -653,6 +667,74 @@ impl BatchBuilder {
     }
 }
 
+/// Re-encodes a batch the log cleaner filtered (Kafka's `buildRetainedRecordsInto` and
+/// `writeEmptyHeader`): the fields of `original` — base offset, last offset delta (so the
+/// producer's last sequence survives), leader epoch, producer id, epoch and base sequence,
+/// timestamp type, transactional and control flags — with only `records` (each keeps its own
+/// offset and timestamp), uncompressed, and a fresh CRC.
+///
+/// With `delete_horizon_ms` the base timestamp is the horizon and the delete-horizon attribute is
+/// set; otherwise it is the first record's timestamp. The max timestamp is the records' largest
+/// (a LogAppendTime batch keeps its own). No record at all gives Kafka's empty batch: its header
+/// alone, kept so that a producer's last sequence or a round's last offset is not lost.
+pub fn rebuild_batch(
+    original: &BatchHeader,
+    records: &[Record],
+    delete_horizon_ms: Option<i64>,
+) -> Bytes {
+    let mut attributes = original.attributes & !(ATTR_COMPRESSION_MASK | ATTR_DELETE_HORIZON);
+    let log_append = original.attributes & ATTR_LOG_APPEND_TIME != 0;
+    let (base_timestamp, max_timestamp) = if records.is_empty() {
+        (-1, original.max_timestamp)
+    } else {
+        let base = delete_horizon_ms.unwrap_or(records[0].timestamp);
+        let max = if log_append {
+            original.max_timestamp
+        } else {
+            records.iter().map(|r| r.timestamp).max().unwrap_or(-1)
+        };
+        (base, max)
+    };
+    if delete_horizon_ms.is_some() && !records.is_empty() {
+        attributes |= ATTR_DELETE_HORIZON;
+    }
+    let mut body = BytesMut::new();
+    let mut one = BytesMut::new();
+    for r in records {
+        one.clear();
+        one.put_i8(0);
+        wire::put_varlong(&mut one, r.timestamp.wrapping_sub(base_timestamp));
+        wire::put_varlong(&mut one, r.offset.wrapping_sub(original.base_offset));
+        put_nullable(&mut one, r.key.as_deref());
+        put_nullable(&mut one, r.value.as_deref());
+        wire::put_varlong(&mut one, r.headers.len() as i64);
+        for (k, v) in &r.headers {
+            put_nullable(&mut one, Some(k.as_bytes()));
+            put_nullable(&mut one, v.as_deref());
+        }
+        wire::put_varlong(&mut body, one.len() as i64);
+        body.extend_from_slice(&one);
+    }
+    let mut buf = BytesMut::with_capacity(BATCH_HEADER_LEN + body.len());
+    buf.put_i64(original.base_offset);
+    buf.put_i32(MIN_BATCH_LENGTH + body.len() as i32);
+    buf.put_i32(original.partition_leader_epoch);
+    buf.put_i8(2);
+    buf.put_u32(0);
+    buf.put_i16(attributes);
+    buf.put_i32(original.last_offset_delta);
+    buf.put_i64(base_timestamp);
+    buf.put_i64(max_timestamp);
+    buf.put_i64(original.producer_id);
+    buf.put_i16(original.producer_epoch);
+    buf.put_i32(original.base_sequence);
+    buf.put_i32(records.len() as i32);
+    buf.extend_from_slice(&body);
+    let crc = compute_crc(&buf);
+    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    buf.freeze()
+}
+
 fn put_nullable(buf: &mut BytesMut, data: Option<&[u8]>) {
     match data {
         None => wire::put_varint(buf, -1),
@@ -783,6 +865,50 @@ mod tests {
         assert_eq!(read_varlong(&mut b), Ok(-1_726_045_973_899));
         assert_eq!(read_varint(&mut b), Ok(i32::MIN));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn rebuilt_batches_keep_offsets_producer_fields_and_a_valid_crc() {
+        let mut b = BatchBuilder::new(100, 5_000).producer(7, 2, 40);
+        b.push(Some(b"a"), Some(b"1"), &[("h", Some(b"x"))]);
+        b.push(Some(b"b"), Some(b"2"), &[]);
+        b.push(Some(b"a"), None, &[]);
+        let batch = b.build();
+        let original = validate(&batch).expect("valid");
+        let records = decode_records(&batch).expect("decodes");
+        // Keep the second and third; the tombstone gets a delete horizon.
+        let kept = rebuild_batch(&original, &records[1..], Some(90_000));
+        let h = validate(&kept).expect("valid CRC");
+        assert_eq!(h.base_offset, 100);
+        assert_eq!(h.last_offset_delta, 2, "last offset kept");
+        assert_eq!(h.record_count, 2);
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (7, 2, 40)
+        );
+        assert_eq!(h.delete_horizon_ms(), Some(90_000));
+        assert_eq!(h.max_timestamp, 5_000);
+        let back = decode_records(&kept).expect("decodes");
+        assert_eq!(
+            back,
+            records[1..].to_vec(),
+            "offsets and timestamps as before"
+        );
+        // Without a horizon the base timestamp is the first record's.
+        let plain = rebuild_batch(&original, &records[..1], None);
+        let h = validate(&plain).expect("valid");
+        assert_eq!((h.base_timestamp, h.delete_horizon_ms()), (5_000, None));
+        assert_eq!(
+            decode_records(&plain).expect("decodes"),
+            records[..1].to_vec()
+        );
+        // Nothing kept: Kafka's empty batch.
+        let empty = rebuild_batch(&original, &[], None);
+        let h = validate(&empty).expect("valid");
+        assert_eq!((h.record_count, h.last_offset_delta), (0, 2));
+        assert_eq!(h.total_len(), BATCH_HEADER_LEN);
+        assert_eq!(h.base_sequence, 40);
+        assert_eq!(h.last_sequence(), 42);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `prometheus-client`'s text encoder through a [`Collector`], so the exposition format is the
 //! crate's, not ours.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -13,12 +14,15 @@ use prometheus_client::registry::Registry;
 
 use crate::actor::{ActorRegistry, Identity};
 use crate::metrics::{Metrics, BUCKETS_US};
+use crate::partition::cleaner::PartitionCleaning;
 
 /// Values a scrape needs besides [`Metrics`].
 pub struct Snapshot {
     pub metrics: Arc<Metrics>,
     pub actors: Arc<ActorRegistry>,
     pub open_connections: usize,
+    /// The log cleaner's figures per `(topic, partition)` (empty when it is off).
+    pub cleaner: BTreeMap<(String, i32), PartitionCleaning>,
 }
 
 /// Renders the OpenMetrics text exposition (which Prometheus scrapes natively).
@@ -287,6 +291,73 @@ impl Collector for BrokerCollector {
                 }
             }
         }
+
+        // The log cleaner, per compacted partition it has looked at.
+        type Figure = fn(&PartitionCleaning) -> f64;
+        let cleaner_figures: [(&str, &str, MetricType, Figure); 6] = [
+            (
+                "cleaner_dirty_ratio",
+                "Dirty bytes over cleanable bytes when the cleaner last looked.",
+                MetricType::Gauge,
+                |f| f.dirty_ratio,
+            ),
+            (
+                "cleaner_last_clean_timestamp_ms",
+                "When the last clean of the partition finished (ms since the epoch; 0 = never).",
+                MetricType::Gauge,
+                |f| f.last_clean_ms as f64,
+            ),
+            (
+                "cleaner_cleans",
+                "Cleans of the partition.",
+                MetricType::Counter,
+                |f| f.cleans as f64,
+            ),
+            (
+                "cleaner_read_bytes",
+                "Bytes the cleaner read from the partition's segments.",
+                MetricType::Counter,
+                |f| f.bytes_read as f64,
+            ),
+            (
+                "cleaner_written_bytes",
+                "Bytes of cleaned segments the cleaner wrote.",
+                MetricType::Counter,
+                |f| f.bytes_written as f64,
+            ),
+            (
+                "cleaner_removed_records",
+                "Records the cleaner removed (superseded, expired tombstones, keyless).",
+                MetricType::Counter,
+                |f| f.records_removed as f64,
+            ),
+        ];
+        for (name, help, kind, field) in cleaner_figures {
+            let mut family = enc.encode_descriptor(name, help, None, kind)?;
+            for ((topic, partition), f) in &s.cleaner {
+                let labels = ([("topic", topic.clone())], [("partition", *partition)]);
+                let mut m = family.encode_family(&labels)?;
+                if matches!(kind, MetricType::Counter) {
+                    m.encode_counter::<NoLabelSet, f64, u64>(&field(f), None)?;
+                } else {
+                    m.encode_gauge(&field(f))?;
+                }
+            }
+        }
+        {
+            let mut family = enc.encode_descriptor(
+                "cleaner_uncleanable",
+                "1 for a partition the cleaner gave up on until restart (corrupt bytes, disk error).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((topic, partition), f) in &s.cleaner {
+                let labels = ([("topic", topic.clone())], [("partition", *partition)]);
+                family
+                    .encode_family(&labels)?
+                    .encode_gauge(&i64::from(f.uncleanable))?;
+            }
+        }
         Ok(())
     }
 }
@@ -315,11 +386,32 @@ mod tests {
         if let Some(g) = p.partition_gauges() {
             g.log_end_offset.store(42, Ordering::Relaxed);
         }
+        let mut cleaner = BTreeMap::new();
+        cleaner.insert(
+            ("compacted".to_string(), 0),
+            PartitionCleaning {
+                dirty_ratio: 0.25,
+                cleans: 3,
+                records_removed: 80,
+                ..PartitionCleaning::default()
+            },
+        );
         let text = render(Snapshot {
             metrics,
             actors,
             open_connections: 2,
+            cleaner,
         });
+        assert!(
+            text.contains("sluice_cleaner_dirty_ratio{topic=\"compacted\",partition=\"0\"} 0.25"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "sluice_cleaner_removed_records_total{topic=\"compacted\",partition=\"0\"} 80"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("sluice_requests_total{api=\"Produce\",version=\"9\"} 2"),
             "{text}"

@@ -115,6 +115,12 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Answer {
                 metrics: state.broker.metrics.clone(),
                 actors: state.broker.actors.clone(),
                 open_connections: state.broker.connections.count(),
+                cleaner: state
+                    .broker
+                    .cleaner_figures
+                    .as_ref()
+                    .map(|f| f.get())
+                    .unwrap_or_default(),
             }),
         ),
         (&Method::GET, "/actors") => {

@@ -101,10 +101,6 @@ pub fn treatment(key: &str) -> Option<Treatment> {
             reason: "sluice stores batches as the producer compressed them \
                      (compression.type=producer); recompression is not there yet",
         },
-        "log.cleaner.enable" => Only {
-            accepts: is_false,
-            reason: "there is no log cleaner yet",
-        },
         "log.preallocate" => Only {
             accepts: is_false,
             reason: "sluice does not preallocate segment files",
@@ -185,7 +181,6 @@ fn prefixed(key: &str) -> Option<Treatment> {
         ("sasl.", Refused(NO_SECURITY)),
         ("listener.name.", Refused(NO_SECURITY)),
         ("delegation.token.", Refused(NO_SECURITY)),
-        ("log.cleaner.", Refused("there is no log cleaner yet")),
         ("remote.log.", Moot("tiered storage is off")),
         ("controller.quorum.", Moot(ONE_VOTER)),
         ("controller.", Moot(ONE_VOTER)),
@@ -288,7 +283,6 @@ mod tests {
             "listener.name.external.ssl.keystore.location",
             "/x"
         ));
-        assert!(!accepts("log.cleaner.threads", "2"));
         assert!(!accepts("metadata.max.retention.ms", "1"));
         assert!(accepts(
             "controller.quorum.bootstrap.servers",

@@ -697,6 +697,125 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    // ----- the log cleaner (compaction of cleanup.policy=compact topics) -----
+    Setting {
+        key: "log.cleaner.enable",
+        aliases: &[],
+        default: "true",
+        help: "Run the log cleaner, which compacts topics with cleanup.policy=compact (latest \
+               record per key kept); false = such topics keep every record.",
+        set: |l, v| {
+            l.config.log_cleaner_enable = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.threads",
+        aliases: &[],
+        default: "1",
+        help: "Background threads cleaning logs (never the partitions' own threads); each \
+               cleans one log at a time.",
+        set: |l, v| {
+            l.config.log_cleaner_threads = num(v, 1, 64)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.backoff.ms",
+        aliases: &[],
+        default: "15000",
+        help: "How long a cleaner thread sleeps when no log is dirty enough to clean.",
+        set: |l, v| {
+            l.config.log_cleaner_backoff_ms = num(v, 0, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.dedupe.buffer.size",
+        aliases: &[],
+        default: "134217728",
+        help: "Memory for the cleaners' key → offset maps, shared equally by the threads (24 \
+               bytes a key); a log with more keys than fit is cleaned in several passes.",
+        set: |l, v| {
+            l.config.log_cleaner_dedupe_buffer_size = num(v, 1 << 20, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.io.buffer.size",
+        aliases: &[],
+        default: "524288",
+        help: "Bytes a cleaner reads from a segment at a time (more for a larger batch).",
+        set: |l, v| {
+            l.config.log_cleaner_io_buffer_size = num(v, 1024, I32_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.io.buffer.load.factor",
+        aliases: &[],
+        default: "0.9",
+        help: "How full a cleaner's key → offset map may get before the pass stops there.",
+        set: |l, v| {
+            l.config.log_cleaner_io_buffer_load_factor = float(v, 0.0, 1.0, false)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.io.max.bytes.per.second",
+        aliases: &[],
+        default: "1.7976931348623157E308",
+        help: "Cap on the bytes all cleaner threads together read and write per second; \
+               1.7976931348623157E308 (Kafka's Double.MAX_VALUE) = no cap.",
+        set: |l, v| {
+            l.config.log_cleaner_io_max_bytes_per_second = float(v, 0.0, f64::MAX, false)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.min.cleanable.ratio",
+        aliases: &[],
+        default: "0.5",
+        help: "Broker default of min.cleanable.dirty.ratio: a log is cleaned once its dirty \
+               bytes are more than this share of its cleanable bytes.",
+        set: |l, v| {
+            l.config.log_cleaner_min_cleanable_ratio = float(v, 0.0, 1.0, true)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.delete.retention.ms",
+        aliases: &[],
+        default: "86400000",
+        help: "Broker default of delete.retention.ms: how long a tombstone is kept after the \
+               clean that first kept it.",
+        set: |l, v| {
+            l.config.log_cleaner_delete_retention_ms = num(v, 0, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.min.compaction.lag.ms",
+        aliases: &[],
+        default: "0",
+        help: "Broker default of min.compaction.lag.ms: records younger than this are not \
+               cleaned.",
+        set: |l, v| {
+            l.config.log_cleaner_min_compaction_lag_ms = num(v, 0, I64_MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "log.cleaner.max.compaction.lag.ms",
+        aliases: &[],
+        default: "9223372036854775807",
+        help: "Broker default of max.compaction.lag.ms: a dirty record older than this gets \
+               its log cleaned whatever the dirty ratio.",
+        set: |l, v| {
+            l.config.log_cleaner_max_compaction_lag_ms = num(v, 1, I64_MAX)?;
+            Ok(())
+        },
+    },
     Setting {
         key: "log.flush.interval.messages",
         aliases: &[],
@@ -901,6 +1020,30 @@ fn int(v: &Value, min: i128, max: i128) -> Result<i128, String> {
         Err(format!("must be at most {max}"))
     } else {
         Ok(n)
+    }
+}
+
+/// A number (Kafka's DOUBLE) in `min..=max`; `min` itself only if `min_inclusive`.
+fn float(v: &Value, min: f64, max: f64, min_inclusive: bool) -> Result<f64, String> {
+    let x = match v {
+        Value::Float(x) => *x,
+        Value::Int(n) => *n as f64,
+        Value::Str(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| "expected a number".to_owned())?,
+        _ => return Err("expected a number".into()),
+    };
+    if x.is_nan() || x < min || (x == min && !min_inclusive) {
+        Err(if min_inclusive {
+            format!("must be at least {min}")
+        } else {
+            format!("must be more than {min}")
+        })
+    } else if x > max {
+        Err(format!("must be at most {max}"))
+    } else {
+        Ok(x)
     }
 }
 

@@ -561,6 +561,35 @@ const SAMPLES: &[(&str, &str, Check)] = &[
     ("offsets.retention.minutes", "60", |c| {
         c.offsets_retention_minutes == 60
     }),
+    ("log.cleaner.enable", "false", |c| !c.log_cleaner_enable),
+    ("log.cleaner.threads", "2", |c| c.log_cleaner_threads == 2),
+    ("log.cleaner.backoff.ms", "100", |c| {
+        c.log_cleaner_backoff_ms == 100
+    }),
+    ("log.cleaner.dedupe.buffer.size", "2097152", |c| {
+        c.log_cleaner_dedupe_buffer_size == 2 << 20
+    }),
+    ("log.cleaner.io.buffer.size", "65536", |c| {
+        c.log_cleaner_io_buffer_size == 65_536
+    }),
+    ("log.cleaner.io.buffer.load.factor", "0.75", |c| {
+        c.log_cleaner_io_buffer_load_factor == 0.75
+    }),
+    ("log.cleaner.io.max.bytes.per.second", "1048576.5", |c| {
+        c.log_cleaner_io_max_bytes_per_second == 1_048_576.5
+    }),
+    ("log.cleaner.min.cleanable.ratio", "0.01", |c| {
+        c.log_cleaner_min_cleanable_ratio == 0.01
+    }),
+    ("log.cleaner.delete.retention.ms", "1000", |c| {
+        c.log_cleaner_delete_retention_ms == 1000
+    }),
+    ("log.cleaner.min.compaction.lag.ms", "5", |c| {
+        c.log_cleaner_min_compaction_lag_ms == 5
+    }),
+    ("log.cleaner.max.compaction.lag.ms", "60000", |c| {
+        c.log_cleaner_max_compaction_lag_ms == 60_000
+    }),
     ("log.filter", "info,sluice=debug", |c| {
         c.log_filter.as_deref() == Some("info,sluice=debug")
     }),

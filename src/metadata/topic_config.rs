@@ -43,6 +43,8 @@ enum Kind {
     Bool,
     /// Kafka's throttled-replica list (a LIST): empty, `*`, or `partition:broker` pairs.
     Replicas,
+    /// A number in `[0, 1]` (Kafka's DOUBLE with `between(0, 1)`).
+    Ratio,
 }
 
 impl TopicConfigKey {
@@ -54,6 +56,7 @@ impl TopicConfigKey {
             Kind::Choice(_) => config_type::STRING,
             Kind::List(_) | Kind::Replicas => config_type::LIST,
             Kind::Bool => config_type::BOOLEAN,
+            Kind::Ratio => config_type::DOUBLE,
         }
     }
 
@@ -78,6 +81,7 @@ pub mod config_type {
     pub const INT: i8 = 3;
     pub const SHORT: i8 = 4;
     pub const LONG: i8 = 5;
+    pub const DOUBLE: i8 = 6;
     pub const LIST: i8 = 7;
 }
 
@@ -89,10 +93,8 @@ const NO_TIERED_STORAGE: &str = "tiered storage is not there: sluice keeps every
                                  locally (remote.storage.enable=false)";
 
 /// Kafka 4's topic configs, each honoured — for every value, or for the values its `only`
-/// accepts (the others are refused by name) — except the log cleaner's own
-/// (`min.cleanable.dirty.ratio`, `delete.retention.ms`, `min.compaction.lag.ms`,
-/// `max.compaction.lag.ms`), which are refused as unknown until the cleaner is there, as are
-/// the keys Kafka 4 removed (`message.format.version`, `message.downconversion.enable`,
+/// accepts (the others are refused by name) — except the keys Kafka 4 removed, refused as
+/// unknown (`message.format.version`, `message.downconversion.enable`,
 /// `message.timestamp.difference.max.ms`).
 ///
 /// A few keys only act through another key pinned to the one value sluice takes, and then do
@@ -205,7 +207,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         broker_key: Some("log.cleanup.policy"),
         kind: Kind::List(&["delete", "compact"]),
         only: None,
-        doc: "delete: segments past retention are deleted; compact: records must have keys and retention deletes nothing (the log cleaner is not there yet, so nothing is compacted either); compact,delete: both.",
+        doc: "delete: segments past retention are deleted; compact: records must have keys and retention deletes nothing and the log cleaner keeps the latest record per key; compact,delete: both.",
     },
     TopicConfigKey {
         name: "min.insync.replicas",
@@ -213,6 +215,34 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         kind: Kind::Int(1),
         only: None,
         doc: "In-sync replicas an acks=all produce needs; this node is the only replica, so above 1 such produces get NOT_ENOUGH_REPLICAS.",
+    },
+    TopicConfigKey {
+        name: "min.cleanable.dirty.ratio",
+        broker_key: Some("log.cleaner.min.cleanable.ratio"),
+        kind: Kind::Ratio,
+        only: None,
+        doc: "A compacted log is cleaned once its dirty (not yet cleaned) bytes are more than this share of its cleanable bytes.",
+    },
+    TopicConfigKey {
+        name: "delete.retention.ms",
+        broker_key: Some("log.cleaner.delete.retention.ms"),
+        kind: Kind::Long(0),
+        only: None,
+        doc: "How long a tombstone stays in a compacted log after the clean that first kept it (ms).",
+    },
+    TopicConfigKey {
+        name: "min.compaction.lag.ms",
+        broker_key: Some("log.cleaner.min.compaction.lag.ms"),
+        kind: Kind::Long(0),
+        only: None,
+        doc: "Records younger than this are never compacted (ms).",
+    },
+    TopicConfigKey {
+        name: "max.compaction.lag.ms",
+        broker_key: Some("log.cleaner.max.compaction.lag.ms"),
+        kind: Kind::Long(1),
+        only: None,
+        doc: "A record not yet compacted after this long gets its log cleaned whatever the dirty ratio (ms).",
     },
     TopicConfigKey {
         name: "unclean.leader.election.enable",
@@ -383,6 +413,15 @@ fn check_kind(key: &TopicConfigKey, value: &str) -> Result<(), String> {
                 ))
             }
         }
+        Kind::Ratio => match value.trim().parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
+            Ok(v) => Err(format!(
+                "Invalid value {v} for configuration {name}: Value must be no more than 1 and at least 0"
+            )),
+            Err(_) => Err(format!(
+                "Invalid value {value} for configuration {name}: not a number"
+            )),
+        },
         Kind::Bool => match parse_bool(value) {
             Some(_) => Ok(()),
             None => Err(format!(
@@ -479,6 +518,10 @@ fn broker_key_family(broker_key: &'static str) -> &'static [&'static str] {
         "log.cleanup.policy" => &["log.cleanup.policy"],
         "min.insync.replicas" => &["min.insync.replicas"],
         "unclean.leader.election.enable" => &["unclean.leader.election.enable"],
+        "log.cleaner.min.cleanable.ratio" => &["log.cleaner.min.cleanable.ratio"],
+        "log.cleaner.delete.retention.ms" => &["log.cleaner.delete.retention.ms"],
+        "log.cleaner.min.compaction.lag.ms" => &["log.cleaner.min.compaction.lag.ms"],
+        "log.cleaner.max.compaction.lag.ms" => &["log.cleaner.max.compaction.lag.ms"],
         // Kafka keys that are not sluice settings: only their built-in default applies.
         _ => &[],
     }
@@ -612,6 +655,10 @@ pub fn broker_default(config: &Config, name: &str) -> Option<String> {
         "message.timestamp.after.max.ms" => log.timestamp_after_max_ms.to_string(),
         "cleanup.policy" => config.log_cleanup_policy.join(","),
         "min.insync.replicas" => log.min_insync_replicas.to_string(),
+        "min.cleanable.dirty.ratio" => log.min_cleanable_ratio.to_string(),
+        "delete.retention.ms" => log.delete_retention_ms.to_string(),
+        "min.compaction.lag.ms" => log.min_compaction_lag_ms.to_string(),
+        "max.compaction.lag.ms" => log.max_compaction_lag_ms.to_string(),
         "unclean.leader.election.enable" => config.unclean_leader_election_enable.to_string(),
         "compression.type" => "producer".to_string(),
         "compression.gzip.level" => "-1".to_string(),
@@ -660,6 +707,10 @@ impl From<&Config> for LogConfig {
             min_insync_replicas: c.min_insync_replicas,
             flush_interval_messages: c.log_flush_interval_messages,
             flush_interval_ms: c.log_flush_interval_ms,
+            min_cleanable_ratio: c.log_cleaner_min_cleanable_ratio,
+            delete_retention_ms: c.log_cleaner_delete_retention_ms,
+            min_compaction_lag_ms: c.log_cleaner_min_compaction_lag_ms,
+            max_compaction_lag_ms: c.log_cleaner_max_compaction_lag_ms,
         }
     }
 }
@@ -687,6 +738,14 @@ pub fn log_config(config: &Config, overrides: &BTreeMap<String, String>) -> LogC
             ("message.timestamp.before.max.ms", Some(v)) => log.timestamp_before_max_ms = v,
             ("message.timestamp.after.max.ms", Some(v)) => log.timestamp_after_max_ms = v,
             ("min.insync.replicas", Some(v)) => log.min_insync_replicas = v as i32,
+            ("delete.retention.ms", Some(v)) => log.delete_retention_ms = v,
+            ("min.compaction.lag.ms", Some(v)) => log.min_compaction_lag_ms = v,
+            ("max.compaction.lag.ms", Some(v)) => log.max_compaction_lag_ms = v,
+            ("min.cleanable.dirty.ratio", _) => {
+                if let Ok(v) = value.trim().parse::<f64>() {
+                    log.min_cleanable_ratio = v;
+                }
+            }
             ("message.timestamp.type", _) => {
                 log.timestamp_type_log_append = value.trim() == "LogAppendTime"
             }
@@ -885,11 +944,11 @@ mod tests {
             ("message.format.version", "3.0"),
             ("message.downconversion.enable", "true"),
             ("message.timestamp.difference.max.ms", "1"),
-            // The log cleaner's, not there yet.
-            ("min.cleanable.dirty.ratio", "0.5"),
-            ("delete.retention.ms", "1"),
-            ("min.compaction.lag.ms", "1"),
-            ("max.compaction.lag.ms", "1"),
+            // The log cleaner's, out of their ranges.
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("delete.retention.ms", "-1"),
+            ("min.compaction.lag.ms", "-1"),
+            ("max.compaction.lag.ms", "0"),
         ] {
             assert!(validate(name, Some(value)).is_err(), "{name}={value}");
         }
@@ -955,5 +1014,49 @@ mod tests {
         for key in TOPIC_CONFIGS {
             assert!(broker_default(&config, key.name).is_some(), "{}", key.name);
         }
+    }
+
+    #[test]
+    fn cleaner_topic_configs() {
+        let mut config = Config::default();
+        config
+            .set("log.cleaner.delete.retention.ms", "5000")
+            .expect("set");
+        let mut o = BTreeMap::new();
+        let log = log_config(&config, &o);
+        assert_eq!(log.min_cleanable_ratio, 0.5);
+        assert_eq!(log.delete_retention_ms, 5000);
+        assert_eq!(log.min_compaction_lag_ms, 0);
+        assert_eq!(log.max_compaction_lag_ms, i64::MAX);
+        o.insert("min.cleanable.dirty.ratio".to_string(), "0.01".to_string());
+        o.insert("delete.retention.ms".to_string(), "100".to_string());
+        o.insert("min.compaction.lag.ms".to_string(), "7".to_string());
+        o.insert("max.compaction.lag.ms".to_string(), "60000".to_string());
+        let log = log_config(&config, &o);
+        assert_eq!(log.min_cleanable_ratio, 0.01);
+        assert_eq!(log.delete_retention_ms, 100);
+        assert_eq!(log.min_compaction_lag_ms, 7);
+        assert_eq!(log.max_compaction_lag_ms, 60_000);
+        assert!(validate("min.cleanable.dirty.ratio", Some("1")).is_ok());
+        assert!(validate("min.cleanable.dirty.ratio", Some("1.5")).is_err());
+        assert!(validate("min.cleanable.dirty.ratio", Some("-0.1")).is_err());
+        assert!(validate("min.cleanable.dirty.ratio", Some("x")).is_err());
+        assert!(validate("delete.retention.ms", Some("-1")).is_err());
+        assert!(validate("max.compaction.lag.ms", Some("0")).is_err());
+        let d = describe_topic(&config, &BTreeMap::new());
+        let get = |n: &str| d.iter().find(|c| c.name == n).expect(n);
+        assert_eq!(
+            get("min.cleanable.dirty.ratio").config_type,
+            config_type::DOUBLE
+        );
+        assert_eq!(get("delete.retention.ms").value.as_deref(), Some("5000"));
+        assert_eq!(
+            get("delete.retention.ms").source,
+            source::STATIC_BROKER_CONFIG
+        );
+        assert_eq!(
+            get("max.compaction.lag.ms").value.as_deref(),
+            Some("9223372036854775807")
+        );
     }
 }

@@ -23,7 +23,7 @@
 //! segments); these root files are its mirror for Kafka, and are read by sluice only as hints for
 //! a partition without its own file (a Kafka directory, `OpenHints`). A directory of an older
 //! sluice gains them at the first interval. `cleaner-offset-checkpoint` (the log cleaner's
-//! progress) is read and kept as it is, never written: sluice has no compaction yet.
+//! progress) is the log cleaner's own ([`super::cleaner`]).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -31,12 +31,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::warn;
 
+#[cfg(test)]
 use super::files::read_offset_checkpoint;
 use super::files::{
-    CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
-    REPLICATION_OFFSET_CHECKPOINT,
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
 };
 use super::PartitionRegistry;
 use crate::util::fs::write_atomically;
@@ -88,16 +88,7 @@ pub struct LogDirCheckpoints {
 }
 
 impl LogDirCheckpoints {
-    /// Also reads `cleaner-offset-checkpoint`, to say once that it is kept but not used.
     pub fn new(log_dir: &Path, intervals: Intervals) -> LogDirCheckpoints {
-        let cleaner = read_offset_checkpoint(&log_dir.join(CLEANER_OFFSET_CHECKPOINT));
-        if !cleaner.is_empty() {
-            info!(
-                file = %log_dir.join(CLEANER_OFFSET_CHECKPOINT).display(),
-                partitions = cleaner.len(),
-                "log cleaner checkpoint kept as it is: sluice does not compact yet"
-            );
-        }
         let now = Instant::now();
         LogDirCheckpoints {
             log_dir: log_dir.to_path_buf(),

@@ -8,6 +8,7 @@
 //! usually serves that slice without asking the actor; no polling loop, no thread.
 
 pub mod checkpoints;
+pub mod cleaner;
 pub mod files;
 pub mod manager;
 pub mod registry;
@@ -24,6 +25,7 @@ use tracing::{debug, error, info, Span};
 use crate::actor::ActorSpan;
 use crate::actor::ActorStats;
 use crate::error::ErrorCode;
+use crate::storage::cleaner::{CleanedGroup, LogView};
 use crate::storage::{
     AppendError, AppendInfo, FileSlice, LogConfig, OpenHints, PartitionLog, RecordError,
 };
@@ -558,6 +560,57 @@ impl Handler<DeleteRecordsBefore> for PartitionActor {
         self.publish();
         self.schedule_file_removal(ctx);
         Ok(start)
+    }
+}
+
+/// The log cleaner asks what it may clean: the log's inactive segments (see
+/// [`crate::storage::cleaner::LogView`]), or `None` if the topic is not compacted (or the log
+/// failed to open).
+#[derive(Message)]
+#[rtype(result = "Option<LogView>")]
+pub struct CleanerView;
+
+impl Handler<CleanerView> for PartitionActor {
+    type Result = Option<LogView>;
+
+    fn handle(&mut self, _: CleanerView, ctx: &mut Self::Context) -> Option<LogView> {
+        self.write_appends(ctx);
+        let log = self.log.as_ref()?;
+        log.config().compact.then(|| log.cleaner_view())
+    }
+}
+
+/// The log cleaner wrote a group of cleaned segments beside the live ones: swap them in (the
+/// actor is the only one to change its live segments, so every read and append sees either the
+/// old segments or the new one). Answers false if the segments it replaces changed meanwhile.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ErrorCode>")]
+pub struct ReplaceSegments(pub CleanedGroup);
+
+impl Handler<ReplaceSegments> for PartitionActor {
+    type Result = Result<bool, ErrorCode>;
+
+    fn handle(&mut self, msg: ReplaceSegments, ctx: &mut Self::Context) -> Self::Result {
+        self.write_appends(ctx);
+        let _e = self.span().entered();
+        let log = self.log_mut()?;
+        if !log.config().compact {
+            return Ok(false);
+        }
+        let replaced = log.replace_segments(&msg.0, now_ms()).map_err(|e| {
+            error!(error = %e, "swapping in cleaned segments failed");
+            ErrorCode::KafkaStorageError
+        })?;
+        if replaced {
+            debug!(
+                base_offset = msg.0.base_offset,
+                replaced = msg.0.old.len(),
+                bytes = msg.0.size,
+                "cleaned segment swapped in"
+            );
+        }
+        self.publish();
+        Ok(replaced)
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`LogConfig`]: the settings of one partition log, named after Kafka's topic configs.
 
 /// Per-partition log settings; names follow Kafka's topic configs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll before a segment would grow past this (capped at `i32::MAX`).
     pub segment_bytes: u64,
@@ -42,6 +42,16 @@ pub struct LogConfig {
     pub flush_interval_messages: u64,
     /// `flush.ms`: fsync once the oldest unflushed record is this old.
     pub flush_interval_ms: Option<u64>,
+    /// `min.cleanable.dirty.ratio`: the cleaner takes the log once its dirty bytes are more
+    /// than this share of the bytes it could clean (0..=1).
+    pub min_cleanable_ratio: f64,
+    /// `delete.retention.ms`: how long a tombstone stays after the clean that first kept it.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this forces a clean, whatever the
+    /// dirty ratio.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl LogConfig {
@@ -79,6 +89,10 @@ impl Default for LogConfig {
             min_insync_replicas: 1,
             flush_interval_messages: u64::MAX,
             flush_interval_ms: None,
+            min_cleanable_ratio: 0.5,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }

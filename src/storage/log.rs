@@ -1,24 +1,31 @@
 //! `PartitionLog`: the segments of one topic-partition directory, and everything the partition
 //! actor asks of its storage (append, read, offsets by time, flush, retention, recovery).
 
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tracing::{info, warn};
 
 use crate::record::BatchHeader;
 use crate::storage::checkpoint::{self, Checkpoint};
+use crate::storage::cleaner::{CleanedGroup, LogView, SegmentInfo};
 use crate::storage::error::{AppendError, ReadError, StorageError};
+use crate::storage::files::{with_path, CLEANED_SUFFIX, SWAP_SUFFIX};
+use crate::storage::index::{OFFSET_INDEX_ENTRY_SIZE, TIME_INDEX_ENTRY_SIZE};
 use crate::storage::leader_epoch::LeaderEpochCache;
 use crate::storage::loader;
 use crate::storage::producer_snapshot;
 use crate::storage::producer_state::{PendingAppend, ProducerStateManager, Verdict};
 use crate::storage::retention::{self, Cause};
 use crate::storage::scan::{ScanCounters, ScanStats};
-use crate::storage::segment::MAX_SEGMENT_BYTES;
+use crate::storage::segment::recovery::LoadMode;
+use crate::storage::segment::{LogSegment, MAX_SEGMENT_BYTES};
 use crate::storage::segments::LogSegments;
 use crate::storage::validator::{self, Piece};
+use crate::util::fs::sync_dir;
 
 pub use crate::storage::config::LogConfig;
 pub use crate::storage::loader::{OpenHints, RecoveryStats};
@@ -882,6 +889,98 @@ impl PartitionLog {
             removed += files.len();
         }
         Ok(removed)
+    }
+
+    /// What the log cleaner needs: every segment but the active one, with its open file (see
+    /// [`crate::storage::cleaner`]). Cheap: no file is read.
+    pub fn cleaner_view(&self) -> LogView {
+        let segments = self
+            .segments
+            .inactive()
+            .map(|(s, next)| SegmentInfo {
+                base_offset: s.base_offset(),
+                next_base_offset: next,
+                size: s.size(),
+                file: Arc::clone(s.file()),
+                largest_timestamp: s.largest_timestamp(),
+                offset_index_bytes: (s.offset_index().len() * OFFSET_INDEX_ENTRY_SIZE) as u64,
+                time_index_bytes: (s.time_index().len() * TIME_INDEX_ENTRY_SIZE) as u64,
+            })
+            .collect();
+        LogView {
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+            active_base_offset: self
+                .segments
+                .last_base_offset()
+                .unwrap_or(self.log_end_offset),
+            segments,
+            producer_last_offsets: self.producers.last_data_offsets(),
+        }
+    }
+
+    /// Swaps a group the log cleaner wrote in for the segments it was cleaned from (Kafka's
+    /// `replaceSegments`), if those are still exactly the segments of the log (same files, none
+    /// of them the active one); returns false, changing nothing, if not (retention or
+    /// DeleteRecords took some meanwhile: that clean is discarded).
+    ///
+    /// ```text
+    /// {base}.log.cleaned (+ .index, .timeindex) ─rename─▶ .swap ─▶ old segments deleted
+    ///                                                     ─rename─▶ {base}.log (+ indexes)
+    /// ```
+    ///
+    /// Each step is followed by a directory fsync; a crash at any point is finished or undone by
+    /// the next open (`loader::complete_interrupted_swaps`). A read already holding an old
+    /// segment's file goes on reading it.
+    pub fn replace_segments(&mut self, group: &CleanedGroup, now_ms: i64) -> io::Result<bool> {
+        let Some(&(last_old, _)) = group.old.last() else {
+            return Ok(false);
+        };
+        let still_there = group.base_offset == group.old[0].0
+            && self
+                .segments
+                .last_base_offset()
+                .is_some_and(|active| active > last_old)
+            && group.old.iter().all(|(base, file)| {
+                self.segments
+                    .get(*base)
+                    .is_some_and(|s| Arc::ptr_eq(s.file(), file))
+            });
+        if !still_there {
+            return Ok(false);
+        }
+        self.touch()?;
+        let cleaned = group.files(CLEANED_SUFFIX);
+        let swap = group.files(SWAP_SUFFIX);
+        let live = group.files("");
+        for (from, to) in cleaned.iter().zip(&swap) {
+            fs::rename(from, to).map_err(|e| with_path(e, from))?;
+        }
+        sync_dir(&self.dir)?;
+        for (base, _) in &group.old {
+            if let Some(segment) = self.segments.remove(*base) {
+                segment.delete()?;
+            }
+        }
+        for (from, to) in swap.iter().zip(&live) {
+            fs::rename(from, to).map_err(|e| with_path(e, from))?;
+        }
+        sync_dir(&self.dir)?;
+        let next_base = self.segments.next_base_after(group.base_offset);
+        let (segment, _) = LogSegment::load(
+            &self.dir,
+            group.base_offset,
+            &self.config,
+            LoadMode::Trust,
+            next_base,
+            &self.counters,
+            now_ms,
+        )?;
+        self.segments.insert(segment);
+        self.last_write = None;
+        Ok(true)
     }
 
     /// Changes the configuration; it applies to the next appends, rolls and retention passes.

@@ -34,6 +34,7 @@
 //! | `segments.rs` | the ordered segment set: lookup by offset and by time, roll | `LogSegments` |
 //! | `validator.rs` | checking a produced input's batches, assigning offsets, stamping LogAppendTime | `LogValidator` |
 //! | `retention.rs` | `retention.ms`, `retention.bytes`, log-start-offset rules; deleting segments | `UnifiedLog.deleteOldSegments` |
+//! | [`cleaner`] | compaction of one log off the actor: what is dirty, the [`cleaner::offset_map::OffsetMap`], rewriting groups of segments into `.cleaned` files | `Cleaner`, `SkimpyOffsetMap`, `LogCleanerManager.cleanableOffsets` |
 //! | `loader.rs` | opening a directory: the log cleaner's interrupted swaps, leftovers, trust or recover per segment, producer-state rebuild; [`OpenHints`], [`RecoveryStats`] | `LogLoader` |
 //! | [`log`] | [`PartitionLog`], what the partition actor asks: open, append, read, ListOffsets, flush, retention, DeleteRecords, close | `UnifiedLog` / `LocalLog` |
 //!
@@ -72,6 +73,7 @@
 //! rolled, so a finer on-disk recovery point would not shorten a recovery.
 
 mod checkpoint;
+pub mod cleaner;
 mod config;
 mod error;
 mod files;

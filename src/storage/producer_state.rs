@@ -360,6 +360,16 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
+    /// The offset of the last batch each producer wrote, by producer id (Kafka's
+    /// `lastRecordsOfActiveProducers`): the log cleaner keeps those batches, at least their
+    /// headers, so a producer's last sequence survives compaction.
+    pub fn last_data_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(&id, p)| Some((id, p.batches.back()?.last_offset())))
+            .collect()
+    }
+
     pub fn map_end_offset(&self) -> i64 {
         self.map_end_offset
     }

@@ -61,6 +61,23 @@ impl LogSegments {
         self.by_base.keys().copied().collect()
     }
 
+    /// The active segment's base offset.
+    pub(crate) fn last_base_offset(&self) -> Option<i64> {
+        self.by_base.keys().next_back().copied()
+    }
+
+    pub(crate) fn get(&self, base_offset: i64) -> Option<&LogSegment> {
+        self.by_base.get(&base_offset)
+    }
+
+    /// The base offset of the first segment after `base_offset`, if any.
+    pub(crate) fn next_base_after(&self, base_offset: i64) -> Option<i64> {
+        self.by_base
+            .range(base_offset.saturating_add(1)..)
+            .next()
+            .map(|(&b, _)| b)
+    }
+
     pub(crate) fn first_base_offset(&self) -> Option<i64> {
         self.by_base.keys().next().copied()
     }

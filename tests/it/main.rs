@@ -26,6 +26,7 @@ mod kafka_dir;
 mod kafkajs;
 mod kcat;
 mod limits;
+mod log_cleaner;
 mod metadata_api;
 mod metadata_log;
 mod offsets_topic;

@@ -63,10 +63,6 @@ const UNKNOWN: &[&str] = &[
     "message.format.version",
     "message.downconversion.enable",
     "message.timestamp.difference.max.ms",
-    "min.cleanable.dirty.ratio",
-    "delete.retention.ms",
-    "min.compaction.lag.ms",
-    "max.compaction.lag.ms",
 ];
 
 fn now_ms() -> i64 {

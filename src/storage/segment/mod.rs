@@ -116,14 +116,22 @@ fn write_all_vectored_at(file: &File, pieces: &[&[u8]], position: u64) -> io::Re
     Ok(at - position)
 }
 
-/// Empty offset and time indexes for segment `base_offset` in `dir` (existing files truncated).
+/// Empty offset and time indexes for segment `base_offset` in `dir` (existing files truncated),
+/// their names ending in `suffix` after the usual one (`""`, or the cleaner's `.cleaned`).
 fn create_indexes(
     dir: &Path,
     base_offset: i64,
     config: &LogConfig,
+    suffix: &str,
 ) -> io::Result<(OffsetIndex, TimeIndex)> {
-    let index_path = dir.join(segment_file_name(base_offset, INDEX_SUFFIX));
-    let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_SUFFIX));
+    let index_path = dir.join(segment_file_name(
+        base_offset,
+        &format!("{INDEX_SUFFIX}{suffix}"),
+    ));
+    let time_path = dir.join(segment_file_name(
+        base_offset,
+        &format!("{TIME_INDEX_SUFFIX}{suffix}"),
+    ));
     let offset_index = OffsetIndex::create(&index_path, base_offset, config.max_index_size)
         .map_err(|e| with_path(e, &index_path))?;
     let time_index = TimeIndex::create(&time_path, base_offset, config.max_index_size)
@@ -150,7 +158,22 @@ impl LogSegment {
         config: &LogConfig,
         now_ms: i64,
     ) -> io::Result<LogSegment> {
-        let log_path = dir.join(segment_file_name(base_offset, LOG_SUFFIX));
+        LogSegment::create_with_suffix(dir, base_offset, config, now_ms, "")
+    }
+
+    /// As `create`, with `suffix` after each file's usual name: the log cleaner writes a
+    /// replacement segment as `{base}.log.cleaned` (and indexes) beside the live files.
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        suffix: &str,
+    ) -> io::Result<LogSegment> {
+        let log_path = dir.join(segment_file_name(
+            base_offset,
+            &format!("{LOG_SUFFIX}{suffix}"),
+        ));
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -158,7 +181,7 @@ impl LogSegment {
             .truncate(true)
             .open(&log_path)
             .map_err(|e| with_path(e, &log_path))?;
-        let (offset_index, time_index) = create_indexes(dir, base_offset, config)?;
+        let (offset_index, time_index) = create_indexes(dir, base_offset, config, suffix)?;
         Ok(LogSegment::new(
             base_offset,
             log_path,
@@ -482,6 +505,11 @@ impl LogSegment {
 
     pub fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// The open log file, shared with the slices handed out (the log cleaner reads through it).
+    pub(crate) fn file(&self) -> &Arc<File> {
+        &self.log
     }
 }
 

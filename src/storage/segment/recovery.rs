@@ -96,7 +96,7 @@ impl LogSegment {
         let is_trusted = trusted.is_some();
         let (offset_index, time_index) = match trusted {
             Some(indexes) => indexes,
-            None => create_indexes(dir, base_offset, config)?,
+            None => create_indexes(dir, base_offset, config, "")?,
         };
         let mut segment = LogSegment::new(
             base_offset,
