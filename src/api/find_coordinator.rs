@@ -5,10 +5,10 @@
 //! ([`ensure_offsets_topic`]); while it cannot be created the answer is
 //! COORDINATOR_NOT_AVAILABLE and the client retries.
 
+use crate::api::ensure_offsets_topic;
 use crate::api::metadata::advertised_host;
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
-use crate::metadata::internal_topics::{offsets_partitions, EnsureOffsetsTopic};
 use crate::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 use crate::protocol::messages::RequestHeader;
@@ -71,19 +71,5 @@ pub async fn handle(
             port,
             ..FindCoordinatorResponse::default()
         }
-    }
-}
-
-/// Creates `__consumer_offsets` unless it exists (a look at the image, then at most one trip
-/// to the metadata actor). Called by FindCoordinator for groups, by the group requests that
-/// write (a client may skip FindCoordinator), and by Metadata auto-creating the topic.
-pub async fn ensure_offsets_topic(ctx: &RequestContext) -> ErrorCode {
-    if offsets_partitions(&ctx.broker.image()).is_some() {
-        return ErrorCode::None;
-    }
-    match ctx.broker.send_metadata(EnsureOffsetsTopic).await {
-        Ok(Ok(_)) => ErrorCode::None,
-        Ok(Err(code)) => code,
-        Err(_) => ErrorCode::CoordinatorNotAvailable,
     }
 }

@@ -47,7 +47,7 @@ async fn join(
         return JoinResult::error(req.member_id, ErrorCode::InvalidGroupId);
     }
     // The group's records go to __consumer_offsets: created here if no FindCoordinator did.
-    let ready = crate::api::find_coordinator::ensure_offsets_topic(ctx).await;
+    let ready = crate::api::ensure_offsets_topic(ctx).await;
     if ready != ErrorCode::None {
         return JoinResult::error(req.member_id, ready);
     }

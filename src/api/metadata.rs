@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use crate::api::find_coordinator::ensure_offsets_topic;
+use crate::api::ensure_offsets_topic;
 use crate::api::RequestContext;
 use crate::error::ErrorCode;
 use crate::metadata::image::{ClusterImage, TopicInfo};

@@ -331,3 +331,21 @@ impl Service for KafkaApi {
         handle(ctx, request)
     }
 }
+
+/// Creates `__consumer_offsets` unless it exists (a look at the image, then at most one trip
+/// to the metadata actor). Called by FindCoordinator for groups, by the group requests that
+/// write (a client may skip FindCoordinator), and by Metadata auto-creating the topic.
+pub async fn ensure_offsets_topic(ctx: &RequestContext) -> crate::error::ErrorCode {
+    if crate::metadata::internal_topics::offsets_partitions(&ctx.broker.image()).is_some() {
+        return crate::error::ErrorCode::None;
+    }
+    match ctx
+        .broker
+        .send_metadata(crate::metadata::internal_topics::EnsureOffsetsTopic)
+        .await
+    {
+        Ok(Ok(_)) => crate::error::ErrorCode::None,
+        Ok(Err(code)) => code,
+        Err(_) => crate::error::ErrorCode::CoordinatorNotAvailable,
+    }
+}

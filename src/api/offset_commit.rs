@@ -20,7 +20,7 @@ pub async fn handle(
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let version = header.request_api_version;
-    let group_error = match crate::api::find_coordinator::ensure_offsets_topic(ctx).await {
+    let group_error = match crate::api::ensure_offsets_topic(ctx).await {
         ErrorCode::None => validate(ctx, version, &req).await,
         code => code,
     };
