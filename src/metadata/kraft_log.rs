@@ -397,7 +397,10 @@ impl MetadataLog {
     /// format` prepared) the bootstrap records follow, as Kafka's controller appends them on
     /// its first activation: those of the bootstrap file, or else `metadata.version`
     /// [`BOOTSTRAP_METADATA_VERSION`], which is then written as `bootstrap.checkpoint` too.
-    /// Everything is synced before this returns.
+    /// The new state is synced before anything is appended; the appended batches are synced by
+    /// the next append (the start-up election always follows). A crash before that loses
+    /// nothing: `quorum-state` holds the epoch, and a log found empty again is bootstrapped
+    /// again.
     pub fn take_leadership(
         &mut self,
         node_id: i32,
@@ -474,7 +477,6 @@ impl MetadataLog {
                 "empty metadata log: bootstrap records written"
             );
         }
-        self.log_mut()?.flush()?;
         image.last_offset = last_offset;
         info!(
             node_id,

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::error::ErrorCode;
 use crate::metadata::election::{self, NO_LEADER};
-use crate::metadata::image::{ClusterImage, PartitionInfo};
+use crate::metadata::image::{ClusterImage, PartitionInfo, TopicInfo};
 use crate::metadata::MetadataActor;
 use crate::protocol::messages::metadata::{MetadataRecord, PartitionChangeRecord};
 
@@ -58,7 +58,7 @@ fn find<'a>(
     image: &'a ClusterImage,
     topic: &str,
     index: i32,
-) -> Result<(Uuid, &'a PartitionInfo), (ErrorCode, String)> {
+) -> Result<(&'a TopicInfo, &'a PartitionInfo), (ErrorCode, String)> {
     let t = image.topic(topic).ok_or_else(|| {
         (
             ErrorCode::UnknownTopicOrPartition,
@@ -71,16 +71,14 @@ fn find<'a>(
             format!("No such partition as {topic}-{index}"),
         )
     })?;
-    Ok((t.id, p))
+    Ok((t, p))
 }
 
 /// The records electing a leader of `topic`-`index` under `election_type`, with `me` the only
 /// live broker.
 fn elect(image: &ClusterImage, topic: &str, index: i32, election_type: i8, me: i32) -> Decision {
-    let (id, p) = find(image, topic, index)?;
-    let info = image
-        .topic(topic)
-        .ok_or((ErrorCode::UnknownTopicOrPartition, String::new()))?;
+    let (info, p) = find(image, topic, index)?;
+    let id = info.id;
     let not_needed = || {
         Err((
             ErrorCode::ElectionNotNeeded,
@@ -138,7 +136,8 @@ fn reassign(
     me: i32,
     directory: Uuid,
 ) -> Decision {
-    let (id, p) = find(image, topic, index)?;
+    let (info, p) = find(image, topic, index)?;
+    let id = info.id;
     let Some(target) = target else {
         return Err((
             ErrorCode::NoReassignmentInProgress,
