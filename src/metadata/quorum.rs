@@ -33,6 +33,9 @@ use crate::util::fs::write_atomically;
 
 pub const QUORUM_STATE_FILE: &str = "quorum-state";
 
+/// The most of a `quorum-state` file read (Kafka's is one line of a few hundred bytes).
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
 /// The `quorum-state` data versions Kafka reads and writes.
 const MAX_DATA_VERSION: i16 = 1;
 
@@ -67,11 +70,21 @@ impl QuorumState {
     /// Reads `<metadata_dir>/quorum-state`: `Ok(None)` if there is none, an error saying what
     /// is wrong with a file that does not parse.
     pub fn read(metadata_dir: &Path) -> Result<Option<QuorumState>, String> {
-        let text = match std::fs::read_to_string(metadata_dir.join(QUORUM_STATE_FILE)) {
-            Ok(t) => t,
+        use std::io::Read;
+        let file = match std::fs::File::open(metadata_dir.join(QUORUM_STATE_FILE)) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
+        // One short line of JSON: whatever a damaged file holds, no more than this is read.
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+        }
+        let text = String::from_utf8_lossy(&bytes);
         QuorumState::parse(text.lines().next().unwrap_or_default()).map(Some)
     }
 
@@ -216,6 +229,14 @@ mod tests {
         assert_eq!(v1.voted_id, 1);
         assert!(v1.voted_directory_id.is_some());
         assert_eq!(v1.voters, None);
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(QUORUM_STATE_FILE), vec![b' '; 200_000]).expect("write");
+        let err = QuorumState::read(dir.path()).expect_err("refused");
+        assert!(err.contains("larger than"), "{err}");
     }
 
     #[test]
